@@ -1,0 +1,48 @@
+# Everything a fresh machine needs is set up by these targets themselves.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= .data/stack
+
+.PHONY: setup test lint demo up down status bench constraints clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+demo: setup
+	$(PY) -m stack demo --data-dir .data/demo --out out
+
+up: setup
+	$(PY) -m stack up --data-dir $(DATA)
+
+down:
+	@test -x $(PY) && $(PY) -m stack down --data-dir $(DATA) || true
+
+status: setup
+	$(PY) -m stack status --data-dir $(DATA)
+
+bench: setup
+	$(PY) -m bench
+
+# Re-pin every transitive dependency after changing a requirements file.
+constraints: $(VENV)/.installed
+	$(PY) -m pip freeze --exclude-editable | sed '1i # Every transitive dependency, pinned. Regenerate with `make constraints`.' > constraints.txt
+
+clean:
+	rm -rf $(VENV) node_modules .data out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The render pipeline's domain, its ports and its adapters."""

@@ -1,0 +1,1 @@
+"""Adapters: the ports of shared/ports.py on real services, and the fakes beside them."""

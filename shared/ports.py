@@ -1,0 +1,98 @@
+"""The ports: what activities and triggers need from the outside world.
+
+Each Protocol has a real adapter in shared/adapters/ and, where a unit test needs
+one, a small in-memory fake beside it. Adapters raise only shared.errors types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from shared.tasks import TaskCounts, TaskSpec, TaskState
+
+JobDocument = dict[str, Any]  # the Cosmos job document of DESIGN.md, with `_etag` when read
+
+
+class RenderBackend(Protocol):
+    """Batch semantics: a job holds tasks; tasks run argv on a node with files in and out.
+
+    Every call is safe to repeat (activities are retried): creating a job or adding
+    a task that already exists with the same id is not an error.
+    """
+
+    def create_job(self, job_id: str, *, priority: int = 0) -> None: ...
+
+    def add_tasks(self, job_id: str, tasks: Sequence[TaskSpec]) -> None: ...
+
+    def list_tasks(self, job_id: str) -> list[TaskState]: ...
+
+    def get_task(self, job_id: str, task_id: str) -> TaskState: ...
+
+    def task_counts(self, job_id: str) -> TaskCounts: ...
+
+    def terminate_job(self, job_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    container: str
+    name: str
+    size: int
+    etag: str
+    content_type: str | None = None
+    last_modified: str | None = None  # ISO 8601, UTC
+
+
+class BlobStore(Protocol):
+    def ensure_container(self, container: str) -> None: ...
+
+    def upload(self, container: str, name: str, data: bytes, *, overwrite: bool = False,
+               content_type: str | None = None) -> BlobInfo: ...
+
+    def upload_file(self, container: str, name: str, path: Path, *, overwrite: bool = False,
+                    content_type: str | None = None) -> BlobInfo: ...
+
+    def download(self, container: str, name: str, *, max_bytes: int | None = None) -> bytes: ...
+
+    def download_to_file(self, container: str, name: str, path: Path, *,
+                         max_bytes: int | None = None) -> BlobInfo: ...
+
+    def info(self, container: str, name: str) -> BlobInfo: ...
+
+    def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]: ...
+
+    def url(self, container: str, name: str) -> str: ...
+
+
+class JobStore(Protocol):
+    """Job documents, partitioned by id, written with optimistic concurrency."""
+
+    def create(self, doc: JobDocument) -> JobDocument: ...
+
+    def get(self, job_id: str) -> JobDocument: ...
+
+    def replace(self, doc: JobDocument, *, etag: str) -> JobDocument: ...
+
+    def list(self, *, status: str | None = None, top: int = 50,
+             continuation: str | None = None) -> tuple[list[JobDocument], str | None]: ...
+
+    def ping(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LifecycleEvent:
+    """An outbound Event Grid event (Event Grid schema)."""
+
+    id: str
+    event_type: str   # RenderPipeline.Job.Queued|Started|Completed|Failed|Cancelled
+    subject: str      # /jobs/<jobId>
+    data: dict[str, Any]
+    event_time: str   # ISO 8601, UTC
+    data_version: str = "1.0"
+
+
+class EventPublisher(Protocol):
+    def publish(self, events: Sequence[LifecycleEvent]) -> None: ...
