@@ -54,9 +54,25 @@ server.on("request", (req, res) => {
       const entry = { method: req.method, url: req.url, headers, body: body.toString("base64") };
       fs.appendFileSync(journalPath, JSON.stringify(entry) + "\n");
     });
+    notFoundForMissingDocument(req, res);
     inner(copy, res);
   });
 });
+
+// Reading a missing document with a partition key makes the server throw (500), where
+// Cosmos DB answers 404 NotFound; callers rely on the 404, so give it to them.
+const DOC_PATH = /^\/dbs\/[^/]+\/colls\/[^/]+\/docs\/[^/]+\/?$/;
+function notFoundForMissingDocument(req, res) {
+  if (req.method !== "GET" || !DOC_PATH.test(req.url.split("?")[0])) return;
+  const end = res.end.bind(res);
+  res.end = (chunk, ...rest) => {
+    if (res.statusCode === 500) {
+      res.statusCode = 404;
+      chunk = JSON.stringify({ code: "NotFound", message: "Entity with the specified id does not exist in the system." });
+    }
+    return end(chunk, ...rest);
+  };
+}
 
 function send(entry) {
   return new Promise((resolve) => {

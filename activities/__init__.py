@@ -1,0 +1,1 @@
+"""Thin activity functions: decode the payload, call a handler in shared.pipeline.steps, return its result."""

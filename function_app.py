@@ -1,0 +1,19 @@
+"""The render pipeline's Functions app: it only registers the blueprints.
+
+Runs unchanged in Azure Functions and on devhost (python -m devhost --app-dir .).
+"""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities.render_steps import bp as render_steps
+from orchestrators.render_job import bp as render_job
+from triggers.api import bp as api
+from triggers.uploads import bp as uploads
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+for blueprint in (api, uploads, render_job, render_steps):
+    app.register_functions(blueprint)

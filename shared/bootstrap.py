@@ -1,0 +1,58 @@
+"""The composition root: builds every adapter once per process from Settings.
+
+Triggers and activities ask for `services()`; tests build a `Services` of fakes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from shared.config import Settings
+from shared.ports import BlobStore, EventPublisher, JobStore, RenderBackend
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    blobs: BlobStore
+    jobs: JobStore
+    backend: RenderBackend
+    events: EventPublisher
+    now: Callable[[], str] = field(default=utc_now)
+
+
+def build_services(settings: Settings) -> Services:
+    from shared.adapters.blob_store import AzureBlobStore
+    from shared.adapters.cosmos_job_store import CosmosJobStore
+    from shared.adapters.eventgrid_publisher import EventGridPublisher, NullEventPublisher
+
+    backend: RenderBackend
+    if settings.render_backend == "local":
+        from shared.adapters.local_batch_backend import LocalBatchBackend
+
+        backend = LocalBatchBackend(settings.localbatch_url)
+    else:
+        from shared.adapters.azure_batch_backend import AzureBatchBackend
+
+        backend = AzureBatchBackend.from_settings(settings)
+    events: EventPublisher = (EventGridPublisher.from_settings(settings) if settings.publishes_events
+                              else NullEventPublisher())
+    return Services(
+        settings=settings,
+        blobs=AzureBlobStore.from_settings(settings),
+        jobs=CosmosJobStore.from_settings(settings),
+        backend=backend,
+        events=events,
+    )
+
+
+@functools.cache
+def services() -> Services:
+    return build_services(Settings.from_env())

@@ -1,0 +1,173 @@
+"""Settings.from_env(): the only place in the project that reads environment variables.
+
+Every key, its default and its parser live in one table (_KEYS), so Settings.env_keys()
+and the infra checks that parse it stay true. Errors name the key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import ValidationError
+
+GIB = 1024**3
+BACKENDS = ("local", "azure_batch")
+
+
+def _text(value: str) -> str:
+    return value.strip()
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError("must be an integer") from None
+        if not low <= number <= high:
+            raise ValueError(f"must be within {low}..{high}")
+        return number
+    return parse
+
+
+def _container(value: str) -> str:
+    name = value.strip()
+    # Azure container names: 3-63 lowercase letters, digits and single hyphens.
+    if not (3 <= len(name) <= 63 and name.replace("-", "").isalnum() and name == name.lower()
+            and name[0].isalnum() and name[-1].isalnum() and "--" not in name and name.isascii()):
+        raise ValueError("must be a valid container name (3-63 lowercase letters, digits, hyphens)")
+    return name
+
+
+def _backend(value: str) -> str:
+    name = value.strip().lower()
+    if name not in BACKENDS:
+        raise ValueError(f"must be one of {', '.join(BACKENDS)}")
+    return name
+
+
+def _url(value: str) -> str:
+    url = value.strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return url
+
+
+# key → (field name, default, parser). Defaults are strings, parsed like any value.
+_KEYS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
+    "STORAGE_CONNECTION_STRING": ("storage_connection_string", "", _text),
+    "STORAGE_ACCOUNT_URL": ("storage_account_url", "", _url),
+    "SCENES_CONTAINER": ("scenes_container", "scenes", _container),
+    "RENDERS_CONTAINER": ("renders_container", "renders", _container),
+    "COSMOS_ENDPOINT": ("cosmos_endpoint", "", _url),
+    "COSMOS_KEY": ("cosmos_key", "", _text),
+    "COSMOS_DATABASE": ("cosmos_database", "render", _text),
+    "COSMOS_CONTAINER": ("cosmos_container", "jobs", _text),
+    "COSMOS_VERIFY_TLS": ("cosmos_verify_tls", "true", _bool),
+    "RENDER_BACKEND": ("render_backend", "local", _backend),
+    "LOCALBATCH_URL": ("localbatch_url", "", _url),
+    "BATCH_ACCOUNT_URL": ("batch_account_url", "", _url),
+    "BATCH_POOL_ID": ("batch_pool_id", "", _text),
+    "BATCH_NODE_IDENTITY_ID": ("batch_node_identity_id", "", _text),
+    "EVENTGRID_TOPIC_ENDPOINT": ("eventgrid_topic_endpoint", "", _url),
+    "EVENTGRID_TOPIC_KEY": ("eventgrid_topic_key", "", _text),
+    "BUNDLE_MAX_BYTES": ("bundle_max_bytes", str(2 * GIB), _int(1, 1024 * GIB)),
+    "BUNDLE_MAX_ENTRIES": ("bundle_max_entries", "10000", _int(1, 10_000_000)),
+    "BUNDLE_MAX_UNPACKED_BYTES": ("bundle_max_unpacked_bytes", str(8 * GIB), _int(1, 4096 * GIB)),
+    "DEFAULT_CHUNK_SIZE": ("default_chunk_size", "10", _int(1, 10_000)),
+    "DEFAULT_MAX_RETRIES": ("default_max_retries", "2", _int(0, 10)),
+    "POLL_INTERVAL_SECONDS": ("poll_interval_seconds", "30", _int(1, 86_400)),
+    "TASK_TIMEOUT_SECONDS": ("task_timeout_seconds", "3600", _int(60, 7 * 86_400)),
+    "RENDER_THREADS": ("render_threads", "0", _int(0, 1024)),  # 0 = all cores
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_connection_string: str
+    storage_account_url: str
+    scenes_container: str
+    renders_container: str
+    cosmos_endpoint: str
+    cosmos_key: str
+    cosmos_database: str
+    cosmos_container: str
+    cosmos_verify_tls: bool
+    render_backend: str
+    localbatch_url: str
+    batch_account_url: str
+    batch_pool_id: str
+    batch_node_identity_id: str
+    eventgrid_topic_endpoint: str
+    eventgrid_topic_key: str
+    bundle_max_bytes: int
+    bundle_max_entries: int
+    bundle_max_unpacked_bytes: int
+    default_chunk_size: int
+    default_max_retries: int
+    poll_interval_seconds: int
+    task_timeout_seconds: int
+    render_threads: int
+
+    @staticmethod
+    def env_keys() -> tuple[str, ...]:
+        return tuple(_KEYS)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every key; raise ValidationError(field=<KEY>) on the first bad one."""
+        source = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for key, (name, default, parse) in _KEYS.items():
+            raw = source.get(key)
+            raw = default if raw is None or raw.strip() == "" else raw
+            try:
+                values[name] = parse(raw)
+            except ValueError as exc:
+                raise ValidationError(f"{key}: {exc}", field=key, code="invalid_setting") from None
+        settings = cls(**values)
+        settings._check_combinations()
+        return settings
+
+    @property
+    def uses_storage_identity(self) -> bool:
+        return not self.storage_connection_string
+
+    @property
+    def uses_cosmos_identity(self) -> bool:
+        return not self.cosmos_key
+
+    @property
+    def publishes_events(self) -> bool:
+        """Outbound lifecycle events are optional: no topic endpoint, no events."""
+        return bool(self.eventgrid_topic_endpoint)
+
+    def _check_combinations(self) -> None:
+        def require(key: str, why: str) -> None:
+            name = _KEYS[key][0]
+            if not getattr(self, name):
+                raise ValidationError(f"{key} is required {why}", field=key, code="invalid_setting")
+
+        if not self.storage_connection_string:
+            require("STORAGE_ACCOUNT_URL", "when STORAGE_CONNECTION_STRING is empty")
+        require("COSMOS_ENDPOINT", "to store job documents")
+        if self.render_backend == "local":
+            require("LOCALBATCH_URL", "when RENDER_BACKEND=local")
+        else:
+            require("BATCH_ACCOUNT_URL", "when RENDER_BACKEND=azure_batch")
+            require("BATCH_POOL_ID", "when RENDER_BACKEND=azure_batch")
+        if self.scenes_container == self.renders_container:
+            raise ValidationError("SCENES_CONTAINER and RENDERS_CONTAINER must differ",
+                                  field="RENDERS_CONTAINER", code="invalid_setting")

@@ -1,0 +1,1 @@
+"""What the triggers and activities do, as plain functions over the ports (shared/bootstrap.Services)."""

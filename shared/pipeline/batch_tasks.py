@@ -1,0 +1,143 @@
+"""Batch tasks of a job: inspect the .blend, render a chunk, stitch the video.
+
+Each task runs shared/node/task_runner.py on the node (shipped per job under
+renders/<jobId>/tools/), which unpacks the bundle, runs Blender or FFmpeg,
+checks what it wrote and leaves a completion marker. Output files are listed in
+upload order: the marker last, because its arrival wakes the orchestration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from shared import commands, names
+from shared.model import JobSource, JobSpec
+from shared.pipeline import layout
+from shared.planning import BlendInfo, expected_frame_files, safe_name
+from shared.tasks import OutputFile, ResourceFile, TaskSpec, UploadCondition
+
+NODE_SCRIPTS = ("task_runner.py", "apply_settings.py", "inspect_scene.py")
+NODE_DIR = Path(__file__).resolve().parent.parent / "node"
+TOOLS = "tools"
+BUNDLE_DIR = "bundle"
+FRAMES_DIR = "frames"
+MARKER = "marker.json"
+
+
+def upload_node_scripts(svc: Any, job_id: str) -> None:
+    """The scripts a node runs, frozen per job so that a redeploy never changes a running job."""
+    for name in NODE_SCRIPTS:
+        svc.blobs.upload(svc.settings.renders_container, layout.tools_prefix(job_id) + name,
+                         (NODE_DIR / name).read_bytes(), overwrite=True, content_type="text/x-python")
+
+
+def frame_name(doc: dict[str, Any]) -> str:
+    """Frame files are named after the .blend: shot010.blend → shot010_0001.png."""
+    blend = (doc.get("bundle") or {}).get("blendPath") or "frame"
+    return safe_name(PurePosixPath(blend).stem)
+
+
+def _bundle(svc: Any, doc: dict[str, Any]) -> tuple[ResourceFile, str, str | None]:
+    """(resource file, path of the .blend in the working dir, zip to extract or None)."""
+    source = JobSource.from_json(doc["source"])
+    bundle = doc["bundle"]
+    if bundle["kind"] == "zip":
+        return (ResourceFile(container=source.container, blob=source.blob_name, path="scene.zip"),
+                f"{BUNDLE_DIR}/{bundle['blendPath']}", "scene.zip")
+    blend = f"{BUNDLE_DIR}/{PurePosixPath(bundle['blendPath']).name}"
+    return ResourceFile(container=source.container, blob=source.blob_name, path=blend), blend, None
+
+
+def _tools(svc: Any, job_id: str) -> ResourceFile:
+    return ResourceFile(container=svc.settings.renders_container, prefix=layout.tools_prefix(job_id), path=TOOLS)
+
+
+def _logs_and_marker(svc: Any, job_id: str, task_id: str) -> tuple[OutputFile, ...]:
+    renders = svc.settings.renders_container
+    return (
+        OutputFile(pattern="../std*.txt", container=renders, prefix=layout.logs_prefix(job_id, task_id),
+                   condition=UploadCondition.COMPLETION),
+        OutputFile(pattern=MARKER, container=renders, prefix=layout.marker_blob(job_id, task_id),
+                   condition=UploadCondition.COMPLETION),
+    )
+
+
+def _runner(svc: Any, task_id: str, inner: list[str], *, zip_path: str | None,
+            expected: list[str] | None = None, frames: str | None = None) -> tuple[str, ...]:
+    return tuple(commands.task_runner_argv(
+        inner, task_id=task_id, marker=MARKER, runner=f"{TOOLS}/task_runner.py",
+        bundle=zip_path, extract_to=BUNDLE_DIR if zip_path else None,
+        max_entries=svc.settings.bundle_max_entries, max_unpacked_bytes=svc.settings.bundle_max_unpacked_bytes,
+        expected_files=expected, frames=frames))
+
+
+def inspect_task(svc: Any, doc: dict[str, Any]) -> TaskSpec:
+    job_id = doc["id"]
+    bundle, blend, zip_path = _bundle(svc, doc)
+    inner = commands.inspect_argv(blend, out="inspect.json", script=f"{TOOLS}/inspect_scene.py")
+    outputs = (OutputFile(pattern="inspect.json", container=svc.settings.renders_container,
+                          prefix=layout.inspect_blob(job_id), condition=UploadCondition.SUCCESS),
+               *_logs_and_marker(svc, job_id, names.INSPECT_TASK_ID))
+    return TaskSpec(id=names.INSPECT_TASK_ID, argv=_runner(svc, names.INSPECT_TASK_ID, inner, zip_path=zip_path),
+                    resource_files=(bundle, _tools(svc, job_id)), output_files=outputs,
+                    max_wall_clock_seconds=min(svc.settings.task_timeout_seconds, 900))
+
+
+def blend_info_from_inspection(raw: dict[str, Any], scene: str | None) -> BlendInfo:
+    """The scene the job renders (the manifest's choice, else the active one) as BlendInfo."""
+    from shared.errors import ValidationError
+    from shared.model import Resolution
+
+    scenes = {s["name"]: s for s in raw.get("scenes", [])}
+    name = scene or raw.get("active_scene")
+    if name not in scenes:
+        raise ValidationError(f"the .blend has no scene {name!r} (it has {', '.join(sorted(scenes))})",
+                              code="scene_not_found", field="scene")
+    s = scenes[name]
+    percentage = int(s.get("resolution_percentage", 100)) or 100
+    width = max(1, int(s["resolution_x"]) * percentage // 100)
+    height = max(1, int(s["resolution_y"]) * percentage // 100)
+    fps = float(s["fps"]) / float(s.get("fps_base") or 1.0)
+    return BlendInfo(scene=name, frame_start=int(s["frame_start"]), frame_end=int(s["frame_end"]),
+                     frame_step=int(s.get("frame_step") or 1), fps=round(fps, 6),
+                     resolution=Resolution(width, height), engine=s.get("engine"))
+
+
+def render_task(svc: Any, doc: dict[str, Any], spec: JobSpec, chunk: Any, task_id: str) -> TaskSpec:
+    job_id = doc["id"]
+    bundle, blend, zip_path = _bundle(svc, doc)
+    name = frame_name(doc)
+    inner = commands.render_argv(
+        blend, output_dir=FRAMES_DIR, name=name, frames=list(chunk.frames), scene=spec.scene,
+        fmt=spec.format.value, engine=spec.engine, samples=spec.samples,
+        threads=svc.settings.render_threads or None,
+        resolution=(spec.resolution.width, spec.resolution.height), fps=spec.fps,
+        settings_script=f"{TOOLS}/apply_settings.py")
+    expected = [f"{FRAMES_DIR}/{f}" for f in expected_frame_files(name, chunk, spec.format)]
+    outputs = (OutputFile(pattern=f"{FRAMES_DIR}/*", container=svc.settings.renders_container,
+                          prefix=layout.frames_prefix(job_id), condition=UploadCondition.SUCCESS),
+               *_logs_and_marker(svc, job_id, task_id))
+    return TaskSpec(id=task_id, argv=_runner(svc, task_id, inner, zip_path=zip_path, expected=expected,
+                                             frames=chunk.frames.to_spec()),
+                    resource_files=(bundle, _tools(svc, job_id)), output_files=outputs,
+                    max_wall_clock_seconds=svc.settings.task_timeout_seconds)
+
+
+def stitch_task(svc: Any, doc: dict[str, Any], spec: JobSpec) -> TaskSpec:
+    job_id = doc["id"]
+    assert spec.video is not None
+    name = frame_name(doc)
+    frames = list(spec.frames)
+    inner = commands.stitch_argv(
+        frame_dir=FRAMES_DIR, name=name, ext=spec.format.extension, frames=frames, fps=spec.fps,
+        output=spec.video.name, codec=spec.video.codec, crf=spec.video.crf)
+    renders = svc.settings.renders_container
+    outputs = (OutputFile(pattern=spec.video.name, container=renders,
+                          prefix=layout.video_blob(job_id, spec.video.name), condition=UploadCondition.SUCCESS),
+               *_logs_and_marker(svc, job_id, names.STITCH_TASK_ID))
+    frames_in = ResourceFile(container=renders, prefix=layout.frames_prefix(job_id), path=FRAMES_DIR)
+    return TaskSpec(id=names.STITCH_TASK_ID,
+                    argv=_runner(svc, names.STITCH_TASK_ID, inner, zip_path=None, expected=[spec.video.name]),
+                    resource_files=(frames_in, _tools(svc, job_id)), output_files=outputs,
+                    max_wall_clock_seconds=svc.settings.task_timeout_seconds)

@@ -1,0 +1,113 @@
+"""Reading and cancelling jobs for the HTTP API, and the health check."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared import names
+from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
+from shared.jobs import cancel
+from shared.model import JobStatus, validate_job_id
+from shared.pipeline.lifecycle import publish
+
+log = logging.getLogger(__name__)
+
+MAX_TOP = 200
+
+
+def public_job(doc: dict[str, Any]) -> dict[str, Any]:
+    """The job document as the API shows it: system properties dropped, the etag kept."""
+    body = {k: v for k, v in doc.items() if not k.startswith("_")}
+    if "_etag" in doc:
+        body["etag"] = doc["_etag"]
+    return body
+
+
+def get_job(svc: Any, job_id: str) -> dict[str, Any]:
+    return public_job(svc.jobs.get(validate_job_id(job_id)))
+
+
+def list_jobs(svc: Any, status: str | None, top: str | None, continuation: str | None) -> dict[str, Any]:
+    if status is not None and status not in {s.value for s in JobStatus}:
+        raise ValidationError(f"status must be one of {', '.join(s.value for s in JobStatus)}", field="status")
+    try:
+        count = int(top) if top is not None else 50
+    except ValueError:
+        raise ValidationError("top must be an integer", field="top") from None
+    if not 1 <= count <= MAX_TOP:
+        raise ValidationError(f"top must be 1..{MAX_TOP}", field="top")
+    docs, token = svc.jobs.list(status=status, top=count, continuation=continuation or None)
+    return {"jobs": [public_job(d) for d in docs], "continuationToken": token}
+
+
+def wait_instances(job_id: str, max_retries: int) -> list[str]:
+    """Every sub-orchestration instance a job may have started."""
+    ids = [names.wait_instance_id(job_id, names.INSPECT), names.wait_instance_id(job_id, names.STITCH)]
+    ids += [names.wait_instance_id(job_id, names.RENDER, r) for r in range(max_retries + 1)]
+    return ids
+
+
+async def cancel_job(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
+    """Stops the orchestrations, terminates the Batch job and marks the job cancelled."""
+    doc = svc.jobs.get(validate_job_id(job_id))
+    if JobStatus(doc["status"]).is_terminal:
+        raise ConflictError(f"job {job_id} is already {doc['status']}", code="job_finished")
+    max_retries = int((doc.get("spec") or {}).get("maxRetries", 10))
+    for instance in [job_id, *wait_instances(job_id, max_retries)]:
+        try:
+            await client.terminate(instance, "cancelled by request")
+        except Exception as exc:  # not started, or already finished: nothing to stop
+            log.debug("terminate %s: %s", instance, exc)
+    try:
+        svc.backend.terminate_job(job_id)
+    except NotFoundError:
+        pass  # the Batch job was never created
+    doc = cancel(svc.jobs, job_id, now=svc.now)
+    if doc["status"] == JobStatus.CANCELLED.value:
+        publish(svc, "Cancelled", doc)
+    return public_job(doc)
+
+
+def _status_json(status: Any) -> dict[str, Any]:
+    data = status.to_json()
+    return {k: v for k, v in data.items() if v is not None}
+
+
+async def job_history(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
+    """The orchestration's history, with the history of each wait it started."""
+    validate_job_id(job_id)
+    status = await client.get_status(job_id, show_history=True, show_history_output=True)
+    if getattr(status, "runtime_status", None) is None:
+        raise NotFoundError(f"no orchestration for job {job_id}")
+    result = _status_json(status)
+    subs = []
+    for instance in wait_instances(job_id, 10):
+        sub = await client.get_status(instance, show_history=True, show_history_output=True)
+        if getattr(sub, "runtime_status", None) is not None:
+            subs.append(_status_json(sub))
+    result["subOrchestrations"] = subs
+    return result
+
+
+def health(svc: Any) -> tuple[bool, dict[str, Any]]:
+    checks: dict[str, Any] = {}
+    probes = {
+        "jobStore": svc.jobs.ping,
+        "blobStore": lambda: next(iter(svc.blobs.list(svc.settings.scenes_container, "\x7f")), None),
+        "renderBackend": lambda: svc.backend.task_counts("health-probe"),
+    }
+    healthy = True
+    for name, probe in probes.items():
+        try:
+            probe()
+            checks[name] = {"status": "ok"}
+        except NotFoundError:
+            checks[name] = {"status": "ok"}  # reachable: it answered "no such thing"
+        except PipelineError as exc:
+            healthy = False
+            checks[name] = {"status": "failing", "error": exc.message}
+        except Exception as exc:  # a probe must never take the health endpoint down
+            healthy = False
+            checks[name] = {"status": "failing", "error": str(exc)}
+    return healthy, {"status": "healthy" if healthy else "unhealthy", "checks": checks}

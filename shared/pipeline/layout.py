@@ -1,0 +1,58 @@
+"""Where a job's files live in the renders container (DESIGN.md, "Storage")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.errors import PipelineError
+
+LOG_TAIL_BYTES = 4_000
+
+
+def job_prefix(job_id: str) -> str:
+    return f"{job_id}/"
+
+
+def frames_prefix(job_id: str) -> str:
+    return f"{job_id}/frames/"
+
+
+def chunks_prefix(job_id: str) -> str:
+    return f"{job_id}/chunks/"
+
+
+def marker_blob(job_id: str, task_id: str) -> str:
+    return f"{job_id}/chunks/{task_id}.json"
+
+
+def logs_prefix(job_id: str, task_id: str) -> str:
+    return f"{job_id}/logs/{task_id}/"
+
+
+def tools_prefix(job_id: str) -> str:
+    return f"{job_id}/tools/"
+
+
+def inspect_blob(job_id: str) -> str:
+    return f"{job_id}/inspect.json"
+
+
+def video_blob(job_id: str, name: str) -> str:
+    return f"{job_id}/{name}"
+
+
+def log_url(svc: Any, job_id: str, task_id: str) -> str:
+    return svc.blobs.url(svc.settings.renders_container, logs_prefix(job_id, task_id) + "stderr.txt")
+
+
+def log_tail(svc: Any, job_id: str, task_id: str) -> str:
+    """The end of a task's stderr (then stdout), for error messages; empty if there is none."""
+    for name in ("stderr.txt", "stdout.txt"):
+        try:
+            data = svc.blobs.download(svc.settings.renders_container, logs_prefix(job_id, task_id) + name)
+        except PipelineError:
+            continue
+        text = data[-LOG_TAIL_BYTES:].decode("utf-8", errors="replace").strip()
+        if text:
+            return text
+    return "(no log)"

@@ -1,0 +1,377 @@
+"""The activity handlers of the render_job orchestration.
+
+Each takes the Services and a JSON dict and returns a JSON dict. Problems with
+the job's input (a bad bundle, an impossible spec, frames that keep failing) come
+back as `{"ok": False, "error": {...}}` so the orchestration records them on the
+job; only transient trouble (a service unreachable) raises, so the activity retry
+policy can help. Every handler is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from shared import names
+from shared.bundle import BundleLimits, validate_bundle
+from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
+from shared.jobs import apply_status, create_job_document, update_job
+from shared.model import ChunkStatus, JobSource, JobSpec, JobStatus, job_document
+from shared.mp4 import Mp4Error, read_video_track
+from shared.pipeline import batch_tasks, layout
+from shared.pipeline.lifecycle import publish
+from shared.planning import (
+    BlendInfo,
+    SpecDefaults,
+    chunks_from_json,
+    chunks_to_json,
+    combine_manifests,
+    expected_frame_files,
+    merge_spec,
+    plan_chunks,
+    plan_requeue,
+    progress,
+    start_attempts,
+    task_id,
+)
+from shared.tasks import TaskResult, TaskState, TaskStatus
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNKS = 5_000  # the chunk list lives in the job document (Cosmos items are at most 2 MB)
+
+Json = dict[str, Any]
+
+
+def _error(code: str, message: str, details: Any = None) -> Json:
+    return {"code": code, "message": message, "details": details}
+
+
+def _failed(exc: PipelineError) -> Json:
+    return {"ok": False, "error": exc.to_json()}
+
+
+def _set_status(doc: Json, status: JobStatus, now: str) -> None:
+    """Moves the job forward; a terminal or later status stays as it is (jobs.apply_status)."""
+    apply_status(doc, status, now=now)
+
+
+def register_job(svc: Any, request: Json) -> Json:
+    """Creates the job document (queued) unless it exists; publishes Queued once."""
+    job_id = request["jobId"]
+    source = JobSource.from_json(request["source"])
+    doc = job_document(job_id, source, now=svc.now(), renders_container=svc.settings.renders_container)
+    doc["request"] = request.get("request") or {}
+    stored, created = create_job_document(svc.jobs, doc)
+    if created:
+        publish(svc, "Queued", stored)
+    return {"status": stored["status"], "created": created}
+
+
+def validate_bundle_step(svc: Any, payload: Json) -> Json:
+    """Downloads the bundle (capped) and checks it; never modifies or deletes it."""
+    job_id = payload["jobId"]
+    doc = svc.jobs.get(job_id)
+    source = JobSource.from_json(doc["source"])
+    update_job(svc.jobs, job_id, lambda d: _set_status(d, JobStatus.VALIDATING, svc.now()))
+    limits = BundleLimits(max_bytes=svc.settings.bundle_max_bytes,
+                          max_entries=svc.settings.bundle_max_entries,
+                          max_unpacked_bytes=svc.settings.bundle_max_unpacked_bytes)
+    with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
+        path = Path(tmp) / "bundle"
+        try:
+            blob = svc.blobs.info(source.container, source.blob_name)
+            if blob.size > limits.max_bytes:
+                raise ValidationError(f"bundle is {blob.size} bytes, the limit is {limits.max_bytes}",
+                                      code="bundle_too_large", field="bundle")
+            svc.blobs.download_to_file(source.container, source.blob_name, path, max_bytes=limits.max_bytes)
+            info = validate_bundle(path, limits, name=source.blob_name)
+            manifest = combine_manifests(doc.get("request"), info.manifest)
+        except NotFoundError:
+            return {"ok": False, "error": _error(
+                "bundle_missing", f"the bundle {source.container}/{source.blob_name} no longer exists")}
+        except ValidationError as exc:
+            return _failed(exc)
+
+    def record(d: Json) -> None:
+        d["bundle"] = info.to_json(max_assets=200)
+        d["manifest"] = manifest
+    update_job(svc.jobs, job_id, record)
+    return {"ok": True, "kind": info.kind, "blendPath": info.blend_path}
+
+
+def _needs_inspection(manifest: Json) -> bool:
+    return not all(key in manifest for key in ("frames", "fps", "resolution"))
+
+
+def start_batch_job(svc: Any, payload: Json) -> Json:
+    """Creates the Batch job, ships the node scripts, and asks the .blend what the manifest left out."""
+    job_id = payload["jobId"]
+    doc = svc.jobs.get(job_id)
+    manifest = doc.get("manifest") or {}
+    svc.backend.create_job(job_id, priority=int(manifest.get("priority", 0)))
+    batch_tasks.upload_node_scripts(svc, job_id)
+    inspect = _needs_inspection(manifest)
+    if inspect:
+        svc.backend.add_tasks(job_id, [batch_tasks.inspect_task(svc, doc)])
+    return {"inspect": inspect}
+
+
+def _blend_info(svc: Any, job_id: str) -> BlendInfo:
+    """What the inspect task found in the .blend, or ValidationError explaining why nothing."""
+    state = svc.backend.get_task(job_id, names.INSPECT_TASK_ID)
+    if state.result != TaskResult.SUCCESS:
+        raise ValidationError(
+            f"Blender could not read the scene (exit code {state.exit_code}): "
+            f"{layout.log_tail(svc, job_id, names.INSPECT_TASK_ID)}",
+            code="scene_unreadable", field="bundle")
+    try:
+        raw = json.loads(svc.blobs.download(svc.settings.renders_container, layout.inspect_blob(job_id),
+                                            max_bytes=1024 * 1024))
+    except (NotFoundError, ValueError) as exc:
+        raise ValidationError(f"the scene inspection wrote no readable result: {exc}",
+                              code="scene_unreadable", field="bundle") from None
+    return batch_tasks.blend_info_from_inspection(raw, (svc.jobs.get(job_id).get("manifest") or {}).get("scene"))
+
+
+def plan_job(svc: Any, payload: Json) -> Json:
+    """Merges manifest > .blend > defaults into the spec and splits the frames into chunks."""
+    job_id = payload["jobId"]
+    doc = svc.jobs.get(job_id)
+    manifest = doc.get("manifest") or {}
+    settings = svc.settings
+    try:
+        blend = _blend_info(svc, job_id) if _needs_inspection(manifest) else None
+        defaults = SpecDefaults(chunk_size=settings.default_chunk_size, max_retries=settings.default_max_retries)
+        spec = merge_spec(manifest, blend, defaults)
+        chunks = plan_chunks(spec.frames, spec.chunk_size)
+        if len(chunks) > MAX_CHUNKS:
+            raise ValidationError(f"{len(chunks)} chunks is more than {MAX_CHUNKS}; raise chunkSize",
+                                  code="too_many_chunks", field="chunkSize")
+    except ValidationError as exc:
+        return _failed(exc)
+
+    def record(d: Json) -> None:
+        if d.get("chunks"):
+            return  # planned already (the activity ran twice)
+        d["spec"] = spec.to_json()
+        d["chunks"] = chunks_to_json(chunks)
+        d["progress"] = progress(chunks)
+        d["outputs"]["framesPrefix"] = layout.frames_prefix(job_id)
+        _set_status(d, JobStatus.RENDERING, svc.now())
+    stored = update_job(svc.jobs, job_id, record)
+    publish(svc, "Started", stored)
+    return {"ok": True, "video": spec.video is not None, "chunks": len(chunks), "frames": len(spec.frames)}
+
+
+def add_render_tasks(svc: Any, payload: Json) -> Json:
+    """Adds a task for every chunk waiting for a run (all at first, then the requeued ones)."""
+    job_id = payload["jobId"]
+    doc = svc.jobs.get(job_id)
+    spec = JobSpec.from_json(doc["spec"])
+    chunks = chunks_from_json(doc["chunks"])
+    pending = [c for c in chunks if c.status == ChunkStatus.PENDING]
+    started = {c.id: c for c in start_attempts(chunks, [c.id for c in pending])}
+    tasks = [batch_tasks.render_task(svc, doc, spec, started[c.id], task_id(c.id, started[c.id].attempts))
+             for c in pending]
+    if tasks:
+        svc.backend.add_tasks(job_id, tasks)
+
+    def record(d: Json) -> None:
+        current = {c["id"]: c for c in d["chunks"]}
+        for chunk in pending:
+            if current[chunk.id]["status"] == ChunkStatus.PENDING.value:
+                current[chunk.id].update(started[chunk.id].to_json())
+        d["progress"] = progress(chunks_from_json(d["chunks"]))
+    update_job(svc.jobs, job_id, record)
+    return {"added": len(tasks)}
+
+
+def _chunk_states(chunks: list[Json], states: list[TaskState]) -> dict[str, TaskState]:
+    """The state of each chunk's latest attempt, keyed by chunk id."""
+    by_task = {s.id: s for s in states}
+    latest = {}
+    for c in chunks:
+        if c["attempts"] >= 1:
+            state = by_task.get(task_id(c["id"], c["attempts"]))
+            if state is not None:
+                latest[c["id"]] = state
+    return latest
+
+
+def _seconds(state: TaskState) -> float | None:
+    from datetime import datetime
+
+    if not state.start_time or not state.end_time:
+        return None
+    start = datetime.fromisoformat(state.start_time.replace("Z", "+00:00"))
+    end = datetime.fromisoformat(state.end_time.replace("Z", "+00:00"))
+    return round((end - start).total_seconds(), 3)
+
+
+def _ignore(_: object) -> None:
+    return None
+
+
+def _apply_states(doc: Json, states: list[TaskState]) -> bool:
+    """Copies task outcomes onto the job's chunks; True if anything changed."""
+    if JobStatus(doc["status"]).is_terminal:
+        return False
+    changed = False
+    latest = _chunk_states(doc["chunks"], states)
+    for chunk in doc["chunks"]:
+        state = latest.get(chunk["id"])
+        if state is None or chunk["status"] in (ChunkStatus.SUCCEEDED.value, ChunkStatus.FAILED.value):
+            continue
+        if state.status == TaskStatus.COMPLETED:
+            new = ChunkStatus.SUCCEEDED if state.result == TaskResult.SUCCESS else ChunkStatus.FAILED
+        elif state.status == TaskStatus.RUNNING:
+            new = ChunkStatus.RUNNING
+        else:
+            continue
+        if chunk["status"] != new.value:
+            chunk["status"] = new.value
+            chunk["seconds"] = _seconds(state)
+            if new == ChunkStatus.FAILED:
+                chunk["failure"] = {"exitCode": state.exit_code, "reason": state.failure}
+            changed = True
+    if changed:
+        doc["progress"] = progress(chunks_from_json(doc["chunks"]))
+    return changed
+
+
+def poll_tasks(svc: Any, payload: Json) -> Json:
+    """Is every task of the job settled? While rendering, also brings progress up to date."""
+    job_id = payload["jobId"]
+    counts = svc.backend.task_counts(job_id)
+    if payload.get("phase") == names.RENDER:
+        states = svc.backend.list_tasks(job_id)
+        doc = svc.jobs.get(job_id)
+        if not JobStatus(doc["status"]).is_terminal and _apply_states(json.loads(json.dumps(doc)), states):
+            update_job(svc.jobs, job_id, lambda d: _ignore(_apply_states(d, states)))
+    return {"done": counts.active + counts.running == 0, "counts": counts.to_json()}
+
+
+def collect_render_results(svc: Any, payload: Json) -> Json:
+    """After a round: which chunks failed, which get another run, and whether any ran out of runs."""
+    job_id = payload["jobId"]
+    states = svc.backend.list_tasks(job_id)
+    doc = update_job(svc.jobs, job_id, lambda d: _ignore(_apply_states(d, states)))
+    spec = JobSpec.from_json(doc["spec"])
+    chunks = chunks_from_json(doc["chunks"])
+    plan = plan_requeue(chunks, spec.max_retries)
+    if plan.exhausted:
+        failed = [c for c in doc["chunks"] if c["id"] in set(plan.exhausted)]
+        frames = ", ".join(c["frames"] for c in failed)
+        details = [{"chunk": c["id"], "frames": c["frames"], "attempts": c["attempts"],
+                    "exitCode": (c.get("failure") or {}).get("exitCode"),
+                    "reason": (c.get("failure") or {}).get("reason"),
+                    "log": layout.log_url(svc, job_id, task_id(c["id"], c["attempts"]))} for c in failed]
+        return {"retry": False, "error": _error(
+            "frames_failed", f"frames {frames} failed to render after {spec.max_retries + 1} attempts",
+            {"chunks": details})}
+    if plan.requeue:
+        requeue = set(plan.requeue)
+
+        def reset(d: Json) -> None:
+            for c in d["chunks"]:
+                if c["id"] in requeue and c["status"] == ChunkStatus.FAILED.value:
+                    c["status"] = ChunkStatus.PENDING.value
+            d.setdefault("history", {})["requeues"] = d.get("history", {}).get("requeues", 0) + len(requeue)
+            d["progress"] = progress(chunks_from_json(d["chunks"]))
+        update_job(svc.jobs, job_id, reset)
+    unsettled = [c.id for c in chunks if c.status not in (ChunkStatus.SUCCEEDED, ChunkStatus.FAILED)]
+    if unsettled:
+        # A task vanished from the backend (e.g. its job was terminated under us): nothing to wait for.
+        return {"retry": False, "error": _error(
+            "chunks_lost", f"{len(unsettled)} chunks have no finished task", {"chunks": unsettled[:50]})}
+    return {"retry": bool(plan.requeue), "requeued": list(plan.requeue)}
+
+
+def add_stitch_task(svc: Any, payload: Json) -> Json:
+    job_id = payload["jobId"]
+    doc = update_job(svc.jobs, job_id, lambda d: _set_status(d, JobStatus.STITCHING, svc.now()))
+    spec = JobSpec.from_json(doc["spec"])
+    svc.backend.add_tasks(job_id, [batch_tasks.stitch_task(svc, doc, spec)])
+    return {"added": 1}
+
+
+def verify_outputs(svc: Any, payload: Json) -> Json:
+    """Every frame present and non-empty; the video's frame count equals the job's."""
+    job_id = payload["jobId"]
+    doc = svc.jobs.get(job_id)
+    spec = JobSpec.from_json(doc["spec"])
+    container = svc.settings.renders_container
+    name = batch_tasks.frame_name(doc)
+    stored = {b.name: b.size for b in svc.blobs.list(container, layout.frames_prefix(job_id))}
+    expected = [layout.frames_prefix(job_id) + f for c in chunks_from_json(doc["chunks"])
+                for f in expected_frame_files(name, c, spec.format)]
+    missing = [PurePosixPath(e).name for e in expected if stored.get(e, 0) <= 0]
+    if missing:
+        return {"ok": False, "error": _error(
+            "frames_missing", f"{len(missing)} rendered frames are missing or empty", {"frames": missing[:100]})}
+    outputs: Json = {"container": container, "framesPrefix": layout.frames_prefix(job_id),
+                     "frameCount": len(expected), "videoBlob": None, "videoUrl": None}
+    if spec.video is not None:
+        state = svc.backend.get_task(job_id, names.STITCH_TASK_ID)
+        if state.result != TaskResult.SUCCESS:
+            return {"ok": False, "error": _error(
+                "stitch_failed", f"FFmpeg failed (exit code {state.exit_code}): "
+                f"{layout.log_tail(svc, job_id, names.STITCH_TASK_ID)}",
+                {"log": layout.log_url(svc, job_id, names.STITCH_TASK_ID)})}
+        video_blob = layout.video_blob(job_id, spec.video.name)
+        try:
+            track = read_video_track(svc.blobs.download(container, video_blob))
+        except NotFoundError:
+            return {"ok": False, "error": _error("video_missing", f"the video {video_blob} was not written")}
+        except Mp4Error as exc:
+            return _failed(exc)
+        if track.frame_count != len(expected):
+            return {"ok": False, "error": _error(
+                "video_frame_count", f"the video has {track.frame_count} frames, the job {len(expected)}")}
+        outputs.update(videoBlob=video_blob, videoUrl=svc.blobs.url(container, video_blob),
+                       videoFrames=track.frame_count, videoFps=round(track.fps, 3),
+                       videoSize={"width": track.width, "height": track.height})
+    return {"ok": True, "outputs": outputs}
+
+
+def finalize_job(svc: Any, payload: Json) -> Json:
+    job_id = payload["jobId"]
+
+    def complete(d: Json) -> None:
+        d["outputs"].update(payload["outputs"])
+        _set_status(d, JobStatus.COMPLETED, svc.now())
+    doc = update_job(svc.jobs, job_id, complete)
+    _terminate_quietly(svc, job_id)
+    if doc["status"] == JobStatus.COMPLETED.value:
+        publish(svc, "Completed", doc)
+    return {"status": doc["status"]}
+
+
+def fail_job(svc: Any, payload: Json) -> Json:
+    job_id = payload["jobId"]
+
+    def fail(d: Json) -> None:
+        if not JobStatus(d["status"]).is_terminal:
+            d["error"] = payload["error"]
+        _set_status(d, JobStatus.FAILED, svc.now())
+    doc = update_job(svc.jobs, job_id, fail)
+    _terminate_quietly(svc, job_id)
+    if doc["status"] == JobStatus.FAILED.value:
+        publish(svc, "Failed", doc)
+    return {"status": doc["status"]}
+
+
+def _terminate_quietly(svc: Any, job_id: str) -> None:
+    try:
+        svc.backend.terminate_job(job_id)
+    except (NotFoundError, ConflictError):
+        pass
+
+
+__all__ = ["add_render_tasks", "add_stitch_task", "collect_render_results", "fail_job", "finalize_job",
+           "plan_job", "poll_tasks", "register_job", "start_batch_job", "validate_bundle_step",
+           "verify_outputs"]

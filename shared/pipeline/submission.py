@@ -1,0 +1,144 @@
+"""Starting a job: from a BlobCreated event (artists) or POST /api/jobs (studio systems)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from shared import names
+from shared.errors import ConflictError, NotFoundError, ValidationError
+from shared.jobs import create_job_document
+from shared.model import (
+    JobSource,
+    SourceKind,
+    job_document,
+    manifest_from_json,
+    new_job_id,
+    upload_job_id,
+    validate_job_id,
+)
+
+log = logging.getLogger(__name__)
+
+BLOB_CREATED = "Microsoft.Storage.BlobCreated"
+COMMITTED_APIS = {"PutBlob", "PutBlockList", "CopyBlob", "FlushWithClose"}
+SCENE_SUFFIXES = (".zip", ".blend")
+_SUBJECT = re.compile(r"^/blobServices/default/containers/([^/]+)/blobs/(.+)$")
+_MARKER = re.compile(r"^([A-Za-z0-9_-]{1,64})/chunks/([A-Za-z0-9_-]{1,64})\.json$")
+
+
+@dataclass(frozen=True)
+class BlobEvent:
+    container: str
+    blob_name: str
+    url: str
+    etag: str
+    api: str
+    size: int | None
+
+
+def parse_blob_created(event_type: str, subject: str, data: Any) -> BlobEvent:
+    """The parts of a BlobCreated event the pipeline uses; ValidationError if it is not one."""
+    if event_type != BLOB_CREATED:
+        raise ValidationError(f"not a BlobCreated event: {event_type!r}", field="eventType")
+    match = _SUBJECT.match(subject or "")
+    if match is None:
+        raise ValidationError(f"subject {subject!r} does not name a blob", field="subject")
+    if not isinstance(data, dict):
+        raise ValidationError("event data is not an object", field="data")
+    url, etag, api = data.get("url"), data.get("eTag"), data.get("api")
+    if not isinstance(url, str) or not url or not isinstance(etag, str) or not etag:
+        raise ValidationError("event data lacks url or eTag", field="data")
+    size = data.get("contentLength")
+    return BlobEvent(container=match.group(1), blob_name=match.group(2), url=url, etag=etag,
+                     api=str(api or ""), size=size if isinstance(size, int) else None)
+
+
+def scene_upload_reason_to_skip(event: BlobEvent, scenes_container: str) -> str | None:
+    """Why a BlobCreated event is no scene upload for us, or None if it is one."""
+    if event.container != scenes_container:
+        return f"blob is in container {event.container!r}, not {scenes_container!r}"
+    if event.api not in COMMITTED_APIS:
+        return f"data.api {event.api!r} does not commit a blob"
+    if not event.blob_name.lower().endswith(SCENE_SUFFIXES):
+        return "blob is neither a .zip nor a .blend"
+    if any(part in ("", ".", "..") for part in event.blob_name.split("/")):
+        return "blob name has an empty, '.' or '..' segment"
+    return None
+
+
+def parse_marker(event: BlobEvent, renders_container: str) -> tuple[str, str] | None:
+    """(job id, task id) of a completion marker blob, or None for any other blob."""
+    if event.container != renders_container:
+        return None
+    match = _MARKER.match(event.blob_name)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def orchestration_input(svc: Any, job_id: str, source: JobSource, request: dict[str, Any] | None) -> dict:
+    return {"jobId": job_id, "source": source.to_json(), "request": request or {},
+            "pollSeconds": svc.settings.poll_interval_seconds}
+
+
+async def start_upload_job(svc: Any, client: Any, event: BlobEvent) -> str | None:
+    """Starts the job for an uploaded bundle unless it exists: redelivered events are no-ops."""
+    job_id = upload_job_id(event.url, event.etag)
+    status = await client.get_status(job_id)
+    if getattr(status, "runtime_status", None) is not None:
+        log.info("job %s exists (%s); event redelivered", job_id, status.runtime_status)
+        return None
+    source = JobSource(kind=SourceKind.BLOB, container=event.container, blob_name=event.blob_name,
+                       blob_url=event.url, etag=event.etag)
+    try:
+        await client.start_new(names.RENDER_JOB, job_id, orchestration_input(svc, job_id, source, None))
+    except Exception as exc:  # the SDK raises plain Exception; a concurrent duplicate lands here
+        if "already exists" in str(exc).lower() or "409" in str(exc):
+            log.info("job %s started concurrently by a duplicate event", job_id)
+            return None
+        raise
+    log.info("job %s started for %s/%s", job_id, event.container, event.blob_name)
+    return job_id
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: dict[str, Any]
+    created: bool
+
+
+async def submit_http_job(svc: Any, client: Any, body: Any, idempotency_key: str | None,
+                          submitter: str | None) -> Submitted:
+    """POST /api/jobs: validates the body, records the job, starts its orchestration."""
+    request = manifest_from_json(body, request=True)
+    bundle = request.pop("bundle", None)
+    if not isinstance(bundle, str) or not bundle:
+        raise ValidationError("bundle (the blob name of a scene bundle in the scenes container) is required",
+                              field="bundle")
+    if not bundle.lower().endswith(SCENE_SUFFIXES) or any(p in ("", ".", "..") for p in bundle.split("/")):
+        raise ValidationError("bundle must be a .zip or .blend blob name without empty or '..' segments",
+                              field="bundle")
+    container = svc.settings.scenes_container
+    try:
+        blob = svc.blobs.info(container, bundle)
+    except NotFoundError:
+        raise ValidationError(f"no blob {bundle!r} in the {container} container", field="bundle") from None
+    if idempotency_key is not None:
+        job_id = validate_job_id(idempotency_key.strip(), field_name="Idempotency-Key")
+    else:
+        job_id = new_job_id(uuid.uuid4().hex)
+    source = JobSource(kind=SourceKind.HTTP, container=container, blob_name=bundle,
+                       blob_url=svc.blobs.url(container, bundle), etag=blob.etag, submitter=submitter)
+    doc = job_document(job_id, source, now=svc.now(), renders_container=svc.settings.renders_container)
+    doc["request"] = request
+    stored, created = create_job_document(svc.jobs, doc)
+    same_request = stored.get("source", {}).get("blobName") == bundle and stored.get("request") == request
+    if not created and not same_request:
+        raise ConflictError(f"job {job_id} exists with a different request", code="idempotency_conflict")
+    # The same request again: make sure its orchestration runs (the first call may have died here).
+    status = await client.get_status(job_id)
+    if getattr(status, "runtime_status", None) is None:
+        await client.start_new(names.RENDER_JOB, job_id, orchestration_input(svc, job_id, source, request))
+    return Submitted(job=stored, created=created)

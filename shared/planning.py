@@ -1,0 +1,212 @@
+"""Planning a render: merge the spec, split frames into chunks, track progress and retries.
+
+Pure (orchestrators import it): no I/O, no environment, no clock.
+
+Precedence when merging a spec: the manifest (render.json or the POST body) wins over
+what the .blend says, which wins over the defaults. The .blend contributes only what an
+artist sets in the scene (scene name, frame range, fps, resolution); chunk size, image
+format, video, priority and retries come from the manifest or the studio defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from shared.errors import ValidationError
+from shared.model import (
+    Chunk,
+    ChunkStatus,
+    FrameSet,
+    ImageFormat,
+    JobSpec,
+    Resolution,
+    VideoSpec,
+)
+
+FRAME_PADDING = 4  # Blender's "####": frames ≥ 10000 simply get more digits, as FFmpeg's %04d expects
+
+
+@dataclass(frozen=True)
+class SpecDefaults:
+    """Studio defaults, used where neither the manifest nor the .blend says otherwise."""
+
+    chunk_size: int = 10
+    max_retries: int = 2
+    frames: str = "1-250"
+    fps: float = 24
+    resolution: Resolution = field(default_factory=lambda: Resolution(1920, 1080))
+    format: ImageFormat = ImageFormat.PNG
+    video: VideoSpec | None = field(default_factory=VideoSpec)
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class BlendInfo:
+    """What inspecting the .blend found: its scene's frame range, fps and output size
+    (resolution already scaled by the scene's resolution percentage)."""
+
+    scene: str | None = None
+    frame_start: int | None = None
+    frame_end: int | None = None
+    frame_step: int = 1
+    fps: float | None = None
+    resolution: Resolution | None = None
+    engine: str | None = None
+
+    def frames(self) -> FrameSet | None:
+        if self.frame_start is None or self.frame_end is None:
+            return None
+        return FrameSet.range(self.frame_start, self.frame_end, max(1, self.frame_step))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scene": self.scene, "frameStart": self.frame_start, "frameEnd": self.frame_end,
+                "frameStep": self.frame_step, "fps": self.fps,
+                "resolution": self.resolution.to_json() if self.resolution else None, "engine": self.engine}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BlendInfo:
+        res = data.get("resolution")
+        return cls(scene=data.get("scene"), frame_start=data.get("frameStart"),
+                   frame_end=data.get("frameEnd"),
+                   frame_step=int(data.get("frameStep") or 1), fps=data.get("fps"),
+                   resolution=Resolution.from_json(res) if res else None, engine=data.get("engine"))
+
+
+def combine_manifests(*manifests: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validated manifests, highest priority first (e.g. POST body, then render.json)."""
+    combined: dict[str, Any] = {}
+    for manifest in reversed([m for m in manifests if m]):
+        combined.update(manifest)
+    return combined
+
+
+def merge_spec(manifest: Mapping[str, Any], blend: BlendInfo | None, defaults: SpecDefaults) -> JobSpec:
+    """manifest (validated by model.manifest_from_json) > .blend > defaults."""
+    blend = blend or BlendInfo()
+    frames = (FrameSet.parse(manifest["frames"]) if "frames" in manifest
+              else blend.frames() or FrameSet.parse(defaults.frames))
+    resolution = (Resolution.from_json(manifest["resolution"]) if "resolution" in manifest
+                  else blend.resolution or defaults.resolution)
+    if "video" in manifest:
+        video = VideoSpec.from_json(manifest["video"]) if manifest["video"] is not None else None
+    else:
+        video = defaults.video
+    return JobSpec(
+        frames=frames,
+        fps=_first(manifest.get("fps"), blend.fps, defaults.fps),
+        resolution=resolution,
+        scene=_first(manifest.get("scene"), blend.scene),
+        chunk_size=_first(manifest.get("chunkSize"), defaults.chunk_size),
+        format=ImageFormat(manifest.get("format", defaults.format.value)),
+        video=video,
+        priority=_first(manifest.get("priority"), defaults.priority),
+        max_retries=_first(manifest.get("maxRetries"), defaults.max_retries),
+        engine=manifest.get("engine"),
+        samples=manifest.get("samples"),
+    )
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+# ---------------------------------------------------------------- chunks
+
+
+def plan_chunks(frames: FrameSet, chunk_size: int) -> tuple[Chunk, ...]:
+    """Consecutive frames in order, chunk_size per chunk; ids chunk-0001… (wider past 9999)."""
+    if chunk_size < 1:
+        raise ValidationError("chunk size must be at least 1", field="chunkSize")
+    groups = [frames.frames[i:i + chunk_size] for i in range(0, len(frames), chunk_size)]
+    width = max(4, len(str(len(groups))))
+    return tuple(Chunk(id=f"chunk-{n:0{width}d}", frames=FrameSet(group))
+                 for n, group in enumerate(groups, 1))
+
+
+def task_id(chunk_id: str, attempt: int) -> str:
+    """Batch task ids are unique per job, so a rerun of a chunk gets a suffix: chunk-0001-r1…"""
+    if attempt < 1:
+        raise ValueError("attempt counts from 1")
+    return chunk_id if attempt == 1 else f"{chunk_id}-r{attempt - 1}"
+
+
+def chunk_id_of_task(task: str) -> str:
+    return re.sub(r"-r\d+$", "", task)
+
+
+def start_attempts(chunks: Sequence[Chunk], chunk_ids: Iterable[str]) -> tuple[Chunk, ...]:
+    """Mark chunks as queued on the backend, counting one more attempt each."""
+    wanted = set(chunk_ids)
+    return tuple(replace(c, status=ChunkStatus.QUEUED, attempts=c.attempts + 1, seconds=None)
+                 if c.id in wanted else c for c in chunks)
+
+
+def with_chunk_result(chunks: Sequence[Chunk], chunk_id: str, status: ChunkStatus,
+                      seconds: float | None = None) -> tuple[Chunk, ...]:
+    if all(c.id != chunk_id for c in chunks):
+        raise KeyError(chunk_id)
+    return tuple(replace(c, status=status, seconds=seconds if seconds is not None else c.seconds)
+                 if c.id == chunk_id else c for c in chunks)
+
+
+@dataclass(frozen=True)
+class RequeuePlan:
+    requeue: tuple[str, ...]    # failed chunks with attempts left
+    exhausted: tuple[str, ...]  # failed chunks that ran 1 + max_retries times
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requeue": list(self.requeue), "exhausted": list(self.exhausted)}
+
+
+def plan_requeue(chunks: Sequence[Chunk], max_retries: int) -> RequeuePlan:
+    """A chunk may run 1 + max_retries times; attempts counts the runs started."""
+    failed = [c for c in chunks if c.status == ChunkStatus.FAILED]
+    return RequeuePlan(requeue=tuple(c.id for c in failed if c.attempts < 1 + max_retries),
+                       exhausted=tuple(c.id for c in failed if c.attempts >= 1 + max_retries))
+
+
+def progress(chunks: Sequence[Chunk]) -> dict[str, int]:
+    done = [c for c in chunks if c.status == ChunkStatus.SUCCEEDED]
+    return {
+        "framesDone": sum(len(c.frames) for c in done),
+        "framesTotal": sum(len(c.frames) for c in chunks),
+        "chunksDone": len(done),
+        "chunksFailed": sum(1 for c in chunks if c.status == ChunkStatus.FAILED),
+        "chunksTotal": len(chunks),
+    }
+
+
+def all_settled(chunks: Sequence[Chunk]) -> bool:
+    return all(c.status in (ChunkStatus.SUCCEEDED, ChunkStatus.FAILED) for c in chunks)
+
+
+def chunks_to_json(chunks: Iterable[Chunk]) -> list[dict[str, Any]]:
+    return [c.to_json() for c in chunks]
+
+
+def chunks_from_json(data: Iterable[Mapping[str, Any]]) -> tuple[Chunk, ...]:
+    return tuple(Chunk.from_json(c) for c in data)
+
+
+# ---------------------------------------------------------------- frame files
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def safe_name(text: str, default: str = "frame") -> str:
+    """A file-name stem from an artist's name (a .blend stem, a scene name): unsafe characters → "_"."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:64]
+    return stem if stem and _NAME.match(stem) else default
+
+
+def frame_file_name(name: str, frame: int, fmt: ImageFormat | str) -> str:
+    if not _NAME.match(name) or ".." in name:
+        raise ValidationError(f"frame name {name!r} is not a safe file name", field="name")
+    return f"{name}_{frame:0{FRAME_PADDING}d}.{ImageFormat(fmt).extension}"
+
+
+def expected_frame_files(name: str, chunk: Chunk, fmt: ImageFormat | str) -> list[str]:
+    return [frame_file_name(name, frame, fmt) for frame in chunk.frames]

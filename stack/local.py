@@ -1,0 +1,265 @@
+"""The whole local stack: Azurite, the Cosmos server, localbatch and devhost.
+
+`LocalStack.start()` starts every service on free ports (or the ports asked
+for), writes the Functions settings file devhost reads, and records what runs
+in `<data dir>/stack.json` so `make down` (or another process) can stop it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stack.services import (
+    COSMOS_KEY,
+    ROOT,
+    Service,
+    ServiceError,
+    _http_ok,
+    azurite_connection_string,
+    free_port,
+    start_azurite,
+    start_cosmos,
+    stop_process_group,
+)
+
+STATE_FILE = "stack.json"
+TOPIC_NAME = "render-jobs"
+
+
+@dataclass
+class StackInfo:
+    """What a running stack serves; saved as stack.json."""
+
+    data_dir: str
+    azurite_port: int
+    cosmos_port: int
+    localbatch_port: int
+    devhost_port: int
+    function_key: str
+    master_key: str
+    eventgrid_key: str
+    pids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def storage_connection_string(self) -> str:
+        return azurite_connection_string(self.azurite_port)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.devhost_port}/api"
+
+    @property
+    def devhost_url(self) -> str:
+        return f"http://127.0.0.1:{self.devhost_port}"
+
+    @property
+    def cosmos_endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.cosmos_port}/"
+
+    @property
+    def localbatch_url(self) -> str:
+        return f"http://127.0.0.1:{self.localbatch_port}"
+
+    @property
+    def topic_endpoint(self) -> str:
+        return f"{self.devhost_url}/eventgrid/topics/{TOPIC_NAME}/api/events"
+
+    def save(self) -> None:
+        Path(self.data_dir, STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, data_dir: Path) -> StackInfo | None:
+        path = data_dir / STATE_FILE
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+
+def app_settings(info: StackInfo, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The Functions app settings for the local stack (the Values of local.settings.json)."""
+    conn = info.storage_connection_string
+    values = {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "AzureWebJobsStorage": conn,
+        "STORAGE_CONNECTION_STRING": conn,
+        "STORAGE_ACCOUNT_URL": "",
+        "SCENES_CONTAINER": "scenes",
+        "RENDERS_CONTAINER": "renders",
+        "COSMOS_ENDPOINT": info.cosmos_endpoint,
+        "COSMOS_KEY": COSMOS_KEY,
+        "COSMOS_DATABASE": "render",
+        "COSMOS_CONTAINER": "jobs",
+        "COSMOS_VERIFY_TLS": "false",
+        "RENDER_BACKEND": "local",
+        "LOCALBATCH_URL": info.localbatch_url,
+        "BATCH_ACCOUNT_URL": "",
+        "BATCH_POOL_ID": "",
+        "BATCH_NODE_IDENTITY_ID": "",
+        "EVENTGRID_TOPIC_ENDPOINT": info.topic_endpoint,
+        "EVENTGRID_TOPIC_KEY": info.eventgrid_key,
+        "BUNDLE_MAX_BYTES": str(2 * 1024**3),
+        "BUNDLE_MAX_ENTRIES": "10000",
+        "BUNDLE_MAX_UNPACKED_BYTES": str(8 * 1024**3),
+        "DEFAULT_CHUNK_SIZE": "10",
+        "DEFAULT_MAX_RETRIES": "2",
+        "POLL_INTERVAL_SECONDS": "2",
+        "TASK_TIMEOUT_SECONDS": "3600",
+        "RENDER_THREADS": "0",
+        "DEVHOST_FUNCTION_KEY": info.function_key,
+        "DEVHOST_MASTER_KEY": info.master_key,
+        "DEVHOST_EVENTGRID_TOPIC_KEY": info.eventgrid_key,
+    }
+    values.update(overrides or {})
+    return values
+
+
+class LocalStack:
+    """Starts and stops the four local services as one."""
+
+    def __init__(self, data_dir: Path, *, ports: dict[str, int] | None = None,
+                 settings_overrides: dict[str, str] | None = None, slots: int | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.ports = ports or {}
+        self.settings_overrides = settings_overrides or {}
+        self.slots = slots
+        self.services: dict[str, Service] = {}
+        self.info: StackInfo | None = None
+
+    def _port(self, name: str) -> int:
+        return self.ports.get(name) or free_port()
+
+    def start(self) -> StackInfo:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        keys_path = self.data_dir / "stack-keys.json"
+        if keys_path.exists():
+            keys = json.loads(keys_path.read_text())
+        else:
+            keys = {k: secrets.token_urlsafe(24) for k in ("function", "master", "eventgrid")}
+            keys_path.write_text(json.dumps(keys))
+        try:
+            azurite = start_azurite(self.data_dir, self._port("azurite"))
+            self.services["azurite"] = azurite
+            cosmos = start_cosmos(self.data_dir, self._port("cosmos"))
+            self.services["cosmos"] = cosmos
+            info = StackInfo(
+                data_dir=str(self.data_dir), azurite_port=azurite.port, cosmos_port=cosmos.port,
+                localbatch_port=self._port("localbatch"), devhost_port=self._port("devhost"),
+                function_key=keys["function"], master_key=keys["master"], eventgrid_key=keys["eventgrid"],
+            )
+            self.info = info
+            settings = app_settings(info, self.settings_overrides)
+            settings_path = self.data_dir / "local.settings.json"
+            settings_path.write_text(json.dumps({"IsEncrypted": False, "Values": settings}, indent=2))
+            self._prepare_storage(settings)
+            self._start_localbatch(info)
+            self._start_devhost(info, settings_path)
+            info.pids = {name: s.process.pid for name, s in self.services.items() if s.process}
+            info.save()
+            return info
+        except BaseException:
+            self.stop()
+            raise
+
+    def _prepare_storage(self, settings: dict[str, str]) -> None:
+        """Containers and the Cosmos database exist before the first event arrives."""
+        from azure.storage.blob import BlobServiceClient
+
+        blobs = BlobServiceClient.from_connection_string(settings["STORAGE_CONNECTION_STRING"])
+        for name in (settings["SCENES_CONTAINER"], settings["RENDERS_CONTAINER"]):
+            try:
+                blobs.create_container(name)
+            except Exception as exc:  # already there after a restart
+                if "ContainerAlreadyExists" not in str(exc):
+                    raise
+
+    def _start_localbatch(self, info: StackInfo) -> None:
+        argv = [sys.executable, "-m", "localbatch", "--data-dir", str(self.data_dir / "localbatch"),
+                "--port", str(info.localbatch_port),
+                "--storage-connection-string", info.storage_connection_string]
+        if self.slots:
+            argv += ["--slots", str(self.slots)]
+        service = Service(name="localbatch", argv=argv, data_dir=self.data_dir)
+        service.start()
+        self.services["localbatch"] = service
+        service.wait_until(lambda: _http_ok(info.localbatch_url + "/health"), timeout=60)
+
+    def _start_devhost(self, info: StackInfo, settings_path: Path) -> None:
+        argv = [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", str(info.devhost_port),
+                "--data-dir", str(self.data_dir / "devhost"), "--settings", str(settings_path),
+                "--eventgrid-config", str(ROOT / "devhost.eventgrid.json")]
+        service = Service(name="devhost", argv=argv, data_dir=self.data_dir)
+        service.start()
+        self.services["devhost"] = service
+        service.wait_until(lambda: _http_ok(info.devhost_url + "/admin/host/ping", any_status=False),
+                           timeout=120)
+
+    def stop(self) -> None:
+        # devhost first, so nothing new reaches localbatch or the stores while they stop
+        for name in ("devhost", "localbatch", "cosmos", "azurite"):
+            service = self.services.pop(name, None)
+            if service is not None:
+                service.stop()
+        state = self.data_dir / STATE_FILE
+        if state.exists():
+            state.unlink()
+
+    def __enter__(self) -> StackInfo:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_recorded(data_dir: Path) -> list[str]:
+    """Stops a stack started by another process (make up), from its stack.json."""
+    info = StackInfo.load(data_dir)
+    if info is None:
+        return []
+    stopped = []
+    for name in ("devhost", "localbatch", "cosmos", "azurite"):
+        pid = info.pids.get(name)
+        if pid:
+            stop_process_group(pid)
+            stopped.append(name)
+    (data_dir / STATE_FILE).unlink(missing_ok=True)
+    return stopped
+
+
+def api_request(info: StackInfo, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, Any]:
+    """A call to the pipeline's HTTP API with the function key; (status, decoded JSON or text)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{info.api_url}{path}", data=data, method=method,
+        headers={"x-functions-key": info.function_key, "content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.5, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+__all__ = ["LocalStack", "ServiceError", "StackInfo", "api_request", "app_settings", "stop_recorded",
+           "wait_for"]

@@ -1,0 +1,73 @@
+"""A simulated render node for tests of the pipeline's steps: tasks finish at once (as
+FakeRenderBackend decides) and a successful task leaves the files a real one would
+(frames, inspect.json, a real MP4 made by FFmpeg with the right frame count, markers)
+in a FakeBlobStore. Real Blender and FFmpeg runs are the e2e tests' business."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import imageio_ffmpeg
+
+from shared.adapters.fake_blob_store import FakeBlobStore
+from shared.adapters.fake_render_backend import FakeRenderBackend
+from shared.tasks import TaskResult, TaskSpec, UploadCondition
+
+
+@functools.cache
+def mp4_with_frames(count: int, fps: int = 24) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "v.mp4"
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                        f"testsrc=size=64x36:rate={fps}", "-frames:v", str(count), "-pix_fmt", "yuv420p",
+                        "-c:v", "libx264", "-movflags", "+faststart", "-y", str(out)], check=True)
+        return out.read_bytes()
+
+
+def _flag_values(argv: Sequence[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == flag]
+
+
+class SimulatedBackend(FakeRenderBackend):
+    def __init__(self, blobs: FakeBlobStore, *, inspection: dict[str, Any] | None = None,
+                 fail_ids: Sequence[str] = (), video_frames: int | None = None) -> None:
+        super().__init__(fail_ids=fail_ids)
+        self.blobs = blobs
+        self.inspection = inspection or {}
+        self.video_frames = video_frames  # None: as many as the stitch asks for
+
+    def add_tasks(self, job_id: str, tasks: Sequence[TaskSpec]) -> None:
+        super().add_tasks(job_id, tasks)
+        for task in tasks:
+            state = self.get_task(job_id, task.id)
+            self._leave_outputs(task, state.result == TaskResult.SUCCESS, state.exit_code or 0)
+
+    def _leave_outputs(self, task: TaskSpec, ok: bool, exit_code: int) -> None:
+        argv = list(task.argv)
+        expected = _flag_values(argv, "--expect")
+        for out in task.output_files:
+            if out.condition == UploadCondition.SUCCESS and not ok:
+                continue
+            if out.condition == UploadCondition.FAILURE and ok:
+                continue
+            if out.pattern.startswith("frames/"):
+                for path in expected:
+                    self.blobs.upload(out.container, out.prefix + PurePosixPath(path).name, b"\x89PNG frame",
+                                      overwrite=True)
+            elif out.pattern == "inspect.json":
+                self.blobs.upload(out.container, out.prefix, json.dumps(self.inspection).encode(), overwrite=True)
+            elif out.pattern.endswith(".mp4"):
+                count = self.video_frames or int(_flag_values(argv, "-frames:v")[0])
+                self.blobs.upload(out.container, out.prefix, mp4_with_frames(count), overwrite=True)
+            elif out.pattern == "marker.json":
+                marker = {"taskId": task.id, "status": "succeeded" if ok else "failed", "exitCode": exit_code}
+                self.blobs.upload(out.container, out.prefix, json.dumps(marker).encode(), overwrite=True)
+            elif out.pattern.startswith("../std"):
+                self.blobs.upload(out.container, out.prefix + "stderr.txt",
+                                  b"" if ok else b"Error: simulated render failure", overwrite=True)

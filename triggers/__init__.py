@@ -1,0 +1,1 @@
+"""HTTP and Event Grid triggers: parse the request or event, call shared.pipeline, answer."""

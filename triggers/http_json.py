@@ -1,0 +1,62 @@
+"""JSON responses and error mapping for the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+import azure.functions as func
+
+from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
+
+log = logging.getLogger(__name__)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body, default=str), status_code=status,
+                             mimetype="application/json", headers=headers or {})
+
+
+def error_response(exc: PipelineError) -> func.HttpResponse:
+    status = 400
+    if isinstance(exc, NotFoundError):
+        status = 404
+    elif isinstance(exc, ConflictError):
+        status = 409
+    elif exc.transient:
+        status = 503
+    elif not isinstance(exc, ValidationError):
+        status = 500
+    return json_response({"error": exc.to_json()}, status)
+
+
+def read_json(req: func.HttpRequest) -> Any:
+    body = req.get_body()
+    if not body:
+        raise ValidationError("the request body must be a JSON object", field="body")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise ValidationError(f"the request body is not valid JSON: {exc}", field="body") from None
+
+
+Handler = Callable[..., Awaitable[func.HttpResponse]]
+
+
+def api_errors(handler: Handler) -> Handler:
+    """Project errors become JSON 4xx/5xx answers; anything else is logged and a 500."""
+
+    @wraps(handler)
+    async def wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
+        try:
+            return await handler(*args, **kwargs)
+        except PipelineError as exc:
+            return error_response(exc)
+        except Exception:
+            log.exception("unhandled error in %s", handler.__name__)
+            return json_response({"error": {"code": "internal_error", "message": "internal error"}}, 500)
+
+    return wrapper

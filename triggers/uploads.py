@@ -1,0 +1,57 @@
+"""Event Grid triggers: scene uploads start jobs; task completion markers wake the waiting orchestration."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared import names
+from shared.bootstrap import services
+from shared.errors import ValidationError
+from shared.pipeline import submission
+
+bp = df.Blueprint()
+log = logging.getLogger(__name__)
+
+
+def _blob_event(event: func.EventGridEvent) -> submission.BlobEvent | None:
+    try:
+        return submission.parse_blob_created(event.event_type, event.subject, event.get_json())
+    except (ValidationError, ValueError) as exc:
+        # A malformed event cannot get better by redelivery: log it and let it go.
+        log.warning("ignoring event %s: %s", event.id, exc)
+        return None
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.durable_client_input(client_name="client")
+async def on_scene_uploaded(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
+    svc = services()
+    blob = _blob_event(event)
+    if blob is None:
+        return
+    reason = submission.scene_upload_reason_to_skip(blob, svc.settings.scenes_container)
+    if reason is not None:
+        log.info("ignoring %s/%s: %s", blob.container, blob.blob_name, reason)
+        return
+    await submission.start_upload_job(svc, client, blob)
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.durable_client_input(client_name="client")
+async def on_render_output(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
+    svc = services()
+    blob = _blob_event(event)
+    if blob is None:
+        return
+    marker = submission.parse_marker(blob, svc.settings.renders_container)
+    if marker is None:
+        return
+    job_id, task_id = marker
+    instance = names.wait_instance_for_task(job_id, task_id)
+    try:
+        await client.raise_event(instance, names.TASKS_CHANGED, {"taskId": task_id})
+    except Exception as exc:  # the wait already ended (or never began): the poll covers it
+        log.info("marker %s of job %s not delivered to %s: %s", task_id, job_id, instance, exc)
