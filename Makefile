@@ -6,11 +6,19 @@ DATA ?= .data/stack
 
 .PHONY: setup test lint demo up down status bench constraints clean
 
-setup: $(VENV)/.installed node_modules/.installed
+CHECKOV_VENV := .venv-checkov
+
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+# checkov pins versions the app's packages conflict with, so it gets a virtualenv of its own.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -45,4 +53,4 @@ constraints: $(VENV)/.installed
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Every transitive dependency, pinned. Regenerate with `make constraints`.' > constraints.txt
 
 clean:
-	rm -rf $(VENV) node_modules .data out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .data out .pytest_cache .mypy_cache .ruff_cache

@@ -39,9 +39,14 @@ def build_services(settings: Settings) -> Services:
 
         backend = LocalBatchBackend(settings.localbatch_url)
     else:
+        from azure.identity import DefaultAzureCredential
+
         from shared.adapters.azure_batch_backend import AzureBatchBackend
 
-        backend = AzureBatchBackend.from_settings(settings)
+        # Nodes read scenes and write renders as the pool's managed identity.
+        backend = AzureBatchBackend(settings.batch_account_url, settings.batch_pool_id, DefaultAzureCredential(),
+                                    storage_blob_url=settings.storage_account_url,
+                                    identity_resource_id=settings.batch_node_identity_id or None)
     events: EventPublisher = (EventGridPublisher.from_settings(settings) if settings.publishes_events
                               else NullEventPublisher())
     return Services(

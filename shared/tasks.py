@@ -32,8 +32,9 @@ class UploadCondition(StrEnum):
 class ResourceFile:
     """Blobs downloaded into the task's working directory before it starts.
 
-    Either one blob (`blob`) to `path`, or every blob under `prefix` into the
-    directory `path`, keeping the part of the name after the prefix.
+    Either one blob (`blob`) to the file `path`, or every blob under `prefix` into
+    the directory `path`, each keeping its full blob name below it, as Azure Batch
+    does (`prefix="j1/frames/"`, `path="in"` gives `in/j1/frames/f_0001.png`).
     """
 
     container: str

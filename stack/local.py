@@ -169,16 +169,16 @@ class LocalStack:
             raise
 
     def _prepare_storage(self, settings: dict[str, str]) -> None:
-        """Containers and the Cosmos database exist before the first event arrives."""
-        from azure.storage.blob import BlobServiceClient
+        """What infra creates in Azure: the containers and the Cosmos database, before any event."""
+        from shared.adapters.blob_store import AzureBlobStore
+        from shared.adapters.cosmos_job_store import ensure_cosmos_container
+        from shared.config import Settings
 
-        blobs = BlobServiceClient.from_connection_string(settings["STORAGE_CONNECTION_STRING"])
-        for name in (settings["SCENES_CONTAINER"], settings["RENDERS_CONTAINER"]):
-            try:
-                blobs.create_container(name)
-            except Exception as exc:  # already there after a restart
-                if "ContainerAlreadyExists" not in str(exc):
-                    raise
+        app = Settings.from_env(settings)
+        blobs = AzureBlobStore.from_settings(app)
+        for name in (app.scenes_container, app.renders_container):
+            blobs.ensure_container(name)
+        ensure_cosmos_container(app)
 
     def _start_localbatch(self, info: StackInfo) -> None:
         argv = [sys.executable, "-m", "localbatch", "--data-dir", str(self.data_dir / "localbatch"),

@@ -74,6 +74,13 @@ def cosmos_client(settings: Any, **client_options: Any) -> CosmosClient:
     if not credential:
         from azure.identity import DefaultAzureCredential
         credential = DefaultAzureCredential()
+    if not settings.cosmos_verify_tls:
+        # Only the local server's self-signed certificate is ever unverified; say so once, not per request.
+        import warnings
+
+        import urllib3
+
+        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     with _mapped(f"connect to Cosmos DB at {settings.cosmos_endpoint}"):
         return CosmosClient(settings.cosmos_endpoint, credential=credential,
                             connection_verify=settings.cosmos_verify_tls, **client_options)

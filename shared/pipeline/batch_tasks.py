@@ -49,8 +49,9 @@ def _bundle(svc: Any, doc: dict[str, Any]) -> tuple[ResourceFile, str, str | Non
     return ResourceFile(container=source.container, blob=source.blob_name, path=blend), blend, None
 
 
-def _tools(svc: Any, job_id: str) -> ResourceFile:
-    return ResourceFile(container=svc.settings.renders_container, prefix=layout.tools_prefix(job_id), path=TOOLS)
+def _tools(svc: Any, job_id: str) -> tuple[ResourceFile, ...]:
+    return tuple(ResourceFile(container=svc.settings.renders_container, blob=layout.tools_prefix(job_id) + name,
+                              path=f"{TOOLS}/{name}") for name in NODE_SCRIPTS)
 
 
 def _logs_and_marker(svc: Any, job_id: str, task_id: str) -> tuple[OutputFile, ...]:
@@ -80,7 +81,7 @@ def inspect_task(svc: Any, doc: dict[str, Any]) -> TaskSpec:
                           prefix=layout.inspect_blob(job_id), condition=UploadCondition.SUCCESS),
                *_logs_and_marker(svc, job_id, names.INSPECT_TASK_ID))
     return TaskSpec(id=names.INSPECT_TASK_ID, argv=_runner(svc, names.INSPECT_TASK_ID, inner, zip_path=zip_path),
-                    resource_files=(bundle, _tools(svc, job_id)), output_files=outputs,
+                    resource_files=(bundle, *_tools(svc, job_id)), output_files=outputs,
                     max_wall_clock_seconds=min(svc.settings.task_timeout_seconds, 900))
 
 
@@ -120,7 +121,7 @@ def render_task(svc: Any, doc: dict[str, Any], spec: JobSpec, chunk: Any, task_i
                *_logs_and_marker(svc, job_id, task_id))
     return TaskSpec(id=task_id, argv=_runner(svc, task_id, inner, zip_path=zip_path, expected=expected,
                                              frames=chunk.frames.to_spec()),
-                    resource_files=(bundle, _tools(svc, job_id)), output_files=outputs,
+                    resource_files=(bundle, *_tools(svc, job_id)), output_files=outputs,
                     max_wall_clock_seconds=svc.settings.task_timeout_seconds)
 
 
@@ -129,8 +130,10 @@ def stitch_task(svc: Any, doc: dict[str, Any], spec: JobSpec) -> TaskSpec:
     assert spec.video is not None
     name = frame_name(doc)
     frames = list(spec.frames)
+    # A prefix resource keeps each blob's full name below its path, as Batch does.
+    frame_dir = f"{FRAMES_DIR}/{layout.frames_prefix(job_id).rstrip('/')}"
     inner = commands.stitch_argv(
-        frame_dir=FRAMES_DIR, name=name, ext=spec.format.extension, frames=frames, fps=spec.fps,
+        frame_dir=frame_dir, name=name, ext=spec.format.extension, frames=frames, fps=spec.fps,
         output=spec.video.name, codec=spec.video.codec, crf=spec.video.crf)
     renders = svc.settings.renders_container
     outputs = (OutputFile(pattern=spec.video.name, container=renders,
@@ -139,5 +142,5 @@ def stitch_task(svc: Any, doc: dict[str, Any], spec: JobSpec) -> TaskSpec:
     frames_in = ResourceFile(container=renders, prefix=layout.frames_prefix(job_id), path=FRAMES_DIR)
     return TaskSpec(id=names.STITCH_TASK_ID,
                     argv=_runner(svc, names.STITCH_TASK_ID, inner, zip_path=None, expected=[spec.video.name]),
-                    resource_files=(frames_in, _tools(svc, job_id)), output_files=outputs,
+                    resource_files=(frames_in, *_tools(svc, job_id)), output_files=outputs,
                     max_wall_clock_seconds=svc.settings.task_timeout_seconds)

@@ -69,9 +69,21 @@ async def cancel_job(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
     return public_job(doc)
 
 
+def _event_name(kind: Any) -> Any:
+    """History event types as the Durable HTTP API names them (TaskScheduled…), whichever form came."""
+    if isinstance(kind, int):
+        from azure.durable_functions.models.history import HistoryEventType
+
+        return "".join(part.capitalize() for part in HistoryEventType(kind).name.split("_"))
+    return kind
+
+
 def _status_json(status: Any) -> dict[str, Any]:
-    data = status.to_json()
-    return {k: v for k, v in data.items() if v is not None}
+    data = {k: v for k, v in status.to_json().items() if v is not None}
+    history = data.get("history") or []
+    data["history"] = [{**event, "EventType": _event_name(event.get("EventType"))} for event in history
+                       if isinstance(event, dict)]
+    return data
 
 
 async def job_history(svc: Any, client: Any, job_id: str) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def test_an_uploaded_bundle_becomes_frames_and_a_video(stack, small_blend, tmp_p
     status, history = api_request(stack, "GET", f"/jobs/{job_id}/history")
     assert status == 200
     assert history["runtimeStatus"] == "Completed"
-    scheduled = [e.get("Name") for e in history["historyEvents"] if e["EventType"] == "TaskScheduled"]
+    scheduled = [e.get("Name") for e in history["history"] if e["EventType"] == "TaskScheduled"]
     assert scheduled[0] == "register_job" and scheduled[-1] == "finalize_job"
     assert {s["instanceId"] for s in history["subOrchestrations"]} >= {f"{job_id}:render:0", f"{job_id}:stitch"}
 

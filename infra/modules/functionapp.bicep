@@ -1,0 +1,223 @@
+// The Functions app on a Flex Consumption plan (Linux, Python 3.11), with a
+// user-assigned managed identity for everything it talks to: host storage and
+// the Durable task hub, the deployment package, Cosmos DB, Batch, Event Grid and
+// Application Insights. No connection strings or keys are stored in settings.
+//
+// The app settings below are the only place infra sets them: `platformSettings`
+// are read by the Functions host and the Azure SDKs, `pipelineSettings` and
+// `tuningDefaults` by shared/config.py (tests/infra checks both lists against
+// Settings.env_keys()).
+
+@description('Name of the Function app (also its default host name prefix).')
+param name string
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Azure region for the plan and the app.')
+param location string
+
+@description('Tags applied to the plan and the app (the app also gets azd-service-name).')
+param tags object = {}
+
+@description('Service name in azure.yaml that azd deploys to this app.')
+param serviceName string = 'api'
+
+@description('Resource id of the Function app user-assigned identity.')
+param identityId string
+
+@description('Client id of the Function app user-assigned identity.')
+param identityClientId string
+
+@description('Name of the storage account used by the host, the task hub and the pipeline containers.')
+param storageAccountName string
+
+@description('Blob endpoint of that account (STORAGE_ACCOUNT_URL).')
+param storageAccountUrl string
+
+@description('URL of the blob container Flex Consumption deploys the app package to.')
+param deploymentContainerUrl string
+
+@description('Application Insights connection string.')
+param appInsightsConnectionString string
+
+@description('Scene bundle container (SCENES_CONTAINER).')
+param scenesContainerName string
+
+@description('Render output container (RENDERS_CONTAINER).')
+param rendersContainerName string
+
+@description('Cosmos DB endpoint (COSMOS_ENDPOINT).')
+param cosmosEndpoint string
+
+@description('Cosmos DB database (COSMOS_DATABASE).')
+param cosmosDatabaseName string
+
+@description('Cosmos DB container (COSMOS_CONTAINER).')
+param cosmosContainerName string
+
+@description('Batch account URL (BATCH_ACCOUNT_URL).')
+param batchAccountUrl string
+
+@description('Batch pool id (BATCH_POOL_ID).')
+param batchPoolId string
+
+@description('Resource id of the pool identity that tasks use for storage (BATCH_NODE_IDENTITY_ID).')
+param batchNodeIdentityId string
+
+@description('Job lifecycle Event Grid topic endpoint (EVENTGRID_TOPIC_ENDPOINT).')
+param eventGridTopicEndpoint string
+
+@description('Overrides for the pipeline tuning settings in tuningDefaults (same keys, string values).')
+param pipelineTuning object = {}
+
+@description('Most instances Flex Consumption may scale the app out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per instance in MB (Flex Consumption sizes: 512, 2048, 4096).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+// Read by the Functions host and the Azure SDKs, not by shared/config.py.
+var platformSettings = {
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // DefaultAzureCredential picks the user-assigned identity by this client id.
+  AZURE_CLIENT_ID: identityClientId
+}
+
+// Read by shared/config.py. Local-only keys (connection strings, keys,
+// LOCALBATCH_URL) are deliberately absent: in Azure everything is identity-based.
+var pipelineSettings = {
+  STORAGE_ACCOUNT_URL: storageAccountUrl
+  SCENES_CONTAINER: scenesContainerName
+  RENDERS_CONTAINER: rendersContainerName
+  COSMOS_ENDPOINT: cosmosEndpoint
+  COSMOS_DATABASE: cosmosDatabaseName
+  COSMOS_CONTAINER: cosmosContainerName
+  COSMOS_VERIFY_TLS: 'true'
+  RENDER_BACKEND: 'azure_batch'
+  BATCH_ACCOUNT_URL: batchAccountUrl
+  BATCH_POOL_ID: batchPoolId
+  BATCH_NODE_IDENTITY_ID: batchNodeIdentityId
+  EVENTGRID_TOPIC_ENDPOINT: eventGridTopicEndpoint
+}
+
+// Pipeline tuning, also read by shared/config.py; the values are its defaults.
+var tuningDefaults = {
+  BUNDLE_MAX_BYTES: '2147483648'
+  BUNDLE_MAX_ENTRIES: '10000'
+  BUNDLE_MAX_UNPACKED_BYTES: '8589934592'
+  DEFAULT_CHUNK_SIZE: '10'
+  DEFAULT_MAX_RETRIES: '2'
+  POLL_INTERVAL_SECONDS: '30'
+  TASK_TIMEOUT_SECONDS: '3600'
+  RENDER_THREADS: '0'
+}
+
+var appSettings = union(platformSettings, pipelineSettings, tuningDefaults, pipelineTuning)
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    //checkov:skip=CKV_AZURE_225:Zone redundancy for Flex Consumption is not offered in every region, so it is left to the operator; job state survives in Cosmos DB and chunks are re-runnable, so a zonal outage delays jobs rather than losing them.
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, {
+    'azd-service-name': serviceName
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    //checkov:skip=CKV_AZURE_17:Client certificates would break Event Grid delivery and the studio HTTP clients; HTTP functions require function keys instead.
+    //checkov:skip=CKV_AZURE_212:Flex Consumption scales instances on demand (down to zero); a fixed failover minimum would be always-ready instances billed while idle.
+    //checkov:skip=CKV_AZURE_222:Public endpoint on purpose: Event Grid delivers to it and studio systems call the API; every HTTP function needs a function key.
+    //checkov:skip=CKV_AZURE_213:No App Service health-check probe: the app scales to zero; ops and alerts call GET /api/health, which checks the dependencies.
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: [
+        for setting in items(appSettings): {
+          name: setting.key
+          value: setting.value
+        }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// azd deploys with Entra ID tokens; basic (publishing profile) credentials are
+// not needed, so they are turned off.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+@description('Name of the Function app.')
+output name string = site.name
+
+@description('Resource id of the Function app (Event Grid destinations are <id>/functions/<name>).')
+output id string = site.id
+
+@description('Default host name of the Function app.')
+output defaultHostName string = site.properties.defaultHostName
