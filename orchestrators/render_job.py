@@ -109,6 +109,10 @@ def await_tasks(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
     poll = float(state["pollSeconds"])
     wakes = int(state.get("wakes", 0))
     next_wait = poll
+    # One wait for the marker event, kept until an event resolves it: a fresh wait per
+    # round would leave the old ones open, and an event arriving while we poll would
+    # resolve a stale one and be missed until the next timer.
+    marker = None
 
     while True:
         counts = yield _call(ctx, names.POLL_TASKS, {"jobId": state["jobId"], "phase": state["phase"]})
@@ -117,12 +121,13 @@ def await_tasks(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
         if wakes >= WAKES_PER_GENERATION:
             ctx.continue_as_new({**state, "wakes": 0})
             return None
-        deadline = ctx.current_utc_datetime + timedelta(seconds=next_wait)
-        timer = ctx.create_timer(deadline)
-        marker = ctx.wait_for_external_event(names.TASKS_CHANGED)
+        if marker is None:
+            marker = ctx.wait_for_external_event(names.TASKS_CHANGED)
+        timer = ctx.create_timer(ctx.current_utc_datetime + timedelta(seconds=next_wait))
         winner = yield ctx.task_any([timer, marker])
         if winner == marker:
             timer.cancel()
+            marker = None
             next_wait = min(EVENT_REPOLL_SECONDS, poll)
         else:
             next_wait = poll

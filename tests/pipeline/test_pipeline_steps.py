@@ -87,7 +87,8 @@ def run_upload(functions: list[Any], svc: Services, data: bytes, name: str = "ar
 
 def test_an_upload_renders_every_chunk_stitches_and_completes(functions):
     svc = make_services()
-    job_id, run = run_upload(functions, svc, bundle_zip())
+    uploaded = bundle_zip()
+    job_id, run = run_upload(functions, svc, uploaded)
     assert run.status == "Completed", run.error
     doc = svc.jobs.get(job_id)
     assert doc["status"] == "completed"
@@ -102,7 +103,7 @@ def test_an_upload_renders_every_chunk_stitches_and_completes(functions):
     assert frames[0] == f"{job_id}/frames/shot010_0001.png" and len(frames) == 24
     assert svc.events.types() == ["RenderPipeline.Job.Queued", "RenderPipeline.Job.Started",
                                   "RenderPipeline.Job.Completed"]
-    assert svc.blobs.download("scenes", "artist-a/shot010.zip") == bundle_zip()  # the upload is untouched
+    assert svc.blobs.download("scenes", "artist-a/shot010.zip") == uploaded  # the upload is untouched
 
 
 def test_a_render_json_overrides_the_blend_and_skips_inspection(functions):

@@ -1,0 +1,1 @@
+"""devhost: a local stand-in for the Azure Functions host and the Durable Functions extension."""

@@ -1,0 +1,269 @@
+"""Turns newly committed blobs in Azurite into BlobCreated events, like a storage
+account's Event Grid system topic: the poller lists the watched containers and
+records each new eTag with its queued deliveries; the dispatcher delivers them at
+least once, retrying with exponential backoff, then dead-letters them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+
+from devhost.blob_events import BlobVersion, blob_created_event, storage_topic
+from devhost.blob_state import Delivery, WatcherState
+from devhost.subscriptions import Subscription
+
+log = logging.getLogger("devhost")
+
+Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WatcherOptions:
+    connection_string: str
+    poll_interval: float = 0.5
+    max_attempts: int = 30
+    retry_base: float = 10.0
+    retry_max: float = 600.0
+    deliver_existing: bool = False
+    azure_subscription_id: str = "00000000-0000-0000-0000-000000000000"
+    resource_group: str = "devhost"
+    max_concurrent_deliveries: int = 8
+
+
+def listing_scopes(subscriptions: list[Subscription]) -> dict[str, list[str]]:
+    """container → blob-name prefixes to list; [""] means the whole container."""
+    scopes: dict[str, set[str]] = {}
+    for sub in subscriptions:
+        for container in sub.containers:
+            scopes.setdefault(container, set()).add(sub.listing_prefix(container))
+    result: dict[str, list[str]] = {}
+    for container, prefixes in scopes.items():
+        ordered = sorted(prefixes)
+        # Drop prefixes covered by a shorter one (and everything when "" is present).
+        kept = [p for p in ordered if not any(p != q and p.startswith(q) for q in ordered)]
+        result[container] = kept
+    return result
+
+
+class BlobWatcher:
+    def __init__(self, subscriptions: list[Subscription], options: WatcherOptions, state: WatcherState,
+                 deliver: Deliver, deadletter_dir: Path) -> None:
+        self.subscriptions = subscriptions
+        self.options = options
+        self.state = state
+        self.deliver = deliver
+        self.deadletter_dir = deadletter_dir
+        self.scopes = listing_scopes(subscriptions)
+        self.known: dict[str, dict[str, str]] = {}
+        self.inflight: dict[int, asyncio.Task[None]] = {}
+        self.wake = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.service: BlobServiceClient | None = None
+        self.topic = ""
+        self.failing_since: float | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        # Few, quick retries: the next poll is the retry, and a down Azurite must not stall start-up.
+        self.service = BlobServiceClient.from_connection_string(
+            self.options.connection_string, retry_total=1, retry_backoff_factor=0.2, connection_timeout=5,
+            read_timeout=60)
+        self.topic = storage_topic(self.options.azure_subscription_id, self.options.resource_group,
+                                   self.service.account_name or "devstoreaccount1")
+        self.known = {c: self.state.known_etags(c) for c in self.scopes}
+        self.state.prune(older_than=time.time() - 7 * 86400)
+        # One pass before "ready": on a first start the baseline is then exactly what
+        # existed before devhost said it was ready.
+        await self._poll_once()
+        self.tasks = [asyncio.create_task(self._poll_loop(), name="blob-poller"),
+                      asyncio.create_task(self._dispatch_loop(), name="eventgrid-dispatcher")]
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        # Deliveries cut short stay pending in the outbox and run again after a restart.
+        pending = [*self.tasks, *self.inflight.values()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if self.service is not None:
+            await self.service.close()
+
+    # --- polling -----------------------------------------------------------------------------
+    async def _poll_loop(self) -> None:
+        assert self.service is not None
+        last_pass = 0.0
+        warned = False
+        while not self.stopping.is_set():
+            # Azurite spends ~1 ms per listed blob; waiting at least as long as the last pass
+            # took keeps a big container from pinning Azurite at a full core.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), max(self.options.poll_interval, last_pass))
+            started = time.monotonic()
+            await self._poll_once()
+            last_pass = time.monotonic() - started
+            if last_pass > 1.0 and not warned:
+                warned = True
+                log.warning("Blob watcher: one listing pass took %.1fs (%d blobs known); events may arrive "
+                            "that much later. Narrow the subscriptions (case-sensitive subjectBeginsWith) "
+                            "to list less.", last_pass, sum(len(k) for k in self.known.values()))
+
+    async def _poll_once(self) -> None:
+        assert self.service is not None
+        for container, prefixes in self.scopes.items():
+            if self.stopping.is_set():
+                return
+            try:
+                await self.scan(self.service.get_container_client(container), prefixes)
+                if self.failing_since is not None:
+                    log.info("Blob watcher: storage reachable again")
+                    self.failing_since = None
+            except (AzureError, OSError) as exc:
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
+                    log.warning("Blob watcher: cannot list container %s: %s", container, exc)
+            except Exception:
+                # Whatever it was, the next pass tries again; the poller must not die.
+                log.exception("Blob watcher: scanning container %s failed", container)
+
+    async def _list(self, client: ContainerClient, prefixes: list[str]) -> dict[str, Any]:
+        listing: dict[str, Any] = {}
+        for prefix in prefixes:
+            try:
+                async for blob in client.list_blobs(name_starts_with=prefix or None):
+                    listing[blob.name] = blob
+            except ResourceNotFoundError:
+                return {}  # the container does not exist (yet)
+        return listing
+
+    async def scan(self, client: ContainerClient, prefixes: list[str]) -> None:
+        container = client.container_name
+        listing = await self._list(client, prefixes)
+        known = self.known.setdefault(container, {})
+        if not self.state.is_baselined(container):
+            # The first listing is the baseline: blobs that were there before devhost first
+            # watched the container are not events (unless deliver_existing is set).
+            baseline = {} if self.options.deliver_existing else {n: b.etag for n, b in listing.items()}
+            self.state.baseline(container, baseline)
+            known.update(baseline)
+            if baseline:
+                log.info("Blob watcher: %d existing blob(s) in %s are the baseline, not events",
+                         len(baseline), container)
+        for name, blob in listing.items():
+            if known.get(name) != blob.etag:
+                await self._new_version(client, blob, first=name not in known)
+        gone = [n for n in known if n not in listing and any(n.startswith(p) for p in prefixes)]
+        if gone:
+            self.state.forget(container, gone)
+            for name in gone:
+                del known[name]
+
+    async def _api_of(self, client: ContainerClient, blob: Any) -> str:
+        """The storage operation that committed this version, as far as a listing tells."""
+        if blob.copy and blob.copy.id and blob.copy.status == "success":
+            return "CopyBlob"
+        if blob.blob_type != "BlockBlob":
+            return "PutBlob"
+        committed, _ = await client.get_blob_client(blob.name).get_block_list("committed")
+        return "PutBlockList" if committed else "PutBlob"
+
+    async def _new_version(self, client: ContainerClient, blob: Any, first: bool) -> None:
+        container, known = client.container_name, self.known[client.container_name]
+        copy_status = blob.copy.status if blob.copy and blob.copy.id else None
+        if copy_status == "pending":
+            return  # a copy is BlobCreated once it completes: look again on the next pass
+        if (blob.blob_type != "BlockBlob" and not first) or copy_status in ("failed", "aborted"):
+            # Appends and page writes change the eTag, and a failed copy leaves an empty blob:
+            # neither is BlobCreated in Event Grid. Remember the eTag without an event.
+            self.state.remember(container, blob.name, blob.etag)
+            known[blob.name] = blob.etag
+            return
+        subject = f"/blobServices/default/containers/{container}/blobs/{blob.name}"
+        if not any(s.matches_subject(subject) for s in self.subscriptions):
+            # No subscription wants it (e.g. rendered frames next to chunk markers): skip the
+            # extra request and the event, remember the eTag.
+            self.state.remember(container, blob.name, blob.etag)
+            known[blob.name] = blob.etag
+            return
+        try:
+            api = await self._api_of(client, blob)
+        except ResourceNotFoundError:
+            return  # deleted since the listing
+        version = BlobVersion(
+            container=container, name=blob.name, etag=blob.etag,
+            content_type=blob.content_settings.content_type or "application/octet-stream",
+            content_length=int(blob.size or 0), api=api,
+            blob_type=str(getattr(blob.blob_type, "value", blob.blob_type)),
+            url=client.get_blob_client(blob.name).url,
+        )
+        event = self.state.record_version(
+            container, blob.name, blob.etag,
+            make_event=lambda sequencer: blob_created_event(version, self.topic, sequencer),
+            targets=lambda ev: [(s.name, s.function_name) for s in self.subscriptions if s.matches(ev)],
+        )
+        known[blob.name] = blob.etag
+        log.info("Blob watcher: %s %s/%s (eTag %s)", api, container, blob.name, event["data"]["eTag"])
+        self.wake.set()
+
+    # --- delivery ----------------------------------------------------------------------------
+    async def _dispatch_loop(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.clear()
+            try:
+                free = self.options.max_concurrent_deliveries - len(self.inflight)
+                if free > 0:
+                    for delivery in self.state.due(time.time(), free, set(self.inflight)):
+                        self.inflight[delivery.id] = asyncio.create_task(self._deliver(delivery))
+                next_at = self.state.next_due_at(set(self.inflight))
+                wait = 1.0 if next_at is None else min(max(next_at - time.time(), 0.05), 1.0)
+            except Exception:
+                log.exception("Event Grid dispatcher: reading the outbox failed")
+                wait = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), wait)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        attempts = delivery.attempts + 1
+        try:
+            await self.deliver(delivery.function_name, delivery.event)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if attempts >= self.options.max_attempts:
+                self._dead_letter(delivery, attempts, error)
+                self.state.failed(delivery.id, attempts, error, retry_at=None)
+            else:
+                delay = min(self.options.retry_base * 2 ** (attempts - 1), self.options.retry_max)
+                log.warning("Event %s to %s failed (attempt %d of %d), retrying in %.1fs: %s",
+                            delivery.event.get("id"), delivery.function_name, attempts,
+                            self.options.max_attempts, delay, error)
+                self.state.failed(delivery.id, attempts, error, retry_at=time.time() + delay)
+        else:
+            self.state.delivered(delivery.id, attempts)
+        finally:
+            self.inflight.pop(delivery.id, None)
+            self.wake.set()
+
+    def _dead_letter(self, delivery: Delivery, attempts: int, error: str) -> None:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", delivery.subscription)[:100] or "subscription"
+        folder = self.deadletter_dir / safe
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {**delivery.event, "deadLetterReason": "MaxDeliveryAttemptsExceeded",
+                  "deliveryAttempts": attempts, "lastDeliveryOutcome": "Error",
+                  "lastErrorMessage": error, "subscription": delivery.subscription,
+                  "functionName": delivery.function_name}
+        path = folder / f"{delivery.id:08d}.json"
+        path.write_text(json.dumps(record, indent=2))
+        log.error("Event %s dead-lettered after %d attempts to %s (%s): %s", delivery.event.get("id"),
+                  attempts, delivery.function_name, path, error)
