@@ -1,0 +1,338 @@
+"""Run one render, inspect or stitch task on a render node and leave a completion marker.
+
+Shipped to nodes as a Batch resource file and run with the node's python3, so it is one
+self-contained file using only the standard library.
+
+    python3 task_runner.py --task-id chunk-0001 --marker marker.json [--kind render]
+        [--bundle scene.zip --extract-to bundle [--max-entries N] [--max-bytes N]]
+        [--frames 1-10] [--expect frames/shot_0001.png ...] [--timeout SECONDS]
+        -- blender -b bundle/shot.blend ... -f 1..10
+
+Steps: unpack the bundle safely (no `..`, absolute paths, links or special files, no entry
+escaping the directory, at most --max-entries entries and --max-bytes unpacked bytes);
+run the command without a shell, its output going straight to this process's stdout and
+stderr; then check that every --expect file exists and is not empty (Blender sometimes
+exits 0 without writing a frame); last, write the marker JSON atomically:
+
+    {"taskId", "kind", "status": "succeeded"|"failed", "frames": [..], "exitCode",
+     "childExitCode", "seconds", "startedAt", "finishedAt", "program",
+     "expected": {"present": [..], "missing": [..]} | null, "error": str | null}
+
+Exit code: the command's own (128+N if killed by signal N), or one of the codes below when
+the runner itself decided the task failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+EXIT_BAD_BUNDLE = 65       # the bundle is unsafe or unreadable: retrying cannot help
+EXIT_MISSING_OUTPUT = 68   # the command exited 0 but an expected file is missing or empty
+EXIT_RUNNER_ERROR = 70     # the runner itself failed (marker not writable, bad arguments…)
+EXIT_TIMEOUT = 124         # --timeout passed; the command was stopped
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+DEFAULT_MAX_ENTRIES = 10_000
+DEFAULT_MAX_BYTES = 20 * 1024**3
+COPY_CHUNK = 1024 * 1024
+_FRAME_ITEM = re.compile(r"^(\d+)(?:-(\d+)(?:x(\d+))?)?$")
+
+
+class BundleError(Exception):
+    """The bundle cannot be unpacked safely."""
+
+
+def log(message: str) -> None:
+    print(f"[task_runner] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- frames
+
+
+def parse_frames(spec: str) -> list[int]:
+    """The pipeline's frame spec: "1-240", "1,5,10-20", "1-100x5"."""
+    frames: set[int] = set()
+    for item in spec.split(","):
+        match = _FRAME_ITEM.match(item.strip())
+        if not match:
+            raise ValueError(f"bad frames item {item!r}")
+        start = int(match.group(1))
+        end = int(match.group(2) or start)
+        step = int(match.group(3) or 1)
+        if end < start or step < 1 or (end - start) // step > 1_000_000:
+            raise ValueError(f"bad frames item {item!r}")
+        frames.update(range(start, end + 1, step))
+    return sorted(frames)
+
+
+# ---------------------------------------------------------------- bundle
+
+
+def _entry_parts(info: zipfile.ZipInfo) -> list[str]:
+    """The path parts of a zip entry, or BundleError if the entry is not a plain file or directory
+    that stays inside the extraction directory."""
+    name = info.filename
+    if not name or "\0" in name:
+        raise BundleError(f"entry with an empty or NUL-containing name: {name!r}")
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        raise BundleError(f"entry with an absolute path: {name!r}")
+    parts = [p for p in re.split(r"[/\\]", name) if p not in ("", ".")]
+    if ".." in parts:
+        raise BundleError(f"entry escaping the bundle with '..': {name!r}")
+    if not parts:
+        raise BundleError(f"entry without a name: {name!r}")
+    mode = (info.external_attr >> 16) & 0xFFFF
+    kind = stat.S_IFMT(mode)
+    if kind == stat.S_IFLNK:
+        raise BundleError(f"entry is a symbolic link: {name!r}")
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise BundleError(f"entry is not a regular file or directory: {name!r}")
+    if info.flag_bits & 0x1:
+        raise BundleError(f"entry is encrypted: {name!r}")
+    return parts
+
+
+def _inside(root: str, path: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def extract_bundle(zip_path: str | Path, dest: str | Path, *, max_entries: int = DEFAULT_MAX_ENTRIES,
+                   max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:
+    """Unpack `zip_path` into `dest`; every entry is checked before anything is written.
+    Returns the files written, relative to dest."""
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BundleError(f"cannot open bundle {zip_path}: {exc}") from exc
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > max_entries:
+            raise BundleError(f"bundle has {len(infos)} entries, more than the limit {max_entries}")
+        declared = sum(i.file_size for i in infos)
+        if declared > max_bytes:
+            raise BundleError(f"bundle unpacks to {declared} bytes, more than the limit {max_bytes}")
+        plan: list[tuple[zipfile.ZipInfo, list[str]]] = []
+        seen: set[str] = set()
+        for info in infos:
+            parts = _entry_parts(info)
+            key = "/".join(parts).casefold()
+            if key in seen and not info.is_dir():
+                raise BundleError(f"entry appears twice: {info.filename!r}")
+            seen.add(key)
+            plan.append((info, parts))
+
+        os.makedirs(dest, exist_ok=True)
+        root = os.path.realpath(dest)
+        written: list[str] = []
+        total = 0
+        for info, parts in plan:
+            target = os.path.join(root, *parts)
+            if info.is_dir():
+                os.makedirs(target, exist_ok=True)
+                if not _inside(root, os.path.realpath(target)):
+                    raise BundleError(f"entry escapes the bundle directory: {info.filename!r}")
+                continue
+            parent = os.path.dirname(target)
+            os.makedirs(parent, exist_ok=True)
+            if not _inside(root, os.path.realpath(parent)) or os.path.islink(target):
+                raise BundleError(f"entry escapes the bundle directory: {info.filename!r}")
+            total = _copy_entry(archive, info, target, total, max_bytes)
+            written.append("/".join(parts))
+        return written
+
+
+def _copy_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str, total: int, max_bytes: int) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(target, flags, 0o644)
+    except OSError as exc:
+        raise BundleError(f"cannot write {info.filename!r}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as out, archive.open(info) as src:
+            while chunk := src.read(COPY_CHUNK):
+                total += len(chunk)
+                if total > max_bytes:  # headers can lie about sizes; count what is really written
+                    raise BundleError(f"bundle unpacks to more than the limit {max_bytes} bytes")
+                out.write(chunk)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+        raise BundleError(f"cannot unpack {info.filename!r}: {exc}") from exc
+    return total
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_command(argv: list[str], timeout: float | None) -> tuple[int | None, int, str | None]:
+    """Run argv with its output going to ours and SIGTERM/SIGINT passed on to it.
+    Returns (the command's exit code or None if it never ran, the task's exit code, error)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        proc = subprocess.Popen(argv)
+    except FileNotFoundError:
+        return None, EXIT_NOT_FOUND, f"program not found: {argv[0]}"
+    except PermissionError:
+        return None, EXIT_NOT_EXECUTABLE, f"program not executable: {argv[0]}"
+    except OSError as exc:
+        return None, EXIT_NOT_EXECUTABLE, f"cannot start {argv[0]}: {exc}"
+
+    received: list[int] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        try:
+            proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            return proc.returncode, EXIT_TIMEOUT, f"stopped after the {timeout:g}s timeout"
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if code < 0:
+        return code, 128 - code, f"killed by signal {-code}"
+    if received:
+        return code, code or 128 + received[0], f"stopped by signal {received[0]}"
+    return code, code, None
+
+
+def check_outputs(paths: list[str]) -> dict[str, list[str]]:
+    present: list[str] = []
+    missing: list[str] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+            ok = stat.S_ISREG(info.st_mode) and info.st_size > 0
+        except OSError:
+            ok = False
+        (present if ok else missing).append(path)
+    return {"present": present, "missing": missing}
+
+
+def write_marker(path: str, marker: dict[str, Any]) -> None:
+    """Atomically: a reader (or the upload that wakes the orchestration) never sees half a marker."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".marker-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(marker, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    if "--" not in argv:
+        raise SystemExit("task_runner: the command to run must follow '--'")
+    split = argv.index("--")
+    parser = argparse.ArgumentParser(prog="task_runner.py", description="Run one render/stitch task.")
+    parser.add_argument("--task-id", required=True)
+    parser.add_argument("--marker", required=True, help="where to write the completion marker JSON")
+    parser.add_argument("--kind", default="command", help="render, inspect, stitch or command")
+    parser.add_argument("--bundle", help="a scene bundle zip to unpack first")
+    parser.add_argument("--extract-to", default="bundle", help="directory to unpack the bundle into")
+    parser.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES)
+    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES)
+    parser.add_argument("--frames", help="the frames this task renders, e.g. 1-10 (for the marker)")
+    parser.add_argument("--expect", action="append", default=[], help="a file the command must write")
+    parser.add_argument("--timeout", type=float, help="stop the command after this many seconds")
+    args = parser.parse_args(argv[:split])
+    command = argv[split + 1:]
+    if not command:
+        parser.error("no command after '--'")
+    if args.max_entries < 1 or args.max_bytes < 1:
+        parser.error("--max-entries and --max-bytes must be positive")
+    return args, command
+
+
+def run_task(args: argparse.Namespace, command: list[str]) -> int:
+    marker: dict[str, Any] = {
+        "taskId": args.task_id, "kind": args.kind, "status": "failed", "frames": [],
+        "exitCode": None, "childExitCode": None, "seconds": 0.0, "startedAt": _now(), "finishedAt": None,
+        "program": os.path.basename(command[0]), "expected": None, "error": None,
+    }
+    code, error = 0, None
+    try:
+        marker["frames"] = parse_frames(args.frames) if args.frames else []
+    except ValueError as exc:
+        code, error = EXIT_RUNNER_ERROR, f"bad --frames: {exc}"
+    if error is None and args.bundle:
+        try:
+            files = extract_bundle(args.bundle, args.extract_to, max_entries=args.max_entries,
+                                   max_bytes=args.max_bytes)
+            log(f"unpacked {len(files)} files from {args.bundle} into {args.extract_to}")
+        except BundleError as exc:
+            code, error = EXIT_BAD_BUNDLE, f"bad bundle: {exc}"
+    if error is None:
+        log(f"running {command[0]} for task {args.task_id}")
+        started = time.monotonic()
+        marker["childExitCode"], code, error = run_command(command, args.timeout)
+        marker["seconds"] = round(time.monotonic() - started, 3)
+        if args.expect:
+            marker["expected"] = check_outputs(args.expect)
+            missing = marker["expected"]["missing"]
+            if missing and code == 0:
+                code = EXIT_MISSING_OUTPUT
+                error = f"{len(missing)} expected files missing or empty: {', '.join(missing[:10])}"
+    if error:
+        log(error)
+    marker.update(status="succeeded" if code == 0 else "failed", exitCode=code, error=error,
+                  finishedAt=_now())
+    try:
+        write_marker(args.marker, marker)
+    except OSError as exc:
+        log(f"cannot write the marker {args.marker}: {exc}")
+        return code or EXIT_RUNNER_ERROR
+    return code
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args, command = parse_args(argv)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        return EXIT_RUNNER_ERROR if exc.code else 0
+    return run_task(args, command)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,141 @@
+"""localbatch/blender_cli.py behaves as `blender` does for the arguments the pipeline uses."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shared import commands
+from tests.render.conftest import FRAMES, HEIGHT, WIDTH, Demo
+from tests.render.helpers import NODE, read_png, run_blender
+
+pytestmark = pytest.mark.slow
+
+
+def test_renders_the_frames_as_non_blank_pngs_of_the_scene_size(rendered: Path) -> None:
+    files = sorted(p.name for p in rendered.iterdir())
+    assert files == [f"frame_{n:04d}.png" for n in range(1, FRAMES + 1)]
+    images = [read_png(rendered / f) for f in files]
+    for image in images:
+        assert (image.width, image.height) == (WIDTH, HEIGHT)
+        assert image.distinct_colors() > 50  # a lit scene, not a flat colour
+    assert images[0].pixels != images[-1].pixels  # the animation moves
+
+
+def test_output_paths_follow_blenders_rules(demo: Demo, tmp_path: Path) -> None:
+    blend_dir = tmp_path / "blend dir"
+    blend_dir.mkdir()
+    blend = shutil.copy(demo.blend, blend_dir / "shot.blend")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = run_blender(
+        "-b", blend, "-x", "1",
+        "-o", "//next to blend/a_##", "-f", "1",     # // is relative to the .blend; ## pads to 2
+        "-o", "rel/b_", "-f", "2",                   # relative to the cwd; no # → 4 digits appended
+        "-o", "sub/c_###_end", "-x", "0", "-f", "3",  # # in the middle; -x 0 → no extension
+        cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert (blend_dir / "next to blend" / "a_01.png").stat().st_size > 0
+    assert (cwd / "rel" / "b_0002.png").stat().st_size > 0
+    assert (cwd / "sub" / "c_003_end").stat().st_size > 0
+    assert "Saved: 'rel/b_0002.png'" in result.stdout
+    assert "Fra:2 " in result.stdout
+
+
+def test_formats_write_the_extensions_commands_expects(demo: Demo, tmp_path: Path) -> None:
+    formats = ("JPEG", "OPEN_EXR", "TIFF", "PNG")
+    args: list[str] = []
+    for fmt in formats:
+        args += ["-o", commands.output_pattern("out", fmt.lower()), "-F", fmt, "-f", "2"]
+    result = run_blender("-b", demo.blend, "-x", "1", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    expected = sorted(commands.frame_file_name(f.lower(), 2, ext=commands.frame_extension(f)) for f in formats)
+    assert written == expected
+
+
+def test_a_bare_relative_output_fails_to_save_as_in_blender_5(demo: Demo, tmp_path: Path) -> None:
+    result = run_blender("-b", demo.blend, "-o", "bare_####", "-f", "1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot save" in result.stderr
+
+
+def test_no_camera_reports_an_error_but_exits_zero_as_blender_does(demo: Demo, tmp_path: Path) -> None:
+    """Why task_runner checks the frames: Blender can exit 0 without writing one."""
+    result = run_blender("-b", demo.blend, "--python-expr", "import bpy; bpy.context.scene.camera = None",
+                         "-o", "out/f_####", "-f", "1", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "no camera" in result.stderr
+    assert not (tmp_path / "out" / "f_0001.png").exists()
+
+
+def test_start_end_jump_and_animation_relative_frames(demo: Demo, tmp_path: Path) -> None:
+    result = run_blender("-b", demo.blend, "-s", "2", "-e", "4", "-j", "2", "-o", "a/f_", "-a",
+                         "-o", "b/f_", "-f", "+1,-1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["f_0002.png", "f_0004.png"]
+    # `-f +1` is start+1, `-f -1` the end frame (Blender's relative frames)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["f_0003.png", "f_0004.png"]
+
+
+def test_scripts_run_in_argument_order_and_see_args_after_double_dash(demo: Demo, tmp_path: Path) -> None:
+    probe = "import bpy, sys; print('PROBE', bpy.context.scene.render.filepath, sys.argv[sys.argv.index('--') + 1:])"
+    result = run_blender("-b", demo.blend, "--python-expr", probe, "-o", "//changed_", "--python-expr", probe,
+                         "--", "--flag", "value with space", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("PROBE")]
+    assert len(lines) == 2
+    assert "//changed_" not in lines[0] and "//changed_" in lines[1]
+    assert lines[1].endswith("['--flag', 'value with space']")
+    assert not list(tmp_path.iterdir())  # nothing after -- was taken for a file or a render
+
+
+def test_settings_script_before_f_changes_the_rendered_frame(demo: Demo, tmp_path: Path) -> None:
+    result = run_blender("-b", demo.blend, "-o", "out/f_####", "--python", NODE / "apply_settings.py",
+                         "-f", "2", "--", "--resolution", "40x24", "--fps", "30", "--samples", "2",
+                         cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    image = read_png(tmp_path / "out" / "f_0002.png")
+    assert (image.width, image.height) == (40, 24)
+    assert "apply_settings: scene 'Shot': resolution 40x24 (100%), fps 30/1, samples 2" in result.stdout
+
+
+def test_script_exception_continues_unless_python_exit_code(tmp_path: Path) -> None:
+    raise_expr = "raise ValueError('boom from script')"
+    carried_on = run_blender("-b", "--python-expr", raise_expr, "--python-expr", "print('AFTER')", cwd=tmp_path)
+    assert carried_on.returncode == 0
+    assert "ValueError: boom from script" in carried_on.stderr and "AFTER" in carried_on.stdout
+
+    stopped = run_blender("-b", "--python-exit-code", "3", "--python-expr", raise_expr,
+                          "--python-expr", "print('AFTER')", cwd=tmp_path)
+    assert stopped.returncode == 3
+    assert "script failed" in stopped.stderr and "AFTER" not in stopped.stdout
+
+    exited = run_blender("-b", "--python-expr", "import sys; sys.exit(7)", cwd=tmp_path)
+    assert exited.returncode == 7
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-b", "--no-such-option"], "unknown argument"),
+    (["-b", "missing.blend", "-f", "1"], "Cannot read file"),
+    (["-b", "corrupt.blend", "-f", "1"], "Cannot read file"),
+    (["-b", "--python-console"], "does not support"),
+])
+def test_bad_arguments_and_unreadable_blends_exit_non_zero(args: list[str], message: str, tmp_path: Path) -> None:
+    (tmp_path / "corrupt.blend").write_bytes(b"BLENDER-v500 this is not really a blend file" * 10)
+    result = run_blender(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_unknown_engine_exits_and_scene_switch_selects_the_scene(demo: Demo, tmp_path: Path) -> None:
+    result = run_blender("-b", demo.blend, "-E", "NOT_AN_ENGINE", "-f", "1", cwd=tmp_path)
+    assert result.returncode == 1 and "engine not found" in result.stderr
+    switched = run_blender("-b", demo.blend, "-S", "Shot", "-E", "BLENDER_EEVEE_NEXT", "--python-expr",
+                           "import bpy; print('ACTIVE', bpy.context.scene.name, bpy.context.scene.render.engine)",
+                           cwd=tmp_path)
+    assert switched.returncode == 0, switched.stderr
+    assert "ACTIVE Shot BLENDER_EEVEE" in switched.stdout
