@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import azure.durable_functions as df
 import azure.functions as func
 
 from shared.bootstrap import services
 from shared.pipeline import jobs_api, submission
-from triggers.http_json import api_errors, json_response, read_json
+from triggers.http_json import api_errors, json_response, read_json, sync_api_errors
 
 bp = df.Blueprint()
 
@@ -17,23 +19,24 @@ bp = df.Blueprint()
 @api_errors
 async def submit_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     result = await submission.submit_http_job(
-        services(), client, read_json(req), req.headers.get("Idempotency-Key"),
+        await asyncio.to_thread(services), client, read_json(req), req.headers.get("Idempotency-Key"),
         req.headers.get("x-ms-client-principal-name") or req.headers.get("user-agent"))
     job = jobs_api.public_job(result.job)
     return json_response(job, 202 if result.created else 200,
                          headers={"Location": f"/api/jobs/{job['id']}"})
 
 
+# Routes without the durable client are plain functions: the host runs them in a thread.
 @bp.route(route="jobs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@api_errors
-async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
+@sync_api_errors
+def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(jobs_api.list_jobs(services(), req.params.get("status"), req.params.get("top"),
                                             req.params.get("continuationToken")))
 
 
 @bp.route(route="jobs/{jobId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@api_errors
-async def get_job(req: func.HttpRequest) -> func.HttpResponse:
+@sync_api_errors
+def get_job(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(jobs_api.get_job(services(), req.route_params["jobId"]))
 
 
@@ -41,18 +44,20 @@ async def get_job(req: func.HttpRequest) -> func.HttpResponse:
 @bp.durable_client_input(client_name="client")
 @api_errors
 async def cancel_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return json_response(await jobs_api.cancel_job(services(), client, req.route_params["jobId"]), 202)
+    svc = await asyncio.to_thread(services)
+    return json_response(await jobs_api.cancel_job(svc, client, req.route_params["jobId"]), 202)
 
 
 @bp.route(route="jobs/{jobId}/history", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 @api_errors
 async def get_job_history(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return json_response(await jobs_api.job_history(services(), client, req.route_params["jobId"]))
+    svc = await asyncio.to_thread(services)
+    return json_response(await jobs_api.job_history(svc, client, req.route_params["jobId"]))
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@api_errors
-async def health(req: func.HttpRequest) -> func.HttpResponse:
+@sync_api_errors
+def health(req: func.HttpRequest) -> func.HttpResponse:
     healthy, body = jobs_api.health(services())
     return json_response(body, 200 if healthy else 503)

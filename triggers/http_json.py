@@ -44,6 +44,27 @@ def read_json(req: func.HttpRequest) -> Any:
 
 
 Handler = Callable[..., Awaitable[func.HttpResponse]]
+SyncHandler = Callable[..., func.HttpResponse]
+
+
+def _internal_error(name: str) -> func.HttpResponse:
+    log.exception("unhandled error in %s", name)
+    return json_response({"error": {"code": "internal_error", "message": "internal error"}}, 500)
+
+
+def sync_api_errors(handler: SyncHandler) -> SyncHandler:
+    """api_errors for plain (thread-run) handlers."""
+
+    @wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
+        try:
+            return handler(*args, **kwargs)
+        except PipelineError as exc:
+            return error_response(exc)
+        except Exception:
+            return _internal_error(handler.__name__)
+
+    return wrapper
 
 
 def api_errors(handler: Handler) -> Handler:
@@ -56,7 +77,6 @@ def api_errors(handler: Handler) -> Handler:
         except PipelineError as exc:
             return error_response(exc)
         except Exception:
-            log.exception("unhandled error in %s", handler.__name__)
-            return json_response({"error": {"code": "internal_error", "message": "internal error"}}, 500)
+            return _internal_error(handler.__name__)
 
     return wrapper

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import azure.durable_functions as df
@@ -28,7 +29,7 @@ def _blob_event(event: func.EventGridEvent) -> submission.BlobEvent | None:
 @bp.event_grid_trigger(arg_name="event")
 @bp.durable_client_input(client_name="client")
 async def on_scene_uploaded(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
-    svc = services()
+    svc = await asyncio.to_thread(services)  # the first call connects to the services
     blob = _blob_event(event)
     if blob is None:
         return
@@ -42,7 +43,7 @@ async def on_scene_uploaded(event: func.EventGridEvent, client: df.DurableOrches
 @bp.event_grid_trigger(arg_name="event")
 @bp.durable_client_input(client_name="client")
 async def on_render_output(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
-    svc = services()
+    svc = await asyncio.to_thread(services)  # the first call connects to the services
     blob = _blob_event(event)
     if blob is None:
         return

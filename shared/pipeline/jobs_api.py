@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -49,8 +50,11 @@ def wait_instances(job_id: str, max_retries: int) -> list[str]:
 
 
 async def cancel_job(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
-    """Stops the orchestrations, terminates the Batch job and marks the job cancelled."""
-    doc = svc.jobs.get(validate_job_id(job_id))
+    """Stops the orchestrations, terminates the Batch job and marks the job cancelled.
+
+    The adapters block, so they run in a thread: the event loop stays free for the
+    durable client's calls (and, locally, for the host that serves them)."""
+    doc = await asyncio.to_thread(svc.jobs.get, validate_job_id(job_id))
     if JobStatus(doc["status"]).is_terminal:
         raise ConflictError(f"job {job_id} is already {doc['status']}", code="job_finished")
     max_retries = int((doc.get("spec") or {}).get("maxRetries", 10))
@@ -59,6 +63,10 @@ async def cancel_job(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
             await client.terminate(instance, "cancelled by request")
         except Exception as exc:  # not started, or already finished: nothing to stop
             log.debug("terminate %s: %s", instance, exc)
+    return public_job(await asyncio.to_thread(_cancel_job_state, svc, job_id))
+
+
+def _cancel_job_state(svc: Any, job_id: str) -> dict[str, Any]:
     try:
         svc.backend.terminate_job(job_id)
     except NotFoundError:
@@ -66,7 +74,7 @@ async def cancel_job(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
     doc = cancel(svc.jobs, job_id, now=svc.now)
     if doc["status"] == JobStatus.CANCELLED.value:
         publish(svc, "Cancelled", doc)
-    return public_job(doc)
+    return doc
 
 
 def _event_name(kind: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -86,7 +87,7 @@ def orchestration_input(svc: Any, job_id: str, source: JobSource, request: dict[
 async def start_upload_job(svc: Any, client: Any, event: BlobEvent) -> str | None:
     """Starts the job for an uploaded bundle unless it exists: redelivered events are no-ops."""
     job_id = upload_job_id(event.url, event.etag)
-    status = await client.get_status(job_id)
+    status = await client.get_status(job_id)  # the SDK's client is async; the adapters are not
     if getattr(status, "runtime_status", None) is not None:
         log.info("job %s exists (%s); event redelivered", job_id, status.runtime_status)
         return None
@@ -112,6 +113,17 @@ class Submitted:
 async def submit_http_job(svc: Any, client: Any, body: Any, idempotency_key: str | None,
                           submitter: str | None) -> Submitted:
     """POST /api/jobs: validates the body, records the job, starts its orchestration."""
+    job_id, source, request, stored, created = await asyncio.to_thread(
+        _record_http_job, svc, body, idempotency_key, submitter)
+    status = await client.get_status(job_id)
+    if getattr(status, "runtime_status", None) is None:
+        await client.start_new(names.RENDER_JOB, job_id, orchestration_input(svc, job_id, source, request))
+    return Submitted(job=stored, created=created)
+
+
+def _record_http_job(svc: Any, body: Any, idempotency_key: str | None,
+                     submitter: str | None) -> tuple[str, JobSource, dict[str, Any], dict[str, Any], bool]:
+    """The blocking half of submit_http_job (run in a thread): validate, look up, record."""
     request = manifest_from_json(body, request=True)
     bundle = request.pop("bundle", None)
     if not isinstance(bundle, str) or not bundle:
@@ -137,8 +149,5 @@ async def submit_http_job(svc: Any, client: Any, body: Any, idempotency_key: str
     same_request = stored.get("source", {}).get("blobName") == bundle and stored.get("request") == request
     if not created and not same_request:
         raise ConflictError(f"job {job_id} exists with a different request", code="idempotency_conflict")
-    # The same request again: make sure its orchestration runs (the first call may have died here).
-    status = await client.get_status(job_id)
-    if getattr(status, "runtime_status", None) is None:
-        await client.start_new(names.RENDER_JOB, job_id, orchestration_input(svc, job_id, source, request))
-    return Submitted(job=stored, created=created)
+    # The same request again still (re)starts its orchestration if the first call died before.
+    return job_id, source, request, stored, created

@@ -77,7 +77,7 @@ def test_an_uploaded_bundle_becomes_frames_and_a_video(stack, small_blend, tmp_p
         headers={"x-functions-key": stack.master_key})
     with urllib.request.urlopen(request, timeout=10) as response:
         published = json.loads(response.read())
-    mine = [e["eventType"] for e in (published.get("events", published)) if e["subject"] == f"/jobs/{job_id}"]
+    mine = [e["eventType"] for e in published if e["subject"] == f"/jobs/{job_id}"]
     assert mine == ["RenderPipeline.Job.Queued", "RenderPipeline.Job.Started", "RenderPipeline.Job.Completed"]
 
 

@@ -1,0 +1,57 @@
+"""python -m localbatch --data-dir DIR --port PORT --storage-connection-string CONN [--slots N]"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from localbatch.server import AlreadyRunning, Options, serve
+
+DEFAULT_SLOTS = 2  # measured on 2 cores: see README.md, "Slot count"
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m localbatch", description=__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True, help="queue, working directories, bin/")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed when ready)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--storage-connection-string",
+                        default=os.environ.get("LOCALBATCH_STORAGE_CONNECTION_STRING"),
+                        help="blob storage for resource and output files")
+    parser.add_argument("--slots", type=int, default=DEFAULT_SLOTS, help="tasks run at the same time")
+    parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds between scheduling passes")
+    parser.add_argument("--retention-hours", type=float, default=24 * 7,
+                        help="finished tasks' working directories are removed after this long")
+    args = parser.parse_args(argv)
+    if not 1 <= args.slots <= 64:
+        parser.error("--slots must be from 1 to 64")
+    if not 0.01 <= args.poll_interval <= 60:
+        parser.error("--poll-interval must be from 0.01 to 60 seconds")
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be from 0 to 65535")
+    return Options(data_dir=args.data_dir, port=args.port, host=args.host,
+                   storage_connection_string=args.storage_connection_string or None,
+                   slots=args.slots, poll_interval=args.poll_interval, retention_hours=args.retention_hours)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        asyncio.run(serve(options))
+    except AlreadyRunning as exc:
+        print(f"localbatch: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"localbatch: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Process groups: each task runs as the leader of its own group, killed as a whole.
+
+A pid is identified together with its start time from /proc, so a group left
+behind by a crashed localbatch is killed on restart only if it is still the same
+process, never an unrelated one that reused the pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/pid/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses; fields after it are plain.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Zombies that nobody reaps (e.g. a container without an init) still count as gone.
+    return any(_alive_member(p, pgid) for p in _pids())
+
+
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_stale_group(pid: int, recorded_start: str | None) -> bool:
+    """Kill the group of a task that ran before a crash, if its leader is still that process."""
+    current = start_time(pid)
+    if current is not None and current != recorded_start:
+        return False  # the pid now belongs to another process
+    # The leader is still ours, or gone; in that case its children keep the group id.
+    kill_group(pid)
+    deadline = time.monotonic() + 5
+    while group_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True
+
+
+def exit_code(returncode: int) -> int:
+    """A shell's convention: killed by signal N is 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _alive_member(pid: int, pgid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and int(fields[2]) == pgid

@@ -1,0 +1,105 @@
+"""Worker slots: claim runnable tasks from the store, run them, record how they ended.
+
+One asyncio loop drives everything; the store is touched only from it. The loop
+wakes when tasks are added or finish, and every poll interval as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from datetime import UTC, datetime, timedelta
+
+from localbatch import procs
+from localbatch.runner import SHUTDOWN, Node, Outcome, TaskRun
+from localbatch.store import Claim, Store
+
+log = logging.getLogger("localbatch.scheduler")
+
+
+class Scheduler:
+    def __init__(self, store: Store, node: Node, *, slots: int, poll_interval: float,
+                 retention: timedelta) -> None:
+        self.store, self.node = store, node
+        self.slots, self.poll_interval, self.retention = slots, poll_interval, retention
+        self.running: dict[tuple[str, str], tuple[TaskRun, asyncio.Task[None]]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._last_sweep = datetime.min.replace(tzinfo=UTC)
+
+    def recover(self) -> None:
+        """After a crash: kill what the last run left behind and queue it again (no retry used)."""
+        for row in self.store.running():
+            if row["pid"] is not None and procs.kill_stale_group(row["pid"], row["pid_start"]):
+                log.info("killed leftover process group %s of %s/%s", row["pid"], row["job_id"], row["id"])
+            self.store.requeue(row["job_id"], row["id"])
+            log.info("requeued interrupted task %s/%s", row["job_id"], row["id"])
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            for claim in self.store.claim_next(self.slots - len(self.running)):
+                self._start(claim)
+            self._sweep_workdirs()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                pass
+
+    def terminate(self, job_id: str) -> None:
+        for task_id in self.store.terminate_job(job_id):
+            entry = self.running.get((job_id, task_id))
+            if entry is not None:
+                entry[0].stop("terminated")
+
+    async def shutdown(self) -> None:
+        """Stop claiming, kill every running task, and leave them queued for the next start."""
+        self._stopping = True
+        self.wake()
+        entries = list(self.running.values())
+        for run, _ in entries:
+            run.stop(SHUTDOWN)
+        await asyncio.gather(*(task for _, task in entries), return_exceptions=True)
+
+    def _start(self, claim: Claim) -> None:
+        run = TaskRun(self.node, claim.job_id, claim.spec)
+        key = (claim.job_id, claim.spec.id)
+        log.info("starting %s/%s (retry %d)", claim.job_id, claim.spec.id, claim.retry_count)
+        self.running[key] = (run, asyncio.create_task(self._run(claim, run)))
+
+    async def _run(self, claim: Claim, run: TaskRun) -> None:
+        job_id, task_id = claim.job_id, claim.spec.id
+        try:
+            outcome = await run.run(lambda pid, start: self.store.set_process(job_id, task_id, pid, start))
+        except Exception as exc:  # a bug in localbatch fails the task instead of leaving it running
+            log.exception("task %s/%s crashed localbatch's runner", job_id, task_id)
+            outcome = Outcome(None, f"localbatch error: {exc}")
+        try:
+            self._record(claim, outcome)
+        finally:
+            self.running.pop((job_id, task_id), None)
+            self.wake()
+
+    def _record(self, claim: Claim, outcome: Outcome) -> None:
+        job_id, task_id = claim.job_id, claim.spec.id
+        if outcome.requeue:
+            self.store.requeue(job_id, task_id)
+            return
+        retry = outcome.retryable and claim.retry_count < claim.spec.max_retries
+        self.store.finish(job_id, task_id, exit_code=outcome.exit_code, failure=outcome.failure, retry=retry)
+        log.info("task %s/%s %s (exit %s)%s", job_id, task_id, outcome.failure or "succeeded",
+                 outcome.exit_code, ", will retry" if retry else "")
+
+    def _sweep_workdirs(self) -> None:
+        """Remove working directories of tasks that finished longer ago than the retention time."""
+        now = datetime.now(UTC)
+        if now - self._last_sweep < timedelta(minutes=10):
+            return
+        self._last_sweep = now
+        cutoff = (now - self.retention).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        for job_id, task_id in self.store.finished_before(cutoff):
+            shutil.rmtree(self.node.task_dir(job_id, task_id), ignore_errors=True)

@@ -1,0 +1,85 @@
+"""Composition: store, node, scheduler and API in one asyncio process, stopped by a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import signal
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+from aiohttp import web
+
+from localbatch.api import make_app
+from localbatch.files import BlobFiles
+from localbatch.nodebin import make_bin
+from localbatch.runner import Node
+from localbatch.scheduler import Scheduler
+from localbatch.store import Store
+
+log = logging.getLogger("localbatch")
+
+
+@dataclass(frozen=True)
+class Options:
+    data_dir: Path
+    port: int
+    storage_connection_string: str | None
+    slots: int
+    poll_interval: float
+    retention_hours: float
+    host: str = "127.0.0.1"
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def _lock(data_dir: Path) -> IO[str]:
+    """One localbatch per data directory: two would run the same tasks twice."""
+    handle = (data_dir / "localbatch.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        raise AlreadyRunning(f"another localbatch is using {data_dir}") from exc
+    return handle
+
+
+async def serve(options: Options) -> None:
+    data_dir = options.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(data_dir)
+    store = Store(data_dir / "localbatch.sqlite")
+    node = Node(root=data_dir, bin_dir=make_bin(data_dir), files=BlobFiles(options.storage_connection_string))
+    (data_dir / "shared").mkdir(exist_ok=True)
+    scheduler = Scheduler(store, node, slots=options.slots, poll_interval=options.poll_interval,
+                          retention=timedelta(hours=options.retention_hours))
+    scheduler.recover()
+
+    runner = web.AppRunner(make_app(store, scheduler), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, options.host, options.port)
+    await site.start()
+    port = runner.addresses[0][1]
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    scheduling = asyncio.create_task(scheduler.loop())
+    print(f"localbatch ready on http://{options.host}:{port}", flush=True)
+    log.info("%d slot(s), data in %s", options.slots, data_dir)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: running tasks are killed and requeued")
+        await runner.cleanup()  # no new requests while the tasks stop
+        await scheduler.shutdown()
+        scheduling.cancel()
+        await asyncio.gather(scheduling, return_exceptions=True)
+        store.close()
+        lock.close()

@@ -1,0 +1,44 @@
+"""A localbatch process per test module (or per test, where a test restarts or crashes it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from localbatch.launcher import LocalBatchProcess, start_localbatch
+from shared.adapters.local_batch_backend import LocalBatchBackend
+from stack.services import Azurite
+
+Launch = Callable[..., LocalBatchProcess]
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launch]:
+    """Start localbatch processes for one test; all are stopped afterwards."""
+    started: list[LocalBatchProcess] = []
+
+    def start(data_dir: Path | None = None, **kwargs: object) -> LocalBatchProcess:
+        process = start_localbatch(data_dir or tmp_path / "localbatch", **kwargs)  # type: ignore[arg-type]
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_localbatch(tmp_path_factory: pytest.TempPathFactory,
+                      azurite: Azurite) -> Iterator[LocalBatchProcess]:
+    """One localbatch with storage and 4 slots, shared by a module's tests (each uses its own job)."""
+    process = start_localbatch(tmp_path_factory.mktemp("localbatch"), slots=4,
+                               storage_connection_string=azurite.connection_string)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def backend(shared_localbatch: LocalBatchProcess) -> LocalBatchBackend:
+    return LocalBatchBackend(shared_localbatch.url)

@@ -1,0 +1,103 @@
+"""The persistent queue on its own: ordering, dependencies, and states after interruptions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from localbatch.store import Store
+from shared.errors import ConflictError, NotFoundError
+from shared.tasks import TaskResult, TaskSpec, TaskStatus
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "q.sqlite")
+
+
+def claimed(store: Store, limit: int = 10) -> list[str]:
+    return [c.spec.id for c in store.claim_next(limit)]
+
+
+def test_claims_by_job_priority_then_in_order_added(store: Store) -> None:
+    store.create_job("low", -5)
+    store.create_job("high", 5)
+    store.add_tasks("low", [TaskSpec(id="l1", argv=("true",)), TaskSpec(id="l2", argv=("true",))])
+    store.add_tasks("high", [TaskSpec(id="h1", argv=("true",))])
+    assert claimed(store, 2) == ["h1", "l1"]
+    assert claimed(store) == ["l2"]
+    assert claimed(store) == []
+
+
+def test_range_dependency_waits_for_ids_not_added_yet(store: Store) -> None:
+    store.create_job("job", 0)
+    store.add_tasks("job", [TaskSpec(id="stitch", argv=("true",), depends_on_ranges=((1, 2),)),
+                            TaskSpec(id="1", argv=("true",))])
+    assert claimed(store) == ["1"]
+    store.finish("job", "1", exit_code=0, failure=None, retry=False)
+    assert claimed(store) == []  # task 2 does not exist yet
+    store.add_tasks("job", [TaskSpec(id="2", argv=("true",))])
+    assert claimed(store) == ["2"]
+    store.finish("job", "2", exit_code=0, failure=None, retry=False)
+    assert claimed(store) == ["stitch"]
+
+
+def test_failed_dependency_added_later_still_blocks(store: Store) -> None:
+    store.create_job("job", 0)
+    store.add_tasks("job", [TaskSpec(id="a", argv=("false",))])
+    claimed(store)
+    store.finish("job", "a", exit_code=1, failure="exit code 1", retry=False)
+    store.add_tasks("job", [TaskSpec(id="b", argv=("true",), depends_on=("a",))])
+    state, _ = store.get_task("job", "b")
+    assert (state.status, state.failure) == (TaskStatus.ACTIVE, "blocked by failed dependency a")
+    assert claimed(store) == []
+
+
+def test_interrupted_task_is_requeued_without_using_a_retry(store: Store) -> None:
+    store.create_job("job", 0)
+    store.add_tasks("job", [TaskSpec(id="t", argv=("true",), max_retries=1)])
+    claimed(store)
+    store.requeue("job", "t")
+    state, _ = store.get_task("job", "t")
+    assert (state.status, state.retry_count, state.start_time) == (TaskStatus.ACTIVE, 0, None)
+
+
+def test_interrupted_task_of_a_terminated_job_ends_terminated(store: Store) -> None:
+    store.create_job("job", 0)
+    store.add_tasks("job", [TaskSpec(id="t", argv=("true",), max_retries=1)])
+    claimed(store)
+    assert store.terminate_job("job") == ["t"]
+    store.requeue("job", "t")
+    state, _ = store.get_task("job", "t")
+    assert (state.status, state.result, state.failure) == (TaskStatus.COMPLETED, TaskResult.FAILURE,
+                                                           "terminated")
+
+
+def test_failed_attempt_of_a_terminated_job_is_not_retried(store: Store) -> None:
+    store.create_job("job", 0)
+    store.add_tasks("job", [TaskSpec(id="t", argv=("false",), max_retries=3)])
+    claimed(store)
+    store.terminate_job("job")
+    store.finish("job", "t", exit_code=1, failure="terminated", retry=True)
+    state, _ = store.get_task("job", "t")
+    assert (state.status, state.retry_count) == (TaskStatus.COMPLETED, 0)
+
+
+def test_state_survives_reopening(tmp_path: Path) -> None:
+    first = Store(tmp_path / "q.sqlite")
+    first.create_job("job", 3)
+    first.add_tasks("job", [TaskSpec(id="t", argv=("true",))])
+    first.close()
+    again = Store(tmp_path / "q.sqlite")
+    assert again.get_job("job")["priority"] == 3
+    assert [s.id for s in again.list_tasks("job")] == ["t"]
+
+
+def test_unknown_and_terminated_jobs(store: Store) -> None:
+    with pytest.raises(NotFoundError):
+        store.add_tasks("nope", [TaskSpec(id="t", argv=("true",))])
+    store.create_job("job", 0)
+    store.terminate_job("job")
+    with pytest.raises(ConflictError):
+        store.add_tasks("job", [TaskSpec(id="t", argv=("true",))])
