@@ -192,6 +192,7 @@ def render_manifest(args: argparse.Namespace, blend_name: str) -> dict[str, obje
         "fps": round(fps / base, 6),
         "resolution": {"width": args.width, "height": args.height},
         "format": "PNG",
+        "video": {"codec": "libx264", "crf": 18, "name": f"{Path(blend_name).stem}.mp4"},
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -47,15 +48,25 @@ def progress_bar(doc: dict[str, Any]) -> str:
 
 
 def follow_job(info: StackInfo, job_id: str, timeout: float = 900) -> dict[str, Any]:
+    """Polls GET /api/jobs/{id} as a studio tool would, drawing a progress bar (one line per
+    change when the output is not a terminal)."""
     deadline = time.monotonic() + timeout
     doc: dict[str, Any] = {}
+    last = ""
+    tty = sys.stdout.isatty()
     while time.monotonic() < deadline:
         status, body = api_request(info, "GET", f"/jobs/{job_id}")
         if status == 200 and isinstance(body, dict):
             doc = body
-            print(progress_bar(doc), end="", flush=True)
+            bar = progress_bar(doc)
+            if tty:
+                print(bar, end="", flush=True)
+            elif bar != last:
+                print(bar.lstrip("\r"), flush=True)
+            last = bar
             if doc.get("status") in TERMINAL:
-                print()
+                if tty:
+                    print()
                 return doc
         time.sleep(1)
     print()
@@ -84,17 +95,30 @@ def run_demo(data_dir: Path, out_dir: Path, frames: int = 48) -> int:
         from azure.storage.blob import BlobServiceClient
 
         service = BlobServiceClient.from_connection_string(info.storage_connection_string)
-        video_blob = outputs.get("videoBlob")
+        renders = service.get_container_client(outputs["container"])
+        video_blob = outputs["videoBlob"]
         out_dir.mkdir(parents=True, exist_ok=True)
         local_video = out_dir / Path(video_blob).name
-        local_video.write_bytes(service.get_blob_client(outputs["container"], video_blob)
-                                .download_blob().readall())
+        local_video.write_bytes(renders.download_blob(video_blob).readall())
+        frames_dir = out_dir / "frames"
+        frames_dir.mkdir(exist_ok=True)
+        frames = list(renders.list_blobs(name_starts_with=outputs["framesPrefix"]))
+        for blob in frames:
+            (frames_dir / Path(blob.name).name).write_bytes(renders.download_blob(blob.name).readall())
+        _, history = api_request(info, "GET", f"/jobs/{job_id}/history")
+        history_file = out_dir / "history.json"
+        history_file.write_text(json.dumps(history, indent=2))
+        events = len(history.get("history", [])) + sum(len(s.get("history", []))
+                                                       for s in history.get("subOrchestrations", []))
         print(f"""
-Done in {time.monotonic() - started:.0f}s.
-  Video:   {outputs.get('videoUrl')}
-           downloaded to {local_video.resolve()}
-  Frames:  {outputs['container']}/{outputs['framesPrefix']} ({doc['progress']['framesTotal']} frames)
-  History: GET {info.api_url}/jobs/{job_id}/history  (function key required)
+Done in {time.monotonic() - started:.0f}s: job {job_id} completed.
+  Video:    {outputs['container']}/{video_blob} ({outputs.get('videoFrames')} frames at {outputs.get('videoFps')} fps)
+            downloaded to {local_video.resolve()}
+  Frames:   {outputs['container']}/{outputs['framesPrefix']} ({len(frames)} PNGs)
+            downloaded to {frames_dir.resolve()}/
+  History:  GET /api/jobs/{job_id}/history ({events} events in {1 + len(history.get('subOrchestrations', []))}
+            orchestration instances), saved to {history_file.resolve()}
+  The stack's data stays in {data_dir.resolve()} (blobs, job documents, history).
 """)
     print("Local stack stopped.")
     return 0

@@ -189,3 +189,15 @@ def test_a_missing_scene_in_the_blend_is_a_clear_error(functions):
     doc = svc.jobs.get(job_id)
     assert doc["error"]["code"] == "scene_not_found"
     assert "Scene" in doc["error"]["message"]
+
+
+def test_a_10000_frame_job_keeps_every_instance_history_small(functions):
+    svc = make_services()
+    manifest = {"frames": "1-10000", "fps": 24, "resolution": "64x36", "chunkSize": 10, "video": None}
+    job_id, run = run_upload(functions, svc, bundle_zip(manifest))
+    assert run.status == "Completed", run.error
+    doc = svc.jobs.get(job_id)
+    assert len(doc["chunks"]) == 1000 and doc["progress"]["framesDone"] == 10000
+    assert len(svc.backend.added) == 1000
+    # The chunk list lives in the job document, not in any orchestration's history.
+    assert run.max_history < 100
