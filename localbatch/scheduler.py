@@ -42,9 +42,12 @@ class Scheduler:
     async def loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            for claim in self.store.claim_next(self.slots - len(self.running)):
-                self._start(claim)
-            self._sweep_workdirs()
+            try:
+                for claim in self.store.claim_next(self.slots - len(self.running)):
+                    self._start(claim)
+                self._sweep_workdirs()
+            except Exception:  # e.g. a locked or full disk: keep serving, try again next pass
+                log.exception("scheduling pass failed")
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
             except TimeoutError:
@@ -80,6 +83,8 @@ class Scheduler:
             outcome = Outcome(None, f"localbatch error: {exc}")
         try:
             self._record(claim, outcome)
+        except Exception:  # the task stays "running" in the store and runs again after a restart
+            log.exception("could not record the end of %s/%s", job_id, task_id)
         finally:
             self.running.pop((job_id, task_id), None)
             self.wake()

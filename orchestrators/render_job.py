@@ -10,6 +10,7 @@ every few wakes so that its history stays bounded too.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,7 @@ import azure.durable_functions as df
 from shared import names
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
 
 # Activities raise only transient errors (validation problems come back as results),
 # so a retry always has a chance of helping.
@@ -48,6 +50,9 @@ def render_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
         outcome = yield from _render(ctx, request)
     except Exception as exc:  # a step failed even after its retries: the job fails, saying which
         outcome = {"code": "step_failed", "message": f"the pipeline could not continue: {exc}"}
+    if not ctx.is_replaying:
+        log.info("job %s (instance %s) ends: %s", job_id, ctx.instance_id,
+                 outcome.get("code") or "completed")
     if "code" in outcome:
         yield _call(ctx, names.FAIL_JOB, {"jobId": job_id, "error": outcome})
         ctx.set_custom_status({"phase": "failed"})
@@ -76,6 +81,9 @@ def _render(ctx: df.DurableOrchestrationContext, request: dict[str, Any]) -> Gen
     if not plan["ok"]:
         return dict(plan["error"])
 
+    if not ctx.is_replaying:
+        log.info("job %s (instance %s): %s chunks, %s frames", job_id, ctx.instance_id,
+                 plan.get("chunks"), plan.get("frames"))
     round_ = 0
     while True:
         ctx.set_custom_status({"phase": "rendering", "round": round_})

@@ -39,7 +39,14 @@ def list_jobs(svc: Any, status: str | None, top: str | None, continuation: str |
     if not 1 <= count <= MAX_TOP:
         raise ValidationError(f"top must be 1..{MAX_TOP}", field="top")
     docs, token = svc.jobs.list(status=status, top=count, continuation=continuation or None)
-    return {"jobs": [public_job(d) for d in docs], "continuationToken": token}
+    return {"jobs": [job_summary(d) for d in docs], "continuationToken": token}
+
+
+def job_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """A job in a listing: everything but the chunk list, which GET /api/jobs/{id} has."""
+    body = public_job(doc)
+    body["chunkCount"] = len(body.pop("chunks", None) or [])
+    return body
 
 
 def wait_instances(job_id: str, max_retries: int) -> list[str]:

@@ -41,6 +41,17 @@ def test_node_ffmpeg_runs(backend: LocalBatchBackend, unique_name: str) -> None:
     assert (state.result, state.exit_code) == (TaskResult.SUCCESS, 0)
 
 
+def test_node_blender_runs_bpy(backend: LocalBatchBackend, shared_localbatch: LocalBatchProcess,
+                               unique_name: str) -> None:
+    backend.create_job(unique_name)
+    backend.add_tasks(unique_name, [TaskSpec(id="blender", argv=(
+        "blender", "-b", "--python-expr", "import bpy; print('scenes', len(bpy.data.scenes))"))])
+    state = poll_until_done(backend, unique_name, 30)["blender"]
+    assert (state.result, state.exit_code) == (TaskResult.SUCCESS, 0)
+    out = shared_localbatch.data_dir / "work" / unique_name / "blender" / "stdout.txt"
+    assert "scenes 1" in out.read_text()
+
+
 def test_argv_is_not_run_through_a_shell(backend: LocalBatchBackend, shared_localbatch: LocalBatchProcess,
                                          unique_name: str) -> None:
     backend.create_job(unique_name)
