@@ -79,10 +79,9 @@ def _code_defaults() -> Any:
 
 
 def _event_grid_functions() -> set[str]:
-    import function_app
+    from tests.app_functions import event_grid_function_names
 
-    return {fn.get_function_name() for fn in function_app.app.get_functions()
-            if any(binding.type == "eventGridTrigger" for binding in fn.get_bindings())}
+    return event_grid_function_names()
 
 
 def test_subscriptions_target_exactly_the_event_grid_functions() -> None:
