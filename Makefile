@@ -27,6 +27,7 @@ node_modules/.installed: package.json package-lock.json
 
 test: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

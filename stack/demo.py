@@ -102,8 +102,8 @@ def run_demo(data_dir: Path, out_dir: Path, frames: int = 48) -> int:
         local_video.write_bytes(renders.download_blob(video_blob).readall())
         frames_dir = out_dir / "frames"
         frames_dir.mkdir(exist_ok=True)
-        frames = list(renders.list_blobs(name_starts_with=outputs["framesPrefix"]))
-        for blob in frames:
+        frame_blobs = list(renders.list_blobs(name_starts_with=outputs["framesPrefix"]))
+        for blob in frame_blobs:
             (frames_dir / Path(blob.name).name).write_bytes(renders.download_blob(blob.name).readall())
         _, history = api_request(info, "GET", f"/jobs/{job_id}/history")
         history_file = out_dir / "history.json"
@@ -114,7 +114,7 @@ def run_demo(data_dir: Path, out_dir: Path, frames: int = 48) -> int:
 Done in {time.monotonic() - started:.0f}s: job {job_id} completed.
   Video:    {outputs['container']}/{video_blob} ({outputs.get('videoFrames')} frames at {outputs.get('videoFps')} fps)
             downloaded to {local_video.resolve()}
-  Frames:   {outputs['container']}/{outputs['framesPrefix']} ({len(frames)} PNGs)
+  Frames:   {outputs['container']}/{outputs['framesPrefix']} ({len(frame_blobs)} PNGs)
             downloaded to {frames_dir.resolve()}/
   History:  GET /api/jobs/{job_id}/history ({events} events in {1 + len(history.get('subOrchestrations', []))}
             orchestration instances), saved to {history_file.resolve()}

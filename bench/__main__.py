@@ -1,0 +1,77 @@
+"""`make bench` / `python -m bench`: every benchmark in turn, each in its own process, then a
+summary table and bench/results/latest.json (figures, targets, met/missed, the machine).
+
+    python -m bench                       # all five
+    python -m bench event_latency ...     # only those named
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS, ROOT, _fmt, machine, table, verdict, write_json
+
+BENCHMARKS = ("task_submission", "orchestration_scale", "event_latency", "status_api_load", "pipeline_overhead")
+PER_BENCHMARK_TIMEOUT_S = 900
+
+
+def run_one(name: str, out: Path) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-m", f"bench.{name}", "--json", str(out)], cwd=ROOT,
+                              timeout=PER_BENCHMARK_TIMEOUT_S)
+        code: int | str = proc.returncode
+    except subprocess.TimeoutExpired:
+        code = "timeout"
+    if out.exists():
+        return dict(json.loads(out.read_text())["benchmark"])
+    return {"name": name, "title": name, "met": False, "seconds": round(time.monotonic() - started, 1),
+            "error": f"the benchmark process ended ({code}) without a report", "figures": [], "notes": [],
+            "details": {}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args()
+    names = args.names or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    started = time.monotonic()
+    before = machine()
+    reports = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for name in names:
+            print(f"\n### {name}", flush=True)
+            reports.append(run_one(name, Path(tmp) / f"{name}.json"))
+    total = time.monotonic() - started
+    rows = []
+    for report in reports:
+        if report.get("error"):
+            rows.append((report["title"], "ERROR", "", report["error"][:60], ""))
+        for fig in report["figures"]:
+            if fig["target"]:
+                rows.append((report["title"], fig["name"], f"{_fmt(fig['value'])} {fig['unit']}".strip(),
+                             fig["target"], verdict(fig["met"])))
+    print(f"\n== Summary ({total / 60:.1f} min) ==")
+    print(table(rows, ("benchmark", "figure", "value", "target", "")))
+    result = {"machine": {**before, "loadAverageAfter": machine()["loadAverage"]},
+              "totalSeconds": round(total, 1),
+              "met": all(r.get("met") is not False for r in reports),
+              "benchmarks": reports}
+    write_json(result, args.out)
+    print(f"\nwrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0 if all(not r.get("error") for r in reports) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""A bench-only Functions app: the real render_job orchestrations and the real activity
+handlers (shared.pipeline.steps), bound to in-memory fakes and a simulated render node
+whose tasks succeed at once. `python -m devhost --app-dir bench/apps/scale` runs it, so
+bench/orchestration_scale.py measures devhost's real Durable runtime and nothing renders.
+
+Routes (anonymous, loopback only):
+  POST /api/bench/jobs/{frames}  uploads a bundle of that many frames and starts render_job
+  GET  /api/bench/stats          CPU seconds spent inside the activity handlers, per activity
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import threading
+import time
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # devhost chdirs into this app; the project's packages live at the root
+
+import azure.durable_functions as df  # noqa: E402
+import azure.functions as func  # noqa: E402
+
+from orchestrators.render_job import bp as render_job  # noqa: E402
+from shared import names  # noqa: E402
+from shared.adapters.fake_blob_store import FakeBlobStore  # noqa: E402
+from shared.adapters.fake_event_publisher import RecordingEventPublisher  # noqa: E402
+from shared.adapters.fake_job_store import FakeJobStore  # noqa: E402
+from shared.bootstrap import Services  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.model import JobSource, SourceKind, upload_job_id  # noqa: E402
+from shared.pipeline import steps  # noqa: E402
+from tests.pipeline.sim import SimulatedBackend  # noqa: E402
+
+CHUNK_SIZE = 10
+MAX_FRAMES = 100_000
+
+_blobs = FakeBlobStore()
+_blobs.ensure_container("scenes")
+_blobs.ensure_container("renders")
+SERVICES = Services(
+    settings=Settings.from_env({"STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+                                "COSMOS_ENDPOINT": "https://cosmos.invalid/", "LOCALBATCH_URL": "http://lb.invalid",
+                                "DEFAULT_CHUNK_SIZE": str(CHUNK_SIZE)}),
+    blobs=_blobs, jobs=FakeJobStore(), backend=SimulatedBackend(_blobs), events=RecordingEventPublisher())
+
+# The fakes are not thread-safe and devhost runs activities on a pool: one at a time.
+_lock = threading.Lock()
+_cpu: dict[str, float] = defaultdict(float)
+_calls: dict[str, int] = defaultdict(int)
+
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+app.register_functions(render_job)
+
+STEPS: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
+    names.REGISTER_JOB: steps.register_job, names.VALIDATE_BUNDLE: steps.validate_bundle_step,
+    names.START_BATCH_JOB: steps.start_batch_job, names.PLAN_JOB: steps.plan_job,
+    names.ADD_RENDER_TASKS: steps.add_render_tasks, names.POLL_TASKS: steps.poll_tasks,
+    names.COLLECT_RENDER_RESULTS: steps.collect_render_results, names.ADD_STITCH_TASK: steps.add_stitch_task,
+    names.VERIFY_OUTPUTS: steps.verify_outputs, names.FINALIZE_JOB: steps.finalize_job,
+    names.FAIL_JOB: steps.fail_job,
+}
+
+
+def _activity(name: str, step: Callable[[Any, dict[str, Any]], dict[str, Any]]) -> None:
+    def handler(payload: dict[str, Any]) -> dict[str, Any]:
+        with _lock:
+            started = time.thread_time()
+            try:
+                return step(SERVICES, payload)
+            finally:
+                _cpu[name] += time.thread_time() - started
+                _calls[name] += 1
+    handler.__name__ = name
+    app.activity_trigger(input_name="payload", activity=name)(handler)
+
+
+for _name, _step in STEPS.items():
+    _activity(_name, _step)
+
+
+def _bundle(frames: int) -> bytes:
+    manifest = {"frames": f"1-{frames}", "chunkSize": CHUNK_SIZE, "fps": 24, "resolution": "320x180",
+                "video": {"name": "bench.mp4"}}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("shot.blend", b"BLENDER-v500" + b"\0" * 64)
+        archive.writestr("render.json", json.dumps(manifest))
+    return buffer.getvalue()
+
+
+@app.route(route="bench/jobs/{frames:int}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def bench_start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    frames = int(req.route_params["frames"])
+    if not 1 <= frames <= MAX_FRAMES:
+        return func.HttpResponse(json.dumps({"error": f"frames must be 1..{MAX_FRAMES}"}), status_code=400)
+    name = f"bench/frames-{frames}-{time.time_ns()}.zip"
+    with _lock:
+        info = _blobs.upload("scenes", name, _bundle(frames))
+    url = _blobs.url("scenes", name)
+    job_id = upload_job_id(url, info.etag)
+    source = JobSource(kind=SourceKind.BLOB, container="scenes", blob_name=name, blob_url=url, etag=info.etag)
+    poll = float(req.params.get("pollSeconds", "1"))
+    await client.start_new(names.RENDER_JOB, job_id, {"jobId": job_id, "source": source.to_json(), "request": {},
+                                                      "pollSeconds": poll})
+    return func.HttpResponse(json.dumps({"jobId": job_id}), status_code=202, mimetype="application/json")
+
+
+@app.route(route="bench/stats", methods=["GET"])
+def bench_stats(req: func.HttpRequest) -> func.HttpResponse:
+    with _lock:
+        body = {"activityCpuSeconds": dict(_cpu), "activityCalls": dict(_calls)}
+    return func.HttpResponse(json.dumps(body), mimetype="application/json")

@@ -1,0 +1,157 @@
+"""Orchestration scale: jobs of 100, 1,000 and 10,000 frames (chunks of 10) through devhost's
+real Durable runtime, with a render node that does no rendering (bench/apps/scale).
+
+Per job: devhost's CPU seconds (/proc/<pid>/stat, before and after; the part spent inside
+the activity handlers is measured by the app itself with thread_time), wall time, the
+largest history of any one instance (showHistory) and the replay episodes (devhost's
+`episode instance=<job>...` log lines, the job's waits included).
+
+    python -m bench.orchestration_scale
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Report, main, process_cpu_seconds, run_guarded
+from shared import names
+from stack.services import Service, _http_ok, free_port
+
+NAME = "orchestration_scale"
+TITLE = "Orchestration scale (chunks of 10, tasks succeed at once)"
+SIZES = (100, 1_000, 10_000)
+CPU_TARGET_S = 10.0
+HISTORY_TARGET = 2_000
+LINEAR_TOLERANCE = 1.5  # CPU per frame at 10,000 may be at most this times that at 1,000
+JOB_TIMEOUT_S = 300.0
+
+
+def _get(url: str, timeout: float = 30) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+def _post(url: str, timeout: float = 30) -> Any:
+    request = urllib.request.Request(url, data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+class ScaleHost:
+    """devhost serving bench/apps/scale on a free port, in a temporary data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.service = Service(name="devhost-scale", data_dir=data_dir, argv=[
+            sys.executable, "-m", "devhost", "--app-dir", str(ROOT / "bench" / "apps" / "scale"),
+            "--port", str(self.port), "--data-dir", str(data_dir / "devhost")])
+
+    def __enter__(self) -> ScaleHost:
+        self.service.start()
+        try:
+            self.service.wait_until(lambda: _http_ok(self.url + "/admin/host/ping", any_status=False),
+                                    timeout=120)
+        except BaseException:
+            self.service.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.service.stop()
+
+    @property
+    def pid(self) -> int:
+        assert self.service.process is not None
+        return self.service.process.pid
+
+    def status(self, instance_id: str, history: bool = False) -> dict[str, Any] | None:
+        query = "?showHistory=true&showHistoryOutput=false&showInput=false" if history else "?showInput=false"
+        code, body = _get(f"{self.url}/runtime/webhooks/durabletask/instances/"
+                          f"{urllib.parse.quote(instance_id, safe='')}{query}")
+        return body if code in (200, 202) else None
+
+    def episodes(self, job_id: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for line in self.service.log_path.read_text(errors="replace").splitlines():
+            if f"episode instance={job_id}" in line:
+                instance = line.split("episode instance=", 1)[1].split()[0]
+                counts[instance] = counts.get(instance, 0) + 1
+        return counts
+
+
+def run_job(host: ScaleHost, frames: int) -> dict[str, Any]:
+    cpu_before = process_cpu_seconds(host.pid)
+    stats_before = _get(host.url + "/api/bench/stats")[1]
+    started = time.perf_counter()
+    job_id = _post(f"{host.url}/api/bench/jobs/{frames}?pollSeconds=1")["jobId"]
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    status: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        status = host.status(job_id)
+        if status and status["runtimeStatus"] in ("Completed", "Failed", "Terminated"):
+            break
+        time.sleep(0.05)
+    wall = time.perf_counter() - started
+    cpu = process_cpu_seconds(host.pid) - cpu_before
+    stats_after = _get(host.url + "/api/bench/stats")[1]
+    if not status or status["runtimeStatus"] != "Completed" or (status.get("output") or {}).get("status") != \
+            "completed":
+        raise RuntimeError(f"job of {frames} frames did not complete: {status}")
+    activity_cpu = sum(stats_after["activityCpuSeconds"].values()) - sum(
+        stats_before["activityCpuSeconds"].values())
+    instances = [job_id, names.wait_instance_id(job_id, names.RENDER, 0), names.wait_instance_id(job_id,
+                                                                                                 names.STITCH)]
+    histories = {}
+    for instance in instances:
+        body = host.status(instance, history=True)
+        histories[instance] = len(body.get("historyEvents") or body.get("history") or []) if body else 0
+    episodes = host.episodes(job_id)
+    return {"frames": frames, "jobId": job_id, "wallSeconds": round(wall, 3), "cpuSeconds": round(cpu, 3),
+            "activityCpuSeconds": round(activity_cpu, 3),
+            "runtimeCpuSeconds": round(cpu - activity_cpu, 3),
+            "cpuMsPerFrame": round(1000 * cpu / frames, 4), "historyEvents": histories,
+            "largestHistory": max(histories.values()), "episodes": episodes,
+            "episodesTotal": sum(episodes.values()), "chunks": -(-frames // 10)}
+
+
+def body(report: Report) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp, ScaleHost(Path(tmp)) as host:
+        run_job(host, 10)  # warm-up: imports, the first episode, FFmpeg's first start
+        results = [run_job(host, frames) for frames in SIZES]
+    report.details["runs"] = results
+    for r in results:
+        n = f"{r['frames']:,} frames"
+        report.add(f"{n}: devhost CPU", r["cpuSeconds"], "s",
+                   *(("<=", CPU_TARGET_S) if r["frames"] == 10_000 else (None, None)))
+        report.add(f"{n}: of which in activity handlers", r["activityCpuSeconds"], "s")
+        report.add(f"{n}: CPU per frame", r["cpuMsPerFrame"], "ms")
+        report.add(f"{n}: wall time", r["wallSeconds"], "s")
+        report.add(f"{n}: largest history (one instance)", r["largestHistory"], "events",
+                   *(("<=", HISTORY_TARGET) if r["frames"] == 10_000 else (None, None)))
+        report.add(f"{n}: replay episodes (all instances)", r["episodesTotal"], "episodes")
+    per_frame = {r["frames"]: r["cpuSeconds"] / r["frames"] for r in results}
+    report.add("CPU per frame at 10,000 / at 1,000 (linear growth)", round(per_frame[10_000] / per_frame[1_000], 2),
+               "x", "<=", LINEAR_TOLERANCE)
+    report.notes.append("CPU is the whole devhost process (Durable runtime, episodes, activities over the "
+                        "in-memory fakes and the simulated node); 'in activity handlers' is the part inside "
+                        "shared.pipeline.steps, measured with thread_time by the bench app.")
+
+
+def run() -> Report:
+    return run_guarded(NAME, TITLE, body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(run))

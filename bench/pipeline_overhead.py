@@ -1,0 +1,242 @@
+"""Pipeline overhead: the demo scene (samples/make_scene.py: 48 frames, 320x180, 16 samples)
+rendered twice in one run:
+
+- directly: one Blender process over the whole range (localbatch/blender_cli.py ... -a)
+  plus one FFmpeg stitch (shared.commands.stitch_argv);
+- through the whole local pipeline: from the blob upload to the MP4 stored in the renders
+  container (Azurite → devhost → render_job → localbatch tasks → FFmpeg task → verify).
+
+Reports both wall times, their ratio, and where the difference goes, from localbatch's task
+states (start/end), the completion markers (the child process's seconds), the orchestration
+history (GET /api/jobs/{id}/history) and a measured Blender start-up + scene load.
+
+    python -m bench.pipeline_overhead
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Report, main, run_guarded
+
+NAME = "pipeline_overhead"
+TITLE = "Pipeline overhead (demo scene: 48 frames, 320x180, 16 samples)"
+FRAMES = 48
+RATIO_TARGET = 1.10
+JOB_TIMEOUT_S = 900.0
+
+
+def _t(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def make_scene(work: Path) -> tuple[Path, Path]:
+    blend, bundle = work / "shot010.blend", work / "shot010.zip"
+    subprocess.run([sys.executable, str(ROOT / "samples" / "make_scene.py"), str(blend), "--frames", str(FRAMES),
+                    "--width", "320", "--height", "180", "--fps", "24", "--samples", "16", "--bundle", str(bundle)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return blend, bundle
+
+
+def render_directly(blend: Path, work: Path) -> dict[str, float]:
+    import imageio_ffmpeg
+
+    from shared.commands import stitch_argv
+
+    out = work / "direct"
+    out.mkdir()
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "localbatch" / "blender_cli.py"), "-b", str(blend),
+                    "-o", str(out / "shot010_####"), "-F", "PNG", "-a"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=JOB_TIMEOUT_S)
+    rendered = time.perf_counter()
+    argv = stitch_argv(frame_dir=str(out), name="shot010", frames=list(range(1, FRAMES + 1)), fps=24,
+                       output=str(work / "direct.mp4"), ffmpeg=imageio_ffmpeg.get_ffmpeg_exe())
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    done = time.perf_counter()
+    frames = len(list(out.glob("shot010_*.png")))
+    if frames != FRAMES or not (work / "direct.mp4").stat().st_size:
+        raise RuntimeError(f"the direct render made {frames} frames")
+    return {"render": rendered - started, "stitch": done - rendered, "total": done - started}
+
+
+def blender_startup(blend: Path) -> float:
+    """One Blender process that loads the scene and quits: the fixed cost of every render task."""
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, str(ROOT / "localbatch" / "blender_cli.py"), "-b", str(blend)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _history_spans(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Activities and sub-orchestrations as (name, scheduled, completed) from a parent history."""
+    open_: dict[int, tuple[str, float]] = {}
+    spans = []
+    for event in history:
+        kind = str(event.get("EventType"))
+        ts = _t(event["Timestamp"]) if event.get("Timestamp") else None
+        if kind in ("TaskScheduled", "SubOrchestrationInstanceCreated", "4", "6") and ts is not None:
+            name = event.get("Name") or "?"
+            if event.get("InstanceId"):
+                name = f"{name} {event['InstanceId']}"
+            open_[int(event["EventId"])] = (name, ts)
+        elif kind in ("TaskCompleted", "TaskFailed", "SubOrchestrationInstanceCompleted",
+                      "SubOrchestrationInstanceFailed", "5", "7", "8", "9") and ts is not None:
+            sid = event.get("TaskScheduledId")
+            if sid is not None and int(sid) in open_:
+                name, begun = open_.pop(int(sid))
+                spans.append({"name": name, "start": begun, "end": ts})
+    return spans
+
+
+def through_pipeline(bundle: Path, work: Path, overrides: dict[str, str] | None = None) -> dict[str, Any]:
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.adapters.local_batch_backend import LocalBatchBackend
+    from shared.model import upload_job_id
+    from stack.local import LocalStack, api_request
+
+    with LocalStack(work / "stack", settings_overrides=overrides) as info:
+        service = BlobServiceClient.from_connection_string(info.storage_connection_string)
+        time.sleep(2)  # let the blob watcher finish its first passes
+        blob = service.get_blob_client("scenes", "bench/shot010.zip")
+        started = time.time()
+        with bundle.open("rb") as stream:
+            result = blob.upload_blob(stream, overwrite=True)
+        committed = time.time()
+        job_id = upload_job_id(blob.url, str(result["etag"]))
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        doc: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status, body = api_request(info, "GET", f"/jobs/{job_id}")
+            if status == 200 and body["status"] in ("completed", "failed", "cancelled"):
+                doc = body
+                break
+            time.sleep(0.2)
+        observed = time.time()
+        if doc.get("status") != "completed":
+            raise RuntimeError(f"the pipeline job ended {doc.get('status')}: {doc.get('error')}")
+        video = service.get_blob_client(doc["outputs"]["container"], doc["outputs"]["videoBlob"])
+        video_props = video.get_blob_properties()
+        tasks = LocalBatchBackend(info.localbatch_url).list_tasks(job_id)
+        markers = {}
+        for t in tasks:
+            raw = service.get_blob_client("renders", f"{job_id}/chunks/{t.id}.json").download_blob().readall()
+            markers[t.id] = json.loads(raw)
+        _, history = api_request(info, "GET", f"/jobs/{job_id}/history")
+    return {"jobId": job_id, "started": started, "committed": committed, "observed": observed, "doc": doc,
+            "videoStored": video_props.last_modified.timestamp(), "videoBytes": video_props.size,
+            "tasks": [t.to_json() for t in tasks], "markers": markers, "history": history}
+
+
+def attribute(run: dict[str, Any], startup: float) -> dict[str, Any]:
+    """Splits the pipeline's wall time into phases on one timeline (seconds since the upload began)."""
+    t0 = run["started"]
+    history = run["history"]
+    parent = history.get("history") or history.get("historyEvents") or []
+    spans = _history_spans(parent)
+    started_ev = next(e for e in parent if str(e.get("EventType")) in ("ExecutionStarted", "0"))
+    orch_start = _t(started_ev["Timestamp"])
+    tasks = {t["id"]: t for t in run["tasks"]}
+    renders = [t for t in run["tasks"] if t["id"].startswith("chunk-")]
+    stitch = tasks.get("stitch")
+    first_render = min(_t(t["startTime"]) for t in renders)
+    last_render = max(_t(t["endTime"]) for t in renders)
+    waits = [s for s in spans if s["name"].startswith("await_tasks")]
+    render_wait = next(s for s in waits if ":render:" in s["name"])
+    stitch_wait = next((s for s in waits if s["name"].endswith(":stitch")), None)
+    per_task = []
+    for t in run["tasks"]:
+        marker = run["markers"].get(t["id"], {})
+        span = _t(t["endTime"]) - _t(t["startTime"])
+        child = float(marker.get("seconds") or 0.0)
+        per_task.append({"task": t["id"], "seconds": round(span, 3), "childSeconds": child,
+                         "filesAndUnpackSeconds": round(span - child, 3), "frames": len(marker.get("frames") or [])})
+    render_tasks = [p for p in per_task if p["task"].startswith("chunk-")]
+    stitch_task = next((p for p in per_task if p["task"] == "stitch"), None)
+    timeline = {
+        "upload (upload_blob)": run["committed"] - t0,
+        "upload → orchestration started (blob watcher, event)": orch_start - run["committed"],
+        "orchestration → first render task started (register, validate, start job, plan, add tasks)":
+            first_render - orch_start,
+        "render tasks (first start → last end, 2 slots)": last_render - first_render,
+        "last render task end → render wait over (marker event / poll)": render_wait["end"] - last_render,
+        "render wait over → stitch task started (collect, add stitch task)":
+            (_t(stitch["startTime"]) - render_wait["end"]) if stitch else 0.0,
+        "stitch task (download frames, FFmpeg, upload)": (_t(stitch["endTime"]) - _t(stitch["startTime"]))
+        if stitch else 0.0,
+        "stitch end → stitch wait over (marker event / poll)": (stitch_wait["end"] - _t(stitch["endTime"]))
+        if stitch and stitch_wait else 0.0,
+        "stitch wait over → job completed seen (verify, finalize, API poll)":
+            run["observed"] - (stitch_wait["end"] if stitch_wait else last_render),
+    }
+    activities: dict[str, float] = {}
+    for s in spans:
+        activities[s["name"]] = round(activities.get(s["name"], 0.0) + s["end"] - s["start"], 3)
+    return {
+        "timeline": {k: round(v, 3) for k, v in timeline.items()},
+        "timelineSum": round(sum(timeline.values()), 3),
+        "renderProcesses": len(render_tasks),
+        "blenderStartupAndLoad": round(startup, 3),
+        "renderTaskChildSeconds": round(sum(p["childSeconds"] for p in render_tasks), 3),
+        "renderTaskFilesAndUnpackSeconds": round(sum(p["filesAndUnpackSeconds"] for p in render_tasks), 3),
+        "stitchChildSeconds": stitch_task["childSeconds"] if stitch_task else None,
+        "stitchFilesSeconds": stitch_task["filesAndUnpackSeconds"] if stitch_task else None,
+        "tasks": per_task,
+        "activitySeconds": activities,
+    }
+
+
+def body(report: Report) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        work = Path(tmp)
+        blend, bundle = make_scene(work)
+        startup = blender_startup(blend)
+        direct = render_directly(blend, work)
+        run = through_pipeline(bundle, work)
+    pipeline_wall = run["observed"] - run["started"]
+    stored_wall = run["videoStored"] - run["started"]
+    parts = attribute(run, startup)
+    report.add("direct: Blender (one process, 48 frames)", round(direct["render"], 2), "s")
+    report.add("direct: FFmpeg stitch", round(direct["stitch"], 2), "s")
+    report.add("direct: total", round(direct["total"], 2), "s")
+    report.add("pipeline: upload → completed job seen", round(pipeline_wall, 2), "s")
+    report.add("pipeline: upload → MP4 stored in renders", round(stored_wall, 2), "s")
+    report.add("ratio pipeline / direct (MP4 stored)", round(stored_wall / direct["total"], 3), "x", "<=",
+               RATIO_TARGET)
+    report.add("ratio pipeline / direct (completed job seen)", round(pipeline_wall / direct["total"], 3), "x")
+    report.add("Blender start-up + scene load, one process", parts["blenderStartupAndLoad"], "s")
+    report.add(f"render processes in the pipeline ({parts['renderProcesses']} chunks) vs 1 direct",
+               parts["renderProcesses"], "processes")
+    report.add("render tasks: Blender child processes, summed", parts["renderTaskChildSeconds"], "s")
+    report.add("render tasks: files in/out + unpack, summed", parts["renderTaskFilesAndUnpackSeconds"], "s")
+    render_phase = parts["timeline"]["render tasks (first start → last end, 2 slots)"]
+    own = stored_wall - render_phase - direct["stitch"]
+    report.add("render phase in the pipeline minus the direct Blender run (chunking into processes)",
+               round(render_phase - direct["render"], 2), "s")
+    report.add("pipeline's own overhead (all but the render phase, minus the direct stitch)", round(own, 2), "s")
+    report.add("ratio if the render phase took what one process takes", round((direct["total"] + own)
+                                                                                / direct["total"], 3), "x")
+    for phase, seconds in parts["timeline"].items():
+        report.add(f"  {phase}", seconds, "s")
+    report.details.update(direct={k: round(v, 3) for k, v in direct.items()}, jobId=run["jobId"],
+                          videoBytes=run["videoBytes"], attribution=parts,
+                          pipelineWall=round(pipeline_wall, 3), storedWall=round(stored_wall, 3))
+
+
+def run() -> Report:
+    return run_guarded(NAME, TITLE, body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(run))
