@@ -23,8 +23,9 @@ bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 # Activities raise only transient errors (validation problems come back as results),
-# so a retry always has a chance of helping.
-ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=6)
+# so a retry always has a chance of helping: a dependency may be away for about a minute
+# (the Python SDK's retries have a fixed interval) before the job fails with step_failed.
+ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=12)
 
 WAKES_PER_GENERATION = 40   # continue_as_new after this many wakes of await_tasks
 EVENT_REPOLL_SECONDS = 1.0  # after a marker event, look again soon: the task may still be uploading
