@@ -13,9 +13,11 @@ to count its real size and verify its CRC (declared sizes in a zip can lie).
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import stat
+import struct
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ MANIFEST_MAX_BYTES = 1024 * 1024
 _READ_CHUNK = 1024 * 1024
 _SAFE_BLEND_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,200}\.blend$", re.IGNORECASE)
 _MAX_DIRECTORY_ENTRY_BYTES = 4096  # a central-directory record: 46 bytes + name + extra + comment
+MAX_ENTRY_NAME_CHARS = 1024        # what a blob name may have; also bounds the depth of folders
+MAX_SEGMENT_BYTES = 255            # NAME_MAX on the nodes' file systems
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,10 @@ def _fail(code: str, message: str, **details: Any) -> ValidationError:
     return ValidationError(message, code=code, field="bundle", details=details or None)
 
 
-def validate_bundle(path: Path, limits: BundleLimits | None = None, *, name: str | None = None) -> BundleInfo:
-    """Check the bundle at path; `name` is its blob name (used for a bare .blend's path)."""
+def validate_bundle(path: Path, limits: BundleLimits | None = None, *, name: str | None = None,
+                    blend: str | None = None) -> BundleInfo:
+    """Check the bundle at path; `name` is its blob name (used for a bare .blend's path);
+    `blend` is the POST body's choice of .blend in a zip, which wins over render.json's."""
     limits = limits or BundleLimits()
     size = path.stat().st_size
     if size > limits.max_bytes:
@@ -88,7 +94,7 @@ def validate_bundle(path: Path, limits: BundleLimits | None = None, *, name: str
         if head.startswith(b"PK\x03\x04"):  # starts like a zip, but its directory is missing
             raise _fail("bundle_corrupt", "the zip is truncated or corrupt (no central directory)")
         raise _fail("bundle_not_zip_or_blend", "the bundle is neither a zip nor a .blend file")
-    return _validate_zip(path, limits)
+    return _validate_zip(path, limits, blend)
 
 
 def _check_blend_head(head: bytes, open_stream: Callable[[], IO[bytes]], what: str) -> None:
@@ -128,13 +134,38 @@ def _precheck_directory(path: Path, limits: BundleLimits) -> None:
     if entries > limits.max_entries or directory_bytes > limits.max_entries * _MAX_DIRECTORY_ENTRY_BYTES:
         raise _fail("bundle_too_many_entries", f"the zip has {entries} entries, the limit is "
                     f"{limits.max_entries}", entries=entries, limit=limits.max_entries)
+    # The count can lie while the size stays under its bound: 40 MB of 47-byte records is
+    # 800,000 entries, which zipfile would parse (seconds, hundreds of MB) before we count
+    # them. Walk the records themselves, stopping one past the limit.
+    start = record[9] - directory_bytes  # _ECD_LOCATION: where the end record sits
+    if record[0] == b"PK\x06\x06":  # zip64: its end record (56 bytes) and locator (20) come first
+        start -= 56 + 20
+    if start < 0:
+        return  # zipfile will call it corrupt
+    with path.open("rb") as handle:
+        handle.seek(start)
+        directory = handle.read(directory_bytes)
+    count = _count_directory_records(directory, limits.max_entries + 1)
+    if count > limits.max_entries:
+        raise _fail("bundle_too_many_entries", f"the zip has more than {limits.max_entries} entries",
+                    limit=limits.max_entries)
 
 
-def _validate_zip(path: Path, limits: BundleLimits) -> BundleInfo:
+def _count_directory_records(directory: bytes, stop: int) -> int:
+    """Central-directory records (46 bytes + name + extra + comment each), counted up to stop."""
+    count = pos = 0
+    while count < stop and directory.startswith(b"PK\x01\x02", pos) and pos + 46 <= len(directory):
+        name, extra, comment = struct.unpack_from("<3H", directory, pos + 28)
+        pos += 46 + name + extra + comment
+        count += 1
+    return count
+
+
+def _validate_zip(path: Path, limits: BundleLimits, blend: str | None = None) -> BundleInfo:
     _precheck_directory(path, limits)
     try:
         with zipfile.ZipFile(path) as archive:
-            return _validate_archive(archive, limits)
+            return _validate_archive(archive, limits, blend)
     except zipfile.BadZipFile as exc:
         raise _fail("bundle_corrupt", f"the zip is corrupt: {exc}") from None
     except (EOFError, OSError, RuntimeError, ValueError, NotImplementedError) as exc:
@@ -144,7 +175,7 @@ def _validate_zip(path: Path, limits: BundleLimits) -> BundleInfo:
         raise _fail("bundle_corrupt", f"the zip cannot be read: {exc}") from None
 
 
-def _validate_archive(archive: zipfile.ZipFile, limits: BundleLimits) -> BundleInfo:
+def _validate_archive(archive: zipfile.ZipFile, limits: BundleLimits, choice: str | None = None) -> BundleInfo:
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
         raise _fail("bundle_too_many_entries", f"the zip has {len(infos)} entries, the limit is "
@@ -157,12 +188,13 @@ def _validate_archive(archive: zipfile.ZipFile, limits: BundleLimits) -> BundleI
         if not info.is_dir():
             files.append(info)
             declared += info.file_size
+    _check_no_file_is_a_folder(files, seen)
     if declared > limits.max_unpacked_bytes:
         raise _too_large_unpacked(declared, limits)
     if not files:
         raise _fail("bundle_no_blend", "the zip holds no files")
     manifest, base = _read_manifest(archive, files)
-    blend = _choose_blend(files, manifest, base)
+    blend = _choose_blend(files, {**manifest, "blend": choice} if choice else manifest, base)
     unpacked = _verify_contents(archive, files, limits)
     with archive.open(blend) as stream:
         head = stream.read(8)
@@ -181,14 +213,32 @@ def _check_entry(info: zipfile.ZipInfo, seen: set[str]) -> None:
     raw_plain = raw[:-1] if raw.endswith("/") else raw
     if not is_safe_relative_path(raw_plain) or not is_safe_relative_path(plain):
         raise _fail("bundle_unsafe_path", f"entry {raw!r} would escape the bundle", entry=raw)
-    if stat.S_ISLNK(info.external_attr >> 16):  # Unix mode bits, whatever system claims to have made it
+    if len(plain) > MAX_ENTRY_NAME_CHARS or any(len(p.encode()) > MAX_SEGMENT_BYTES for p in plain.split("/")):
+        raise _fail("bundle_unsafe_path", f"entry {name[:100]!r}… has a name too long to unpack", entry=name[:300])
+    mode = info.external_attr >> 16  # Unix mode bits, whatever system claims to have made it
+    if stat.S_ISLNK(mode):
         raise _fail("bundle_unsafe_path", f"entry {name!r} is a symbolic link", entry=name)
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # FIFOs, devices: the node refuses them
+        raise _fail("bundle_unsafe_path", f"entry {name!r} is not a regular file or folder", entry=name)
     if info.flag_bits & 0x1:
         raise _fail("bundle_encrypted", f"entry {name!r} is encrypted", entry=name)
-    key = plain.lower()  # case-insensitive: on some file systems these would overwrite each other
+    # casefold, as the node's unpacker does ("straße" == "STRASSE"): on some file systems these
+    # would overwrite each other.
+    key = plain.casefold()
     if key in seen:
         raise _fail("bundle_unsafe_path", f"entry {name!r} appears more than once", entry=name)
     seen.add(key)
+
+
+def _check_no_file_is_a_folder(files: list[zipfile.ZipInfo], seen: set[str]) -> None:
+    """A file "a" and an entry "a/b": one of them cannot be unpacked."""
+    keys = sorted(seen)
+    for info in files:
+        folder = info.filename.casefold() + "/"
+        i = bisect.bisect_left(keys, folder)  # the entries below "a/" sort right after it
+        if i < len(keys) and keys[i].startswith(folder):
+            raise _fail("bundle_unsafe_path", f"entry {info.filename!r} is a file and also a folder of "
+                        "other entries", entry=info.filename)
 
 
 def _read_manifest(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo]) -> tuple[dict[str, Any], str]:
@@ -207,6 +257,8 @@ def _read_manifest(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo]) -> tu
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail("manifest_invalid", f"{info.filename} is not valid JSON: {exc}") from None
+    except RecursionError:  # "[[[[…": not a corrupt zip, a bad render.json
+        raise _fail("manifest_invalid", f"{info.filename} is nested too deeply") from None
     return manifest_from_json(data), base
 
 
@@ -234,7 +286,8 @@ def _choose_blend(files: list[zipfile.ZipInfo], manifest: dict[str, Any], base: 
         wanted = _join(base, manifest["blend"])
         chosen = next((f for f in files if f.filename == wanted), None)
         if chosen is None:
-            raise ValidationError(f"render.json names {manifest['blend']!r}, which is not in the bundle",
+            raise ValidationError(f"the blend {manifest['blend']!r} (named by render.json or the request) "
+                                  "is not in the bundle",
                                   code="manifest_invalid", field="blend")
         return chosen
     if not blends:

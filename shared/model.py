@@ -277,7 +277,7 @@ class VideoSpec:
             raise ValidationError(f"codec must be one of {', '.join(VIDEO_CODECS)}", field="video.codec")
         if not _is_int(self.crf) or not 0 <= self.crf <= 51:
             raise ValidationError("crf must be an integer 0..51", field="video.crf")
-        if not isinstance(self.name, str) or not _VIDEO_NAME.match(self.name) or ".." in self.name:
+        if not isinstance(self.name, str) or not _VIDEO_NAME.fullmatch(self.name) or ".." in self.name:
             raise ValidationError("name must be a plain file name (letters, digits, . _ -) ending .mp4",
                                   field="video.name")
 
@@ -451,7 +451,7 @@ def new_job_id(random_hex: str) -> str:
 
 def validate_job_id(value: object, *, field_name: str = "jobId") -> str:
     """A client-supplied job id or Idempotency-Key: a valid Batch job id (letters, digits, - and _, ≤ 64)."""
-    if not isinstance(value, str) or not _CLIENT_ID.match(value):
+    if not isinstance(value, str) or not _CLIENT_ID.fullmatch(value):  # fullmatch: "$" allows a final "\n"
         raise ValidationError("must be 1-64 letters, digits, hyphens or underscores", field=field_name)
     return value
 
@@ -482,21 +482,25 @@ def job_document(job_id: str, source: JobSource, *, now: str, renders_container:
 MANIFEST_KEYS = ("scene", "frames", "chunkSize", "fps", "resolution", "format", "video", "priority",
                  "maxRetries", "engine", "samples", "blend")
 REQUEST_KEYS = (*MANIFEST_KEYS, "bundle")
+MAX_REPORTED_ERRORS = 20   # a render.json of 100,000 unknown keys must not make a 4 MB error
+MAX_REPORTED_KEY = 100
 
 
 def manifest_from_json(data: Any, *, request: bool = False) -> dict[str, Any]:
     """Validate render.json (or, with request=True, the POST /api/jobs body, which must
     name its `bundle` blob). Returns only the keys given, normalized to plain JSON.
     Raises ValidationError(code="manifest_invalid") naming the first bad field, with
-    every problem in details["errors"]."""
+    the first MAX_REPORTED_ERRORS problems in details["errors"] (errorCount: how many)."""
     if not isinstance(data, Mapping):
-        raise ValidationError("must be a JSON object", code="manifest_invalid", field="")
+        raise ValidationError("must be a JSON object", code="manifest_invalid", field="body" if request else "")
     allowed = REQUEST_KEYS if request else MANIFEST_KEYS
     errors: list[dict[str, str]] = []
     out: dict[str, Any] = {}
     for key in data:
         if key not in allowed:
-            errors.append({"field": str(key), "message": "unknown key"})
+            name = str(key)
+            errors.append({"field": name if len(name) <= MAX_REPORTED_KEY else name[:MAX_REPORTED_KEY] + "…",
+                           "message": "unknown key"})
     for key in allowed:
         if key not in data:
             continue
@@ -508,9 +512,12 @@ def manifest_from_json(data: Any, *, request: bool = False) -> dict[str, Any]:
         errors.append({"field": "bundle", "message": "required: the scene bundle's blob name"})
     if errors:
         first = errors[0]
-        message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        shown = errors[:MAX_REPORTED_ERRORS]
+        message = "; ".join(f"{e['field']}: {e['message']}" for e in shown)
+        if len(errors) > len(shown):
+            message += f"; and {len(errors) - len(shown)} more"
         raise ValidationError(message, field=first["field"], code="manifest_invalid",
-                              details={"errors": errors})
+                              details={"errors": shown, "errorCount": len(errors)})
     return out
 
 
@@ -528,25 +535,28 @@ def _manifest_int(name: str, low: int, high: int) -> Any:
 
 def _manifest_fps(value: Any) -> Any:
     _check_fps(value, "fps")
+    _check_fps(_number(float(value)), "fps")  # 1e-9 would be stored as 0 (six decimals kept)
     return _number(float(value))
 
 
 def _manifest_format(value: Any) -> str:
-    if value not in FORMAT_EXTENSIONS:
+    if not isinstance(value, str) or value not in FORMAT_EXTENSIONS:  # a list or object is unhashable
         raise ValidationError(f"format must be one of {', '.join(FORMAT_EXTENSIONS)}", field="format")
     return str(value)
 
 
 def _manifest_engine(value: Any) -> str:
-    if value not in ENGINES:
+    if not isinstance(value, str) or value not in ENGINES:
         raise ValidationError(f"engine must be one of {', '.join(ENGINES)}", field="engine")
     return str(value)
 
 
 def _manifest_path(name: str, suffixes: tuple[str, ...]) -> Any:
     def check(value: Any) -> str:
-        if not isinstance(value, str) or not is_safe_relative_path(value) or len(value) > 1024:
-            raise ValidationError("must be a relative path without '..', '\\' or empty segments", field=name)
+        if (not isinstance(value, str) or not is_safe_relative_path(value) or len(value) > 1024
+                or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)):  # as blob_store.check_blob_name
+            raise ValidationError("must be a relative path without '..', '\\', control characters "
+                                  "or empty segments", field=name)
         if not value.lower().endswith(suffixes):
             raise ValidationError(f"must end with {' or '.join(suffixes)}", field=name)
         return value

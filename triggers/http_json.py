@@ -41,6 +41,8 @@ def read_json(req: func.HttpRequest) -> Any:
         return json.loads(body)
     except ValueError as exc:
         raise ValidationError(f"the request body is not valid JSON: {exc}", field="body") from None
+    except RecursionError:  # "[[[[…" nested deeper than the parser's stack
+        raise ValidationError("the request body is nested too deeply", field="body") from None
 
 
 Handler = Callable[..., Awaitable[func.HttpResponse]]

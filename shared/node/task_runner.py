@@ -141,13 +141,18 @@ def extract_bundle(zip_path: str | Path, dest: str | Path, *, max_entries: int =
         total = 0
         for info, parts in plan:
             target = os.path.join(root, *parts)
-            if info.is_dir():
-                os.makedirs(target, exist_ok=True)
-                if not _inside(root, os.path.realpath(target)):
-                    raise BundleError(f"entry escapes the bundle directory: {info.filename!r}")
-                continue
-            parent = os.path.dirname(target)
-            os.makedirs(parent, exist_ok=True)
+            try:
+                if info.is_dir():
+                    os.makedirs(target, exist_ok=True)
+                    if not _inside(root, os.path.realpath(target)):
+                        raise BundleError(f"entry escapes the bundle directory: {info.filename!r}")
+                    continue
+                parent = os.path.dirname(target)
+                os.makedirs(parent, exist_ok=True)
+            except (OSError, RecursionError) as exc:
+                # a file where a folder must go, a name too long, folders too deep: a bad bundle,
+                # reported in the marker rather than a traceback without one
+                raise BundleError(f"cannot create the folder of {info.filename[:200]!r}: {exc}") from None
             if not _inside(root, os.path.realpath(parent)) or os.path.islink(target):
                 raise BundleError(f"entry escapes the bundle directory: {info.filename!r}")
             total = _copy_entry(archive, info, target, total, max_bytes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from shared import names
@@ -15,6 +16,7 @@ from shared.pipeline.lifecycle import publish
 log = logging.getLogger(__name__)
 
 MAX_TOP = 200
+HEALTH_PREFIX = "~health-probe/"
 
 
 def public_job(doc: dict[str, Any]) -> dict[str, Any]:
@@ -25,17 +27,28 @@ def public_job(doc: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def find_job(svc: Any, job_id: str) -> dict[str, Any]:
+    """The job document; an id in other case finds a job submitted with that Idempotency-Key
+    (keys are stored in lower case, as Batch job ids ignore case)."""
+    job_id = validate_job_id(job_id)
+    try:
+        return svc.jobs.get(job_id)
+    except NotFoundError:
+        if job_id == job_id.lower():
+            raise
+        return svc.jobs.get(job_id.lower())
+
+
 def get_job(svc: Any, job_id: str) -> dict[str, Any]:
-    return public_job(svc.jobs.get(validate_job_id(job_id)))
+    return public_job(find_job(svc, job_id))
 
 
 def list_jobs(svc: Any, status: str | None, top: str | None, continuation: str | None) -> dict[str, Any]:
     if status is not None and status not in {s.value for s in JobStatus}:
         raise ValidationError(f"status must be one of {', '.join(s.value for s in JobStatus)}", field="status")
-    try:
-        count = int(top) if top is not None else 50
-    except ValueError:
-        raise ValidationError("top must be an integer", field="top") from None
+    if top is not None and not re.fullmatch(r"[0-9]{1,4}", top):  # int() would take "5_0", " 5", "٥"
+        raise ValidationError("top must be an integer", field="top")
+    count = int(top) if top is not None else 50
     if not 1 <= count <= MAX_TOP:
         raise ValidationError(f"top must be 1..{MAX_TOP}", field="top")
     docs, token = svc.jobs.list(status=status, top=count, continuation=continuation or None)
@@ -61,7 +74,8 @@ async def cancel_job(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
 
     The adapters block, so they run in a thread: the event loop stays free for the
     durable client's calls (and, locally, for the host that serves them)."""
-    doc = await asyncio.to_thread(svc.jobs.get, validate_job_id(job_id))
+    doc = await asyncio.to_thread(find_job, svc, job_id)
+    job_id = doc["id"]
     if JobStatus(doc["status"]).is_terminal:
         raise ConflictError(f"job {job_id} is already {doc['status']}", code="job_finished")
     max_retries = int((doc.get("spec") or {}).get("maxRetries", 10))
@@ -105,6 +119,9 @@ async def job_history(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
     """The orchestration's history, with the history of each wait it started."""
     validate_job_id(job_id)
     status = await client.get_status(job_id, show_history=True, show_history_output=True)
+    if getattr(status, "runtime_status", None) is None and job_id != job_id.lower():
+        job_id = job_id.lower()  # an Idempotency-Key in other case (find_job)
+        status = await client.get_status(job_id, show_history=True, show_history_output=True)
     if getattr(status, "runtime_status", None) is None:
         raise NotFoundError(f"no orchestration for job {job_id}")
     result = _status_json(status)
@@ -121,7 +138,8 @@ def health(svc: Any) -> tuple[bool, dict[str, Any]]:
     checks: dict[str, Any] = {}
     probes = {
         "jobStore": svc.jobs.ping,
-        "blobStore": lambda: next(iter(svc.blobs.list(svc.settings.scenes_container, "\x7f")), None),
+        # Any valid prefix will do (one page is read); "\x7f" was refused as a blob name by the adapter.
+        "blobStore": lambda: next(iter(svc.blobs.list(svc.settings.scenes_container, HEALTH_PREFIX)), None),
         "renderBackend": lambda: svc.backend.task_counts("health-probe"),
     }
     healthy = True

@@ -42,6 +42,7 @@ from shared.tasks import TaskResult, TaskState, TaskStatus
 log = logging.getLogger(__name__)
 
 MAX_CHUNKS = 5_000  # the chunk list lives in the job document (Cosmos items are at most 2 MB)
+MAX_REPORTED_CHUNKS = 50  # failed chunks listed in a frames_failed error
 
 Json = dict[str, Any]
 
@@ -52,6 +53,12 @@ def _error(code: str, message: str, details: Any = None) -> Json:
 
 def _failed(exc: PipelineError) -> Json:
     return {"ok": False, "error": exc.to_json()}
+
+
+def _finished(doc: Json) -> bool:
+    """A cancel may land while a step runs (terminating the orchestration does not stop a
+    running activity): a finished job's document never changes again and gets no new work."""
+    return JobStatus(doc["status"]).is_terminal
 
 
 def _set_status(doc: Json, status: JobStatus, now: str) -> None:
@@ -88,7 +95,8 @@ def validate_bundle_step(svc: Any, payload: Json) -> Json:
                 raise ValidationError(f"bundle is {blob.size} bytes, the limit is {limits.max_bytes}",
                                       code="bundle_too_large", field="bundle")
             svc.blobs.download_to_file(source.container, source.blob_name, path, max_bytes=limits.max_bytes)
-            info = validate_bundle(path, limits, name=source.blob_name)
+            info = validate_bundle(path, limits, name=source.blob_name,
+                                   blend=(doc.get("request") or {}).get("blend"))
             manifest = combine_manifests(doc.get("request"), info.manifest)
         except NotFoundError:
             return {"ok": False, "error": _error(
@@ -97,6 +105,8 @@ def validate_bundle_step(svc: Any, payload: Json) -> Json:
             return _failed(exc)
 
     def record(d: Json) -> None:
+        if _finished(d):
+            return
         d["bundle"] = info.to_json(max_assets=200)
         d["manifest"] = manifest
     update_job(svc.jobs, job_id, record)
@@ -111,8 +121,13 @@ def start_batch_job(svc: Any, payload: Json) -> Json:
     """Creates the Batch job, ships the node scripts, and asks the .blend what the manifest left out."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
+    if _finished(doc):
+        return {"inspect": False}
     manifest = doc.get("manifest") or {}
     svc.backend.create_job(job_id, priority=int(manifest.get("priority", 0)))
+    if _finished(svc.jobs.get(job_id)):  # cancelled while we created it: its terminate found nothing
+        _terminate_quietly(svc, job_id)
+        return {"inspect": False}
     batch_tasks.upload_node_scripts(svc, job_id)
     inspect = _needs_inspection(manifest)
     if inspect:
@@ -155,15 +170,16 @@ def plan_job(svc: Any, payload: Json) -> Json:
         return _failed(exc)
 
     def record(d: Json) -> None:
-        if d.get("chunks"):
-            return  # planned already (the activity ran twice)
+        if d.get("chunks") or _finished(d):
+            return  # planned already (the activity ran twice), or cancelled meanwhile
         d["spec"] = spec.to_json()
         d["chunks"] = chunks_to_json(chunks)
         d["progress"] = progress(chunks)
         d["outputs"]["framesPrefix"] = layout.frames_prefix(job_id)
         _set_status(d, JobStatus.RENDERING, svc.now())
     stored = update_job(svc.jobs, job_id, record)
-    publish(svc, "Started", stored)
+    if not _finished(stored):  # no Started after a Cancelled
+        publish(svc, "Started", stored)
     return {"ok": True, "video": spec.video is not None, "chunks": len(chunks), "frames": len(spec.frames)}
 
 
@@ -171,6 +187,8 @@ def add_render_tasks(svc: Any, payload: Json) -> Json:
     """Adds a task for every chunk waiting for a run (all at first, then the requeued ones)."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
+    if _finished(doc):
+        return {"added": 0}
     spec = JobSpec.from_json(doc["spec"])
     chunks = chunks_from_json(doc["chunks"])
     pending = [c for c in chunks if c.status == ChunkStatus.PENDING]
@@ -181,6 +199,8 @@ def add_render_tasks(svc: Any, payload: Json) -> Json:
         svc.backend.add_tasks(job_id, tasks)
 
     def record(d: Json) -> None:
+        if _finished(d):
+            return
         current = {c["id"]: c for c in d["chunks"]}
         for chunk in pending:
             if current[chunk.id]["status"] == ChunkStatus.PENDING.value:
@@ -265,18 +285,25 @@ def collect_render_results(svc: Any, payload: Json) -> Json:
     plan = plan_requeue(chunks, spec.max_retries)
     if plan.exhausted:
         failed = [c for c in doc["chunks"] if c["id"] in set(plan.exhausted)]
-        frames = ", ".join(c["frames"] for c in failed)
+        # Bounded: the error lands in the job document (Cosmos items are at most 2 MB), and a
+        # bundle that cannot render at all fails every one of up to MAX_CHUNKS chunks.
+        frames = ", ".join(c["frames"] for c in failed[:MAX_REPORTED_CHUNKS])
+        if len(failed) > MAX_REPORTED_CHUNKS:
+            frames += f" (and {len(failed) - MAX_REPORTED_CHUNKS} more chunks)"
         details = [{"chunk": c["id"], "frames": c["frames"], "attempts": c["attempts"],
                     "exitCode": (c.get("failure") or {}).get("exitCode"),
                     "reason": (c.get("failure") or {}).get("reason"),
-                    "log": layout.log_url(svc, job_id, task_id(c["id"], c["attempts"]))} for c in failed]
+                    "log": layout.log_url(svc, job_id, task_id(c["id"], c["attempts"]))}
+                   for c in failed[:MAX_REPORTED_CHUNKS]]
         return {"retry": False, "error": _error(
             "frames_failed", f"frames {frames} failed to render after {spec.max_retries + 1} attempts",
-            {"chunks": details})}
+            {"chunks": details, "chunkCount": len(failed)})}
     if plan.requeue:
         requeue = set(plan.requeue)
 
         def reset(d: Json) -> None:
+            if _finished(d):
+                return
             for c in d["chunks"]:
                 if c["id"] in requeue and c["status"] == ChunkStatus.FAILED.value:
                     c["status"] = ChunkStatus.PENDING.value
@@ -294,6 +321,8 @@ def collect_render_results(svc: Any, payload: Json) -> Json:
 def add_stitch_task(svc: Any, payload: Json) -> Json:
     job_id = payload["jobId"]
     doc = update_job(svc.jobs, job_id, lambda d: _set_status(d, JobStatus.STITCHING, svc.now()))
+    if _finished(doc):
+        return {"added": 0}
     spec = JobSpec.from_json(doc["spec"])
     svc.backend.add_tasks(job_id, [batch_tasks.stitch_task(svc, doc, spec)])
     return {"added": 1}
@@ -342,6 +371,8 @@ def finalize_job(svc: Any, payload: Json) -> Json:
     job_id = payload["jobId"]
 
     def complete(d: Json) -> None:
+        if _finished(d):
+            return
         d["outputs"].update(payload["outputs"])
         _set_status(d, JobStatus.COMPLETED, svc.now())
     doc = update_job(svc.jobs, job_id, complete)

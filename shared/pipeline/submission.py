@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 COMMITTED_APIS = {"PutBlob", "PutBlockList", "CopyBlob", "FlushWithClose"}
 SCENE_SUFFIXES = (".zip", ".blend")
-_SUBJECT = re.compile(r"^/blobServices/default/containers/([^/]+)/blobs/(.+)$")
-_MARKER = re.compile(r"^([A-Za-z0-9_-]{1,64})/chunks/([A-Za-z0-9_-]{1,64})\.json$")
+# \Z, not $: "$" also matches before a final newline, so "a.zip\n" would read as the blob "a.zip".
+_SUBJECT = re.compile(r"^/blobServices/default/containers/([^/]+)/blobs/(.+)\Z", re.DOTALL)
+_MARKER = re.compile(r"^([A-Za-z0-9_-]{1,64})/chunks/([A-Za-z0-9_-]{1,64})\.json\Z")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ def scene_upload_reason_to_skip(event: BlobEvent, scenes_container: str) -> str 
         return "blob is neither a .zip nor a .blend"
     if any(part in ("", ".", "..") for part in event.blob_name.split("/")):
         return "blob name has an empty, '.' or '..' segment"
+    if event.blob_name.rsplit("/", 1)[-1].startswith("._"):  # as bundle.py ignores them inside zips
+        return "blob is a macOS resource fork (._name), not a bundle"
     return None
 
 
@@ -138,7 +141,8 @@ def _record_http_job(svc: Any, body: Any, idempotency_key: str | None,
     except NotFoundError:
         raise ValidationError(f"no blob {bundle!r} in the {container} container", field="bundle") from None
     if idempotency_key is not None:
-        job_id = validate_job_id(idempotency_key.strip(), field_name="Idempotency-Key")
+        # Batch job ids ignore case (the job id is the Batch job id): "Shot1" and "shot1" are one job.
+        job_id = validate_job_id(idempotency_key.strip(), field_name="Idempotency-Key").lower()
     else:
         job_id = new_job_id(uuid.uuid4().hex)
     source = JobSource(kind=SourceKind.HTTP, container=container, blob_name=bundle,

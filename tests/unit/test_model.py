@@ -256,7 +256,7 @@ def test_every_manifest_problem_is_listed():
 def test_request_body_must_name_a_safe_bundle():
     assert manifest_from_json({"bundle": "shots/a.zip"}, request=True) == {"bundle": "shots/a.zip"}
     for body, field in (({}, "bundle"), ({"bundle": "/etc/a.zip"}, "bundle"),
-                        ({"bundle": "a\\b.zip"}, "bundle"), ({"bundle": "a.tar"}, "bundle"), ([], "")):
+                        ({"bundle": "a\\b.zip"}, "bundle"), ({"bundle": "a.tar"}, "bundle"), ([], "body")):
         with pytest.raises(ValidationError) as err:
             manifest_from_json(body, request=True)
         assert err.value.field == field

@@ -1,0 +1,54 @@
+"""render.json and POST bodies from outside: every bad value is a ValidationError naming its field."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import ValidationError
+from shared.model import VideoSpec, manifest_from_json, validate_job_id
+
+
+@pytest.mark.parametrize(("manifest", "field"), [
+    ({"format": ["PNG"]}, "format"),          # was TypeError: unhashable (a 500 over HTTP)
+    ({"format": {"PNG": 1}}, "format"),
+    ({"engine": ["CYCLES"]}, "engine"),
+    ({"fps": 1e-300}, "fps"),                 # was accepted and stored as fps 0
+    ({"fps": 4e-7}, "fps"),
+    ({"video": {"name": "shot.mp4\n"}}, "video.name"),  # "$" matched before the newline
+])
+def test_bad_manifest_values_name_their_field(manifest, field):
+    with pytest.raises(ValidationError) as err:
+        manifest_from_json(manifest)
+    assert err.value.field == field
+    assert err.value.code == "manifest_invalid"
+
+
+def test_a_tiny_but_positive_fps_that_survives_rounding_is_kept():
+    assert manifest_from_json({"fps": 23.976}) == {"fps": 23.976}
+    assert manifest_from_json({"fps": 0.001}) == {"fps": 0.001}
+
+
+def test_a_video_name_with_a_trailing_newline_is_refused():
+    with pytest.raises(ValidationError):
+        VideoSpec(name="a.mp4\n")
+
+
+@pytest.mark.parametrize("value", ["job-1\n", "job-1\r", "abc\n"])
+def test_job_ids_with_a_trailing_newline_are_refused(value):
+    with pytest.raises(ValidationError):
+        validate_job_id(value)
+
+
+@pytest.mark.parametrize("bundle", ["a\x01.zip", "shots/a\n.zip", "a\x7f.blend", "a\t.zip"])
+def test_a_bundle_name_with_control_characters_names_the_bundle_field(bundle):
+    # The blob store refused these later with field "name", which the caller never sent.
+    with pytest.raises(ValidationError) as err:
+        manifest_from_json({"bundle": bundle}, request=True)
+    assert err.value.field == "bundle"
+
+
+@pytest.mark.parametrize("body", [[], [1, 2], None, "text", 5])
+def test_a_body_that_is_not_an_object_names_the_body(body):
+    with pytest.raises(ValidationError) as err:
+        manifest_from_json(body, request=True)
+    assert err.value.field == "body"

@@ -1,0 +1,82 @@
+"""Outside input through the whole local stack (devhost, Azurite, Cosmos server, localbatch):
+no 500 for bad input, errors name the field, a hostile bundle fails its job clearly."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+import zipfile
+
+import pytest
+
+from shared.model import upload_job_id
+from stack.local import api_request
+from tests.e2e.conftest import wait_for_job
+
+pytestmark = pytest.mark.slow
+
+BLEND = b"BLENDER-v500" + b"\0" * 64
+
+
+def _post_raw(stack, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{stack.api_url}/jobs", data=body, method="POST",
+                                     headers={"x-functions-key": stack.function_key, **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _upload(stack, name: str, data: bytes) -> str:
+    from azure.storage.blob import BlobServiceClient
+
+    blob = BlobServiceClient.from_connection_string(stack.storage_connection_string).get_blob_client(
+        "scenes", name)
+    result = blob.upload_blob(data, overwrite=True)
+    return upload_job_id(blob.url, str(result["etag"]))
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_the_health_check_is_healthy_on_a_working_stack(stack):
+    status, body = api_request(stack, "GET", "/health")
+    assert status == 200, body
+    assert body["checks"]["blobStore"] == {"status": "ok"}
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (b"[" * 50_000 + b"]" * 50_000, "body"),
+    (b'{"bundle": "qa/x.zip", "format": ["PNG"]}', "format"),
+    (b'{"bundle": "qa/x\\u0001.zip"}', "bundle"),
+    (b"[1, 2]", "body"),
+])
+def test_bad_bodies_get_a_400_naming_the_field(stack, body, field):
+    status, answer = _post_raw(stack, body)
+    assert status == 400, answer
+    assert answer["error"]["field"] == field
+
+
+def test_an_idempotency_key_in_other_case_is_the_same_job(stack):
+    _upload(stack, "qa/keyed.zip", _zip({"shot.blend": BLEND}))
+    request = {"bundle": "qa/keyed.zip", "frames": "1-2", "fps": 24, "resolution": "64x36", "video": None}
+    first, job = api_request(stack, "POST", "/jobs", request, headers={"Idempotency-Key": "QA-Case-Key"})
+    again, same = api_request(stack, "POST", "/jobs", request, headers={"Idempotency-Key": "qa-case-key"})
+    assert (first, again) == (202, 200)
+    assert job["id"] == same["id"] == "qa-case-key"
+    assert api_request(stack, "GET", "/jobs/QA-Case-Key")[0] == 200
+    api_request(stack, "POST", "/jobs/qa-case-key/cancel")
+
+
+def test_an_upload_the_nodes_could_not_unpack_fails_its_job_as_unsafe(stack):
+    job_id = _upload(stack, "qa/conflict.zip", _zip({"shot.blend": BLEND, "tex": b"x", "tex/a.png": b"y"}))
+    doc = wait_for_job(stack, job_id, timeout=120)
+    assert doc["status"] == "failed"
+    assert doc["error"]["code"] == "bundle_unsafe_path"
