@@ -19,7 +19,7 @@ from shared import names
 from shared.bundle import BundleLimits, validate_bundle
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
 from shared.jobs import apply_status, create_job_document, update_job
-from shared.model import ChunkStatus, JobSource, JobSpec, JobStatus, job_document
+from shared.model import ChunkStatus, JobSource, JobSpec, JobStatus, job_document, normalize_etag
 from shared.mp4 import Mp4Error, read_video_track
 from shared.pipeline import batch_tasks, layout
 from shared.pipeline.lifecycle import publish
@@ -94,7 +94,9 @@ def validate_bundle_step(svc: Any, payload: Json) -> Json:
             if blob.size > limits.max_bytes:
                 raise ValidationError(f"bundle is {blob.size} bytes, the limit is {limits.max_bytes}",
                                       code="bundle_too_large", field="bundle")
-            svc.blobs.download_to_file(source.container, source.blob_name, path, max_bytes=limits.max_bytes)
+            downloaded = svc.blobs.download_to_file(source.container, source.blob_name, path,
+                                                    max_bytes=limits.max_bytes)
+            _check_same_version(source, downloaded.etag)
             info = validate_bundle(path, limits, name=source.blob_name,
                                    blend=(doc.get("request") or {}).get("blend"))
             manifest = combine_manifests(doc.get("request"), info.manifest)
@@ -111,6 +113,15 @@ def validate_bundle_step(svc: Any, payload: Json) -> Json:
         d["manifest"] = manifest
     update_job(svc.jobs, job_id, record)
     return {"ok": True, "kind": info.kind, "blendPath": info.blend_path}
+
+
+def _check_same_version(source: JobSource, etag: str) -> None:
+    """A job renders the bundle version that started it; an overwrite is a job of its own."""
+    if source.etag and normalize_etag(etag) != normalize_etag(source.etag):
+        raise ValidationError(
+            f"{source.container}/{source.blob_name} was overwritten after this job started "
+            f"(eTag {normalize_etag(source.etag)}, now {normalize_etag(etag)}); the new upload has a job of its own",
+            code="bundle_changed", field="bundle")
 
 
 def _needs_inspection(manifest: Json) -> bool:

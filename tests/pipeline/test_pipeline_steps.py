@@ -201,3 +201,19 @@ def test_a_10000_frame_job_keeps_every_instance_history_small(functions):
     assert len(svc.backend.added) == 1000
     # The chunk list lives in the job document, not in any orchestration's history.
     assert run.max_history < 100
+
+
+def test_a_bundle_overwritten_before_validation_fails_its_job_and_leaves_the_new_upload_alone(functions):
+    svc = make_services()
+    first = svc.blobs.upload("scenes", "artist-a/shot010.zip", bundle_zip())
+    url = svc.blobs.url("scenes", "artist-a/shot010.zip")
+    job_id = upload_job_id(url, first.etag)
+    source = JobSource(kind=SourceKind.BLOB, container="scenes", blob_name="artist-a/shot010.zip", blob_url=url,
+                       etag=first.etag)
+    steps.register_job(svc, {"jobId": job_id, "source": source.to_json(), "request": {}})
+    newer = bundle_zip({"frames": "1-2", "fps": 24, "resolution": "64x36"})
+    svc.blobs.upload("scenes", "artist-a/shot010.zip", newer, overwrite=True)
+    result = steps.validate_bundle_step(svc, {"jobId": job_id})
+    assert result["ok"] is False
+    assert result["error"]["code"] == "bundle_changed"
+    assert svc.blobs.download("scenes", "artist-a/shot010.zip") == newer
