@@ -1,4 +1,4 @@
-"""Orchestration scale: jobs of 100, 1,000 and 10,000 frames (chunks of 10) through devhost's
+"""Orchestration scale: jobs of 100, 1,000, 5,000 and 10,000 frames (chunks of 10) through devhost's
 real Durable runtime, with a render node that does no rendering (bench/apps/scale).
 
 Per job: devhost's CPU seconds (/proc/<pid>/stat, before and after; the part spent inside
@@ -27,11 +27,12 @@ from stack.services import Service, _http_ok, free_port
 
 NAME = "orchestration_scale"
 TITLE = "Orchestration scale (chunks of 10, tasks succeed at once)"
-SIZES = (100, 1_000, 10_000)
+SIZES = (100, 1_000, 5_000, 10_000)
 CPU_TARGET_S = 10.0
 HISTORY_TARGET = 2_000
-LINEAR_TOLERANCE = 1.5  # CPU per frame at 10,000 may be at most this times that at 1,000
+LINEAR_TOLERANCE = 1.5  # marginal CPU per frame from 5,000 to 10,000 vs from 1,000 to 5,000
 JOB_TIMEOUT_S = 300.0
+REPEATS = 3
 
 
 def _get(url: str, timeout: float = 30) -> tuple[int, Any]:
@@ -109,8 +110,9 @@ def run_job(host: ScaleHost, frames: int) -> dict[str, Any]:
     if not status or status["runtimeStatus"] != "Completed" or (status.get("output") or {}).get("status") != \
             "completed":
         raise RuntimeError(f"job of {frames} frames did not complete: {status}")
-    activity_cpu = sum(stats_after["activityCpuSeconds"].values()) - sum(
-        stats_before["activityCpuSeconds"].values())
+    per_activity = {name: round(seconds - stats_before["activityCpuSeconds"].get(name, 0.0), 4)
+                    for name, seconds in stats_after["activityCpuSeconds"].items()}
+    activity_cpu = sum(per_activity.values())
     instances = [job_id, names.wait_instance_id(job_id, names.RENDER, 0), names.wait_instance_id(job_id,
                                                                                                  names.STITCH)]
     histories = {}
@@ -119,7 +121,7 @@ def run_job(host: ScaleHost, frames: int) -> dict[str, Any]:
         histories[instance] = len(body.get("historyEvents") or body.get("history") or []) if body else 0
     episodes = host.episodes(job_id)
     return {"frames": frames, "jobId": job_id, "wallSeconds": round(wall, 3), "cpuSeconds": round(cpu, 3),
-            "activityCpuSeconds": round(activity_cpu, 3),
+            "activityCpuSeconds": round(activity_cpu, 3), "activityCpuByName": per_activity,
             "runtimeCpuSeconds": round(cpu - activity_cpu, 3),
             "cpuMsPerFrame": round(1000 * cpu / frames, 4), "historyEvents": histories,
             "largestHistory": max(histories.values()), "episodes": episodes,
@@ -129,21 +131,33 @@ def run_job(host: ScaleHost, frames: int) -> dict[str, Any]:
 def body(report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp, ScaleHost(Path(tmp)) as host:
         run_job(host, 10)  # warm-up: imports, the first episode, FFmpeg's first start
-        results = [run_job(host, frames) for frames in SIZES]
+        # The small jobs take a few tenths of a CPU second, where the clock's 10 ms ticks and
+        # whatever else runs matter: each size runs REPEATS times and the cheapest run counts.
+        runs = [run_job(host, frames) for frames in SIZES for _ in range(REPEATS)]
+    results = [min((r for r in runs if r["frames"] == frames), key=lambda r: r["cpuSeconds"]) for frames in SIZES]
     report.details["runs"] = results
+    report.details["allRuns"] = [{k: r[k] for k in ("frames", "cpuSeconds", "wallSeconds")} for r in runs]
     for r in results:
         n = f"{r['frames']:,} frames"
         report.add(f"{n}: devhost CPU", r["cpuSeconds"], "s",
                    *(("<=", CPU_TARGET_S) if r["frames"] == 10_000 else (None, None)))
-        report.add(f"{n}: of which in activity handlers", r["activityCpuSeconds"], "s")
+        report.add(f"{n}: of which in activity handlers (steps over the fakes)", r["activityCpuSeconds"], "s")
+        report.add(f"{n}: of which Durable runtime, episodes, host", r["runtimeCpuSeconds"], "s")
         report.add(f"{n}: CPU per frame", r["cpuMsPerFrame"], "ms")
         report.add(f"{n}: wall time", r["wallSeconds"], "s")
         report.add(f"{n}: largest history (one instance)", r["largestHistory"], "events",
                    *(("<=", HISTORY_TARGET) if r["frames"] == 10_000 else (None, None)))
         report.add(f"{n}: replay episodes (all instances)", r["episodesTotal"], "episodes")
-    per_frame = {r["frames"]: r["cpuSeconds"] / r["frames"] for r in results}
-    report.add("CPU per frame at 10,000 / at 1,000 (linear growth)", round(per_frame[10_000] / per_frame[1_000], 2),
-               "x", "<=", LINEAR_TOLERANCE)
+    # Linear growth: the marginal CPU per added frame stays the same from one size to the next.
+    # Up to 1,000 frames a job costs its fixed ~0.15 s give or take a few 10 ms clock ticks, so
+    # the marginal cost is judged where it can be measured: 1,000 → 5,000 against 5,000 → 10,000.
+    cpu = {r["frames"]: r["cpuSeconds"] for r in results}
+    low = (cpu[5_000] - cpu[1_000]) / 4_000
+    high = (cpu[10_000] - cpu[5_000]) / 5_000
+    report.add("marginal CPU per frame, 1,000 → 5,000", round(1000 * low, 4), "ms")
+    report.add("marginal CPU per frame, 5,000 → 10,000", round(1000 * high, 4), "ms")
+    report.add("marginal CPU per frame, 5,000 → 10,000 / 1,000 → 5,000 (linear growth)",
+               round(high / low, 2) if low > 0 else None, "x", "<=", LINEAR_TOLERANCE)
     report.notes.append("CPU is the whole devhost process (Durable runtime, episodes, activities over the "
                         "in-memory fakes and the simulated node); 'in activity handlers' is the part inside "
                         "shared.pipeline.steps, measured with thread_time by the bench app.")

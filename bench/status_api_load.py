@@ -31,6 +31,29 @@ SECONDS = 30.0
 MAX_REQUESTS = 500_000
 P99_TARGET_MS = 50.0
 SINGLE_CLIENT_SECONDS = 5.0
+FLOOR_SECONDS = 10.0
+
+
+def load(url: str, header: str | None, clients: int, seconds: float) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "bench.loadgen", "--url", url, "--clients", str(clients),
+            "--seconds", str(seconds), "--max-requests", str(MAX_REQUESTS)]
+    if header:
+        argv += ["--header", header]
+    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 120, check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def host_floor() -> dict[str, Any]:
+    """The same load on a function that does nothing (bench/apps/scale's /api/bench/stats): what
+    devhost itself serves on this machine, whatever the function does."""
+    from bench.orchestration_scale import ScaleHost
+
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp, ScaleHost(Path(tmp)) as host:
+        before = process_cpu_seconds(host.pid)
+        summary = load(host.url + "/api/bench/stats", None, CLIENTS, FLOOR_SECONDS)
+        summary["devhostCpuMsPerRequest"] = round(1000 * (process_cpu_seconds(host.pid) - before)
+                                                  / max(1, summary["completed"]), 3)
+    return summary
 
 
 def body(report: Report) -> None:
@@ -47,20 +70,12 @@ def body(report: Report) -> None:
         doc = wait_for(lambda: (lambda r: r[1] if r[0] == 200 and r[1]["status"] == "failed" else None)(
             api_request(stack, "GET", f"/jobs/{job_id}")), 60, what=f"job {job_id} to fail")
         time.sleep(1)
-
-        def load(clients: int, seconds: float) -> dict[str, Any]:
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.loadgen", "--url", f"{stack.api_url}/jobs/{job_id}",
-                 "--header", f"x-functions-key={stack.function_key}", "--clients", str(clients),
-                 "--seconds", str(seconds), "--max-requests", str(MAX_REQUESTS)],
-                cwd=ROOT, capture_output=True, text=True, timeout=seconds + 120, check=True)
-            return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-        single = load(1, SINGLE_CLIENT_SECONDS)  # the latency of one request when nothing queues
+        url, key = f"{stack.api_url}/jobs/{job_id}", f"x-functions-key={stack.function_key}"
+        single = load(url, key, 1, SINGLE_CLIENT_SECONDS)  # the latency of one request when nothing queues
         pids = dict(stack.pids)
         cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
         started = time.monotonic()
-        summary = load(CLIENTS, SECONDS)
+        summary = load(url, key, CLIENTS, SECONDS)
         wall = time.monotonic() - started
         cpu = {name: round(process_cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()}
     report.add("requests per second", summary["requestsPerSecond"], "req/s")
@@ -75,6 +90,12 @@ def body(report: Report) -> None:
     report.add("one client alone: requests per second", single["requestsPerSecond"], "req/s")
     report.details.update(summary=summary, singleClient=single, processCpuSeconds=cpu, loadWallSeconds=round(wall, 1),
                           documentBytes=len(json.dumps(doc)))
+    floor = host_floor()
+    report.add("a function that does nothing, same load: requests per second", floor["requestsPerSecond"], "req/s")
+    report.add("a function that does nothing, same load: p50 latency", floor["p50ms"], "ms")
+    report.add("a function that does nothing, same load: p99 latency", floor["p99ms"], "ms")
+    report.add("a function that does nothing: devhost CPU per request", floor["devhostCpuMsPerRequest"], "ms")
+    report.details["hostFloor"] = floor
     busy = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items())
     report.notes.append(f"CPU during the load: {busy}; load generator {summary['loadgenCpuSeconds']:.1f} s "
                         f"(of {2 * summary['seconds']:.0f} core-seconds on 2 cores)")

@@ -17,7 +17,7 @@ import threading
 import time
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,30 @@ from shared import names  # noqa: E402
 from shared.adapters.fake_blob_store import FakeBlobStore  # noqa: E402
 from shared.adapters.fake_event_publisher import RecordingEventPublisher  # noqa: E402
 from shared.adapters.fake_job_store import FakeJobStore  # noqa: E402
+from shared.adapters.fake_render_backend import FakeRenderBackend  # noqa: E402
 from shared.bootstrap import Services  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.model import JobSource, SourceKind, upload_job_id  # noqa: E402
 from shared.pipeline import steps  # noqa: E402
+from shared.tasks import TaskResult, TaskSpec  # noqa: E402
 from tests.pipeline.sim import SimulatedBackend  # noqa: E402
 
 CHUNK_SIZE = 10
 MAX_FRAMES = 100_000
+
+
+
+class _Backend(SimulatedBackend):
+    """SimulatedBackend without its per-task get_task (each one re-scans every task of the job:
+    quadratic in the tasks added at once, which would be the harness's cost, not the pipeline's)."""
+
+    def add_tasks(self, job_id: str, tasks: Sequence[TaskSpec]) -> None:
+        FakeRenderBackend.add_tasks(self, job_id, tasks)
+        states = {s.id: s for s in self.list_tasks(job_id)}
+        for task in tasks:
+            state = states[task.id]
+            self._leave_outputs(task, state.result == TaskResult.SUCCESS, state.exit_code or 0)
+
 
 _blobs = FakeBlobStore()
 _blobs.ensure_container("scenes")
@@ -49,7 +65,7 @@ SERVICES = Services(
     settings=Settings.from_env({"STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
                                 "COSMOS_ENDPOINT": "https://cosmos.invalid/", "LOCALBATCH_URL": "http://lb.invalid",
                                 "DEFAULT_CHUNK_SIZE": str(CHUNK_SIZE)}),
-    blobs=_blobs, jobs=FakeJobStore(), backend=SimulatedBackend(_blobs), events=RecordingEventPublisher())
+    blobs=_blobs, jobs=FakeJobStore(), backend=_Backend(_blobs), events=RecordingEventPublisher())
 
 # The fakes are not thread-safe and devhost runs activities on a pool: one at a time.
 _lock = threading.Lock()
