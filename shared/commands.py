@@ -95,21 +95,28 @@ def expected_frame_files(output_dir: str, name: str, frames: Iterable[int], *, p
     return [_join(output_dir, frame_file_name(name, f, padding, ext)) for f in frames]
 
 
+def _runs(frames: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of the checked, ordered frames, as (first, last) pairs."""
+    ordered = check_frames(frames)
+    runs: list[tuple[int, int]] = []
+    start = prev = ordered[0]
+    for frame in ordered[1:]:
+        if frame != prev + 1:
+            runs.append((start, prev))
+            start = frame
+        prev = frame
+    runs.append((start, prev))
+    return runs
+
+
 def blender_frame_list(frames: Iterable[int]) -> str:
     """Blender's `-f` syntax: runs of 3 or more consecutive frames become `a..b`: 1..3,5,7,8."""
-    ordered = check_frames(frames)
     parts: list[str] = []
-    start = prev = ordered[0]
-    for frame in [*ordered[1:], None]:
-        if frame is not None and frame == prev + 1:
-            prev = frame
-            continue
-        if prev - start >= 2:
-            parts.append(f"{start}..{prev}")
+    for start, end in _runs(frames):
+        if end - start >= 2:
+            parts.append(f"{start}..{end}")
         else:
-            parts.extend(str(f) for f in range(start, prev + 1))
-        if frame is not None:
-            start = prev = frame
+            parts.extend(str(f) for f in range(start, end + 1))
     return ",".join(parts)
 
 
@@ -359,17 +366,7 @@ def _guess_kind(inner: Sequence[str]) -> str:
 
 def _frame_spec(frames: Iterable[int]) -> str:
     """task_runner's frame spec (the same as render.json's): 1-3,5,7-8."""
-    ordered = check_frames(frames)
-    parts: list[str] = []
-    start = prev = ordered[0]
-    for frame in [*ordered[1:], None]:
-        if frame is not None and frame == prev + 1:
-            prev = frame
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if frame is not None:
-            start = prev = frame
-    return ",".join(parts)
+    return ",".join(str(start) if start == end else f"{start}-{end}" for start, end in _runs(frames))
 
 
 def _is_int(value: object) -> bool:
