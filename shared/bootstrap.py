@@ -8,14 +8,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from shared.config import Settings
+from shared.jobs import utc_now
 from shared.ports import BlobStore, EventPublisher, JobStore, RenderBackend
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass

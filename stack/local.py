@@ -22,9 +22,9 @@ from stack.services import (
     ROOT,
     Service,
     ServiceError,
-    _http_ok,
     azurite_connection_string,
     free_port,
+    http_ok,
     start_azurite,
     start_cosmos,
     stop_process_group,
@@ -189,7 +189,7 @@ class LocalStack:
         service = Service(name="localbatch", argv=argv, data_dir=self.data_dir)
         service.start()
         self.services["localbatch"] = service
-        service.wait_until(lambda: _http_ok(info.localbatch_url + "/health"), timeout=60)
+        service.wait_until(lambda: http_ok(info.localbatch_url + "/health"), timeout=60)
 
     def _start_devhost(self, info: StackInfo, settings_path: Path) -> None:
         argv = [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", str(info.devhost_port),
@@ -198,7 +198,7 @@ class LocalStack:
         service = Service(name="devhost", argv=argv, data_dir=self.data_dir)
         service.start()
         self.services["devhost"] = service
-        service.wait_until(lambda: _http_ok(info.devhost_url + "/admin/host/ping", any_status=False),
+        service.wait_until(lambda: http_ok(info.devhost_url + "/admin/host/ping", any_status=False),
                            timeout=120)
 
     def stop(self) -> None:

@@ -128,7 +128,7 @@ def stop_process_group(pid: int, timeout: float = 10.0) -> None:
         pass
 
 
-def _http_ok(url: str, insecure: bool = False, any_status: bool = True) -> bool:
+def http_ok(url: str, insecure: bool = False, any_status: bool = True) -> bool:
     """True once the server answers (any status, unless any_status is False)."""
     context = ssl._create_unverified_context() if insecure else None
     try:
@@ -168,7 +168,7 @@ def start_azurite(data_dir: Path, port: int | None = None) -> Azurite:
     ]
     service = Azurite(name="azurite", argv=argv, data_dir=data_dir, port=port)
     service.start()
-    service.wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}?comp=list"))
+    service.wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}?comp=list"))
     return service
 
 
@@ -190,5 +190,5 @@ def start_cosmos(data_dir: Path, port: int | None = None) -> CosmosServer:
     argv = ["node", str(ROOT / "stack" / "cosmos-server.js"), "--port", str(port), "--journal", str(journal)]
     service = CosmosServer(name="cosmos", argv=argv, data_dir=data_dir, port=port)
     service.start()
-    service.wait_until(lambda: _http_ok(f"https://127.0.0.1:{port}/", insecure=True, any_status=False))
+    service.wait_until(lambda: http_ok(f"https://127.0.0.1:{port}/", insecure=True, any_status=False))
     return service

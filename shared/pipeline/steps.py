@@ -379,31 +379,28 @@ def verify_outputs(svc: Any, payload: Json) -> Json:
 
 
 def finalize_job(svc: Any, payload: Json) -> Json:
-    job_id = payload["jobId"]
-
     def complete(d: Json) -> None:
         if _finished(d):
             return
         d["outputs"].update(payload["outputs"])
         _set_status(d, JobStatus.COMPLETED, svc.now())
-    doc = update_job(svc.jobs, job_id, complete)
-    _terminate_quietly(svc, job_id)
-    if doc["status"] == JobStatus.COMPLETED.value:
-        publish(svc, "Completed", doc)
-    return {"status": doc["status"]}
+    return _end_job(svc, payload["jobId"], complete, JobStatus.COMPLETED, "Completed")
 
 
 def fail_job(svc: Any, payload: Json) -> Json:
-    job_id = payload["jobId"]
-
     def fail(d: Json) -> None:
         if not JobStatus(d["status"]).is_terminal:
             d["error"] = payload["error"]
         _set_status(d, JobStatus.FAILED, svc.now())
-    doc = update_job(svc.jobs, job_id, fail)
+    return _end_job(svc, payload["jobId"], fail, JobStatus.FAILED, "Failed")
+
+
+def _end_job(svc: Any, job_id: str, mutate: Any, status: JobStatus, event: str) -> Json:
+    """Records the end, frees the Batch job, and publishes the event if this end is the job's."""
+    doc = update_job(svc.jobs, job_id, mutate)
     _terminate_quietly(svc, job_id)
-    if doc["status"] == JobStatus.FAILED.value:
-        publish(svc, "Failed", doc)
+    if doc["status"] == status.value:
+        publish(svc, event, doc)
     return {"status": doc["status"]}
 
 

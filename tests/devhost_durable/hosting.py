@@ -1,4 +1,4 @@
-"""Serve a DurableRuntime over real HTTP (aiohttp) for tests and the kill -9 harness."""
+"""Serve a DurableRuntime over real HTTP (aiohttp) for tests."""
 
 from __future__ import annotations
 

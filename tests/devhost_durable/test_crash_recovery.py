@@ -27,12 +27,9 @@ CRASH_APP = Path(__file__).resolve().parent / "apps" / "crash_app"
 
 
 def _host_command(port: int, data_dir: Path) -> list[str]:
-    """The real devhost CLI when it is there; else a tiny harness serving the runtime alone."""
-    if (REPO / "devhost" / "__main__.py").exists():
-        return [sys.executable, "-m", "devhost", "--app-dir", str(CRASH_APP), "--port", str(port),
-                "--data-dir", str(data_dir), "--max-concurrent-activities", "2"]
-    return [sys.executable, "-m", "tests.devhost_durable.harness", "--port", str(port),
-            "--data-dir", str(data_dir), "--max-activities", "2"]
+    """The real devhost CLI, as a process that can be killed."""
+    return [sys.executable, "-m", "devhost", "--app-dir", str(CRASH_APP), "--port", str(port),
+            "--data-dir", str(data_dir), "--max-concurrent-activities", "2"]
 
 
 def _start_host(port: int, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:

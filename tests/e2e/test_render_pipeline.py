@@ -60,6 +60,9 @@ def test_an_uploaded_bundle_becomes_frames_and_a_video(stack, small_blend, tmp_p
     assert round(track.fps) == 24
     assert doc["outputs"]["videoFrames"] == 6
 
+    # finalize_job marks the document completed; the orchestration itself ends just after.
+    history = wait_for(lambda: (h := api_request(stack, "GET", f"/jobs/{job_id}/history")[1])
+                       .get("runtimeStatus") == "Completed" and h, 30, what="the orchestration to finish")
     status, history = api_request(stack, "GET", f"/jobs/{job_id}/history")
     assert status == 200
     assert history["runtimeStatus"] == "Completed"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared.model import upload_job_id
-from stack.local import LocalStack, api_request
+from stack.local import LocalStack, api_request, wait_for
 from tests.e2e.conftest import upload, wait_for_job
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,10 @@ def test_jobs_and_their_history_survive_a_restart_of_the_stack(tmp_path: Path):
         before = wait_for_job(info, job_id, timeout=120)
         assert before["status"] == "failed"
         assert before["error"]["code"] == "bundle_not_zip_or_blend"
-        history_before = api_request(info, "GET", f"/jobs/{job_id}/history")[1]
+        # The document says failed once fail_job ran; the orchestration finishes just after.
+        history_before = wait_for(
+            lambda: (h := api_request(info, "GET", f"/jobs/{job_id}/history")[1])["runtimeStatus"] == "Completed"
+            and h, 30, what="the orchestration to finish")
     with LocalStack(data_dir) as info:
         status, after = api_request(info, "GET", f"/jobs/{job_id}")
         assert status == 200
