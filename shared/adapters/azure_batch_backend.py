@@ -65,7 +65,6 @@ class AzureBatchBackend:
         sas_for_container: SasForContainer | None = None,
         list_blobs: ListBlobs | None = None,
         max_concurrency: int = 8,
-        pool_scope_user: bool = True,
         terminate_poll_seconds: int = 5,
         **client_kwargs: Any,
     ) -> None:
@@ -83,8 +82,7 @@ class AzureBatchBackend:
         self._pool_id = pool_id
         self._api_version: str = getattr(getattr(self._client, "_config", None), "api_version", API_VERSION)
         self._bodies = TaskBodies(storage_blob_url, identity_resource_id=identity_resource_id,
-                                  sas_for_container=sas_for_container, list_blobs=list_blobs,
-                                  pool_scope_user=pool_scope_user)
+                                  sas_for_container=sas_for_container, list_blobs=list_blobs)
         self._max_concurrency = max(1, max_concurrency)
         self._terminate_poll_seconds = terminate_poll_seconds
 
@@ -102,6 +100,9 @@ class AzureBatchBackend:
             pool_info=bm.BatchPoolInfo(pool_id=self._pool_id),
             priority=priority,
             uses_task_dependencies=True,
+            # No Batch retries for tasks that do not set their own: a retry the
+            # pipeline did not ask for would be an attempt it never counted.
+            constraints=bm.BatchJobConstraints(max_task_retry_count=0),
             # Tasks are added (and failed chunks re-added) over time: the job must not
             # complete the moment the first batch of tasks is done.
             all_tasks_complete_mode=bm.BatchAllTasksCompleteMode.NO_ACTION,

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from azure.batch import models as bm
+
 from shared.errors import ValidationError
 from shared.tasks import OutputFile, ResourceFile, TaskSpec, UploadCondition
 
@@ -38,6 +40,12 @@ TaskBody = dict[str, Any]  # one task of an addtaskcollection body, in the REST 
 SasForContainer = Callable[[str], str]           # container -> SAS query string (no "?")
 ListBlobs = Callable[[str, str], Iterable[str]]  # (container, prefix) -> blob names
 
+# Every task runs as its own non-admin auto-user (task scope): one task cannot read
+# another's working directory, and nothing a scene does runs as admin. Only the
+# pool's start task (infra/modules/batch.bicep) is admin, to install software.
+TASK_USER: dict[str, Any] = bm.UserIdentity(auto_user=bm.AutoUserSpecification(
+    scope=bm.AutoUserScope.TASK, elevation_level=bm.ElevationLevel.NON_ADMIN)).as_dict()
+
 
 def command_line(argv: Sequence[str]) -> str:
     """`/bin/bash -c '<argv quoted for a POSIX shell>'`: the one place argv becomes text.
@@ -54,16 +62,18 @@ class TaskBodies:
     pool's managed identity (`identity_resource_id`) or a SAS per container."""
 
     def __init__(self, storage_blob_url: str, *, identity_resource_id: str | None = None,
-                 sas_for_container: SasForContainer | None = None, list_blobs: ListBlobs | None = None,
-                 pool_scope_user: bool = True) -> None:
+                 sas_for_container: SasForContainer | None = None, list_blobs: ListBlobs | None = None) -> None:
         self._storage = storage_blob_url.rstrip("/")
         self._identity_id = identity_resource_id
         self._sas = sas_for_container
         self._list_blobs = list_blobs
-        self._pool_scope_user = pool_scope_user
 
     def body(self, spec: TaskSpec) -> TaskBody:
         check_task(spec)
+        # Batch retries a task (also one whose resource or output files failed to
+        # transfer) only up to maxTaskRetryCount, under the same task id. The pipeline
+        # sends 0 and requeues a failed chunk as a new task, so each Batch run is one
+        # attempt it counts; a Spot pre-emption requeues without counting (requeueCount).
         constraints: dict[str, Any] = {"maxTaskRetryCount": spec.max_retries}
         if spec.max_wall_clock_seconds:
             constraints["maxWallClockTime"] = duration(spec.max_wall_clock_seconds)
@@ -71,6 +81,7 @@ class TaskBodies:
             "id": spec.id,
             "commandLine": command_line(spec.argv),
             "constraints": constraints,
+            "userIdentity": dict(TASK_USER),
             # A failed chunk is the orchestration's to requeue: never let it end the job.
             "exitConditions": {"default": {"jobAction": "none", "dependencyAction": "block"}},
         }
@@ -88,9 +99,6 @@ class TaskBodies:
             depends["taskIdRanges"] = [{"start": a, "end": b} for a, b in spec.depends_on_ranges]
         if depends:
             body["dependsOn"] = depends
-        if self._pool_scope_user:
-            # Tasks of one node share the pool-level user, so they can share files.
-            body["userIdentity"] = {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
         return body
 
     def _with_identity(self, entry: dict[str, Any]) -> dict[str, Any]:
