@@ -9,8 +9,15 @@ tasks and under 1 MB each; a request the service still finds too large is halved
 Tasks are sent and listed as the REST API's JSON rather than as SDK models,
 through the client's own operations and pipeline: building or reading 10,000
 models costs the SDK seconds of CPU. What a task body holds is in
-batch_task_body, how task JSON reads as TaskState in batch_task_state, and how
-SDK errors become shared.errors in batch_errors.
+batch_task_body, how task JSON reads as TaskState in batch_task_state, how
+SDK errors become shared.errors in batch_errors, and the checks for reading a
+task's files and naming nodes in batch_node_files.
+
+Job control (disable/enable, priority) and watching (a task's node and files,
+node scheduling) are methods of this adapter only, for now; RenderBackend does
+not promise them yet. (The module is a little over 350 lines because it is the one
+class a Batch pool is driven through; every piece with logic of its own lives in
+the batch_* modules beside it.)
 """
 
 from __future__ import annotations
@@ -30,6 +37,14 @@ from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.rest import HttpRequest
 
 from shared.adapters.batch_errors import calling_batch, error_code, translate
+from shared.adapters.batch_node_files import (
+    check_node_id,
+    check_reason,
+    check_tail_bytes,
+    check_task_file_path,
+    reading_task_file,
+    tail_range,
+)
 from shared.adapters.batch_task_body import (
     ListBlobs,
     SasForContainer,
@@ -49,6 +64,9 @@ __all__ = ["API_VERSION", "AzureBatchBackend", "command_line"]
 log = logging.getLogger(__name__)
 
 API_VERSION = "2025-06-01"  # azure-batch 15.1's default; the client's own setting wins
+# Batch's third mode, `terminate`, ends running tasks as failed: attempts the pipeline
+# would have to count, so it is not offered (cancel terminates the whole job instead).
+DISABLE_MODES = ("requeue", "wait")
 
 
 class AzureBatchBackend:
@@ -73,6 +91,8 @@ class AzureBatchBackend:
         `sas_for_container` is the alternative: a SAS appended to container URLs.
         `list_blobs`, when given, expands prefix resource files into one file per blob
         so files land under `path` without the prefix (see TaskBodies).
+        `terminate_poll_seconds`: how often the SDK's pollers look at a job being
+        terminated, disabled or enabled (in daemon threads; no call waits for them).
         `client_kwargs` go to BatchClient (e.g. `retry_total`, `connection_timeout`)."""
         if not pool_id:
             raise ValidationError("a Batch pool id is required", field="pool_id")
@@ -127,6 +147,38 @@ class AzureBatchBackend:
             self._client.begin_terminate_job(
                 job_id, BatchJobTerminateOptions(termination_reason="UserTerminate"),
                 polling_interval=self._terminate_poll_seconds)
+
+    def disable_job(self, job_id: str, mode: str) -> None:
+        """No new task of the job starts. `requeue`: its running tasks go back to the queue
+        (they run again later, not counted as retries); `wait`: they run to the end.
+        Disabling a disabled job is accepted by Batch as is."""
+        check_id(job_id, "job_id")
+        if mode not in DISABLE_MODES:
+            raise ValidationError(f"mode must be one of {', '.join(DISABLE_MODES)}: {mode!r}", field="mode")
+        with calling_batch("disable job"):
+            self._client.begin_disable_job(job_id, bm.BatchJobDisableOptions(disable_tasks=mode),
+                                           polling_interval=self._terminate_poll_seconds)
+
+    def enable_job(self, job_id: str) -> None:
+        """Tasks of a disabled job start again; a job that is already active stays as it is."""
+        check_id(job_id, "job_id")
+        with calling_batch("enable job"):
+            try:
+                self._client.begin_enable_job(job_id, polling_interval=self._terminate_poll_seconds)
+            except HttpResponseError as exc:
+                # Batch refuses to enable a job that is not disabled; if it is active (or
+                # becoming so) the call's purpose is achieved.
+                if exc.status_code != 409 or self._job_state(job_id) not in ("active", "enabling"):
+                    raise
+
+    def set_job_priority(self, job_id: str, priority: int) -> None:
+        """Batch's job priority (-1000..1000): higher runs first when the pool is full."""
+        check_id(job_id, "job_id")
+        if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
+            raise ValidationError("priority must be between -1000 and 1000", field="priority")
+        with calling_batch("update job priority"):
+            self._client.update_job(job_id, bm.BatchJobUpdateOptions(priority=priority))
+
 
     # -- tasks --------------------------------------------------------------
 
@@ -197,11 +249,60 @@ class AzureBatchBackend:
         return TaskCounts(active=active, running=counts.running, succeeded=counts.succeeded,
                           failed=failed_count)
 
-    def _job_ended(self, job_id: str) -> bool:
-        """Whether the job is terminated (or being terminated, or deleted)."""
+    def task_node(self, job_id: str, task_id: str) -> str | None:
+        """The id of the node the task runs or last ran on; None if it has not run yet."""
+        check_id(job_id, "job_id")
+        check_id(task_id, "task_id")
+        with calling_batch("get task"):
+            task = self._client.get_task(job_id, task_id, select=["id", "nodeInfo"])
+        node = (task.get("nodeInfo") or {}).get("nodeId")
+        return str(node) if node else None
+
+    def read_task_file(self, job_id: str, task_id: str, path: str, tail_bytes: int) -> bytes:
+        """The last `tail_bytes` bytes of a file in the task's directory on its node (e.g.
+        `stdout.txt` of a running render). NotFoundError when the task, the file or the
+        task's files (not yet on a node, or cleaned up) are not there."""
+        check_id(job_id, "job_id")
+        check_id(task_id, "task_id")
+        check_task_file_path(path)
+        check_tail_bytes(tail_bytes)
+        with reading_task_file("get task file properties"):
+            properties = self._client.get_task_file_properties(job_id, task_id, path)
+        if properties.is_directory:
+            raise ValidationError(f"{path} is a directory on the node, not a file", field="path")
+        size = int(properties.content_length or 0)
+        if size == 0:
+            return b""
+        with reading_task_file("read task file"):
+            return b"".join(self._client.download_task_file(job_id, task_id, path,
+                                                            ocp_range=tail_range(size, tail_bytes)))
+
+    # -- nodes of the pool ----------------------------------------------------
+
+    def disable_node_scheduling(self, node_id: str, reason: str) -> None:
+        """No new task goes to the node; tasks running there finish (`taskcompletion`).
+        Batch keeps no reason, so it is logged here, where ops look for it."""
+        check_node_id(node_id)
+        check_reason(reason)
+        log.warning("Disabling task scheduling on node %s of pool %s: %s", node_id, self._pool_id, reason)
+        option = bm.BatchNodeDisableSchedulingOptions(
+            node_disable_scheduling_option=bm.BatchNodeDisableSchedulingOption.TASK_COMPLETION)
+        with calling_batch("disable node scheduling", done_if=("NodeAlreadyInTargetSchedulingState",)):
+            self._client.disable_node_scheduling(self._pool_id, node_id, option)
+
+    def enable_node_scheduling(self, node_id: str) -> None:
+        check_node_id(node_id)
+        with calling_batch("enable node scheduling", done_if=("NodeAlreadyInTargetSchedulingState",)):
+            self._client.enable_node_scheduling(self._pool_id, node_id)
+
+    def _job_state(self, job_id: str) -> str:
         with calling_batch("get job"):
             job = self._client.get_job(job_id, select=["id", "state"])
-        return wire_text(job.state) in ("terminating", "completed", "deleting")
+        return wire_text(job.state)
+
+    def _job_ended(self, job_id: str) -> bool:
+        """Whether the job is terminated (or being terminated, or deleted)."""
+        return self._job_state(job_id) in ("terminating", "completed", "deleting")
 
     def _failed_task_ids(self, job_id: str) -> set[str]:
         done = self._task_pages(job_id, ["id", "state", "executionInfo"], where="state eq 'completed'")
