@@ -138,9 +138,10 @@ class Task:
                 "taskRootDirectory": f"workitems/{job_id}/job-1/{self.id}",
                 "taskRootDirectoryUrl": f"{base_url}/jobs/{job_id}/tasks/{self.id}/files",
             }
-        if self.start is not None:
-            info: dict[str, Any] = {"startTime": iso(self.start), "retryCount": self.retry_count,
-                                    "requeueCount": self.requeue_count}
+        if self.start is not None or self.requeue_count:  # a requeued task keeps its counts
+            info: dict[str, Any] = {"retryCount": self.retry_count, "requeueCount": self.requeue_count}
+            if self.start is not None:
+                info["startTime"] = iso(self.start)
             if self.state == "completed":
                 info["endTime"] = iso(self.end)
                 info["result"] = "failure" if self.failure else "success"

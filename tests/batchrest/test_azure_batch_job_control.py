@@ -65,6 +65,7 @@ def test_disable_with_requeue_posts_disable_tasks_and_puts_running_tasks_back(
     assert signed_and_versioned(sent)
     assert backend.get_task(jid, "long").status is TaskStatus.ACTIVE  # requeued, not failed
     assert batch_server.job(jid).tasks["long"].requeue_count == 1
+    assert backend.get_task(jid, "long").retry_count == 0  # a requeue is not a retry
     assert batch_server.job(jid).state == "disabled"
 
 
