@@ -37,7 +37,7 @@ from aiohttp import web
 from stack.services import free_port
 from tests.batchrest import auth as shared_key
 from tests.batchrest import server_control, shapes
-from tests.batchrest.errors import BatchError
+from tests.batchrest.errors import BatchError, refuse_ended_job
 from tests.batchrest.nodes import Node
 from tests.batchrest.simulation import Job, Store, Task, iso, now
 
@@ -349,10 +349,7 @@ class BatchRestServer:
         data = self.json_body(request, shapes.JOB_TERMINATE, optional=True)
         with self.store.lock:
             job = self.find_job(request)
-            if job.state == "terminating":
-                raise BatchError(409, "JobBeingTerminated", "The specified job is being terminated.")
-            if job.state == "completed":
-                raise BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
+            refuse_ended_job(job.state)
             job.terminate(data.get("terminateReason") or "UserTerminate", now())
             job.etag = self.store.next_etag()
         return web.Response(status=202, headers=self.job_headers(job.etag, f"/jobs/{job.id}"))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from tests.batchrest import shapes
-from tests.batchrest.errors import BatchError
+from tests.batchrest.errors import BatchError, refuse_ended_job
 from tests.batchrest.nodes import Node
 from tests.batchrest.simulation import complete, now, requeue
 
@@ -52,10 +52,7 @@ async def _disable_job(server: BatchRestServer, request: web.Request) -> web.Res
     data = server.json_body(request, shapes.JOB_DISABLE)
     with server.store.lock:
         job = server.find_job(request)
-        if job.state == "terminating":
-            raise BatchError(409, "JobBeingTerminated", "The specified job is being terminated.")
-        if job.state == "completed":
-            raise BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
+        refuse_ended_job(job.state)
         if job.state not in ("active", "disabling", "disabled"):
             raise BatchError(409, "JobNotActive", "The specified job is not in active state.")
         job.disable(data["disableTasks"], now())
@@ -67,10 +64,7 @@ async def _disable_job(server: BatchRestServer, request: web.Request) -> web.Res
 async def _enable_job(server: BatchRestServer, request: web.Request) -> web.Response:
     with server.store.lock:
         job = server.find_job(request)
-        if job.state == "terminating":
-            raise BatchError(409, "JobBeingTerminated", "The specified job is being terminated.")
-        if job.state == "completed":
-            raise BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
+        refuse_ended_job(job.state)
         if job.state not in ("disabled", "enabling"):
             raise BatchError(409, "OperationInvalidForCurrentState",
                              "The specified operation is not valid for the current state of the resource.",
