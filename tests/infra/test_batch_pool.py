@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.infra import bicep
@@ -21,6 +22,8 @@ def test_nodes_default_to_ubuntu_24_04_with_its_node_agent() -> None:
                            "version": "latest"},
         "nodeAgentSkuId": "batch.node.ubuntu 24.04",
     }
+    mapping = json.loads((bicep.INFRA / "main.parameters.json").read_text())["parameters"]
+    assert mapping["batchUbuntuVersion"]["value"] == "${BATCH_UBUNTU_VERSION=24.04}"
     chosen = _pool()["deploymentConfiguration"]["virtualMachineConfiguration"]["operator"]
     assert chosen == {"type": "index_accessor", "operands": {"operand_1": "images", "operand_2": "ubuntuVersion"}}
 
