@@ -51,19 +51,19 @@ param batchPoolId string = 'blender'
 @description('VM size of the render nodes (8 vCPU compute-optimised by default).')
 param batchVmSize string = 'Standard_F8s_v2'
 
-@description('Ubuntu LTS release of the render nodes.')
+@description('Ubuntu LTS release of the render nodes (Batch ends 22.04 on 2027-06-30).')
 @allowed([
   '22.04'
   '24.04'
 ])
-param batchUbuntuVersion string = '22.04'
+param batchUbuntuVersion string = '24.04'
 
 @description('Most nodes the pool autoscales to (cost guard).')
 @minValue(1)
 @maxValue(1000)
 param batchMaxNodes int = 4
 
-@description('Use Spot (low-priority) nodes: far cheaper, may be pre-empted (Batch requeues the task).')
+@description('Autoscale Spot nodes (what Batch low-priority nodes become): far cheaper, may be pre-empted (Batch requeues the task).')
 param batchUseSpotNodes bool = true
 
 @description('Render tasks per node at once; 1 gives Blender the whole node.')

@@ -21,19 +21,19 @@ param poolId string
 @description('VM size of the render nodes. Compute-optimised sizes give the best Cycles CPU price per frame.')
 param vmSize string
 
-@description('Ubuntu LTS release of the nodes. 22.04 is supported by Batch until June 2027; 24.04 is its successor.')
+@description('Ubuntu LTS release of the nodes. 24.04 by default; Batch ends batch.node.ubuntu 22.04 on 2027-06-30.')
 @allowed([
   '22.04'
   '24.04'
 ])
-param ubuntuVersion string = '22.04'
+param ubuntuVersion string = '24.04'
 
 @description('Upper bound on the number of nodes autoscale may request (a cost guard; also bounded by the account core quota).')
 @minValue(1)
 @maxValue(1000)
 param maxNodes int
 
-@description('Use Spot (low-priority) nodes instead of dedicated ones: much cheaper, but nodes can be pre-empted; Batch requeues interrupted tasks.')
+@description('Autoscale Spot nodes (Batch turns low-priority nodes into Spot) instead of dedicated ones: much cheaper, but nodes can be pre-empted; Batch requeues interrupted tasks.')
 param useSpotNodes bool
 
 @description('Tasks that may run at once on one node. 1 lets Blender use every core of the node.')
@@ -99,6 +99,10 @@ var autoScaleFormula = join([
   '$NodeDeallocationOption = taskcompletion;'
 ], '\n')
 
+// The start task is the one thing on a node that runs as admin (pool scope): it
+// installs packages and Blender for everyone. Render, inspect and stitch tasks
+// run as non-admin task-scope auto-users (set per task by the adapter), so they
+// can read and run what it installs (a+rX) but not each other's directories.
 // The start task script travels inside the command line (base64) so the pool
 // needs no extra storage container or SAS for it.
 var startTaskScript = base64(loadTextContent('../scripts/pool-start-task.sh'))

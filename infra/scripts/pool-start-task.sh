@@ -3,9 +3,11 @@
 #   Blender: the official Linux tarball of BLENDER_VERSION from the Blender
 #            release archive, checked against its published SHA-256, unpacked
 #            into the node's shared directory, linked as /usr/local/bin/blender.
-#   FFmpeg and python3: from Ubuntu's archive.
-# Runs as the pool-scope admin auto-user; re-runs on reboot and reimage, so every
-# step is idempotent. Inputs (start task environment settings):
+#   FFmpeg and python3: from Ubuntu's archive (24.04 by default, 22.04 still works;
+#            both images ship python3, which the node scripts need).
+# Runs as the pool-scope admin auto-user (apt needs root); re-runs on reboot and
+# reimage, so every step is idempotent. Render, inspect and stitch tasks run as
+# non-admin task-scope users, so everything installed is left a+rX. Inputs (start task environment settings):
 #   BLENDER_VERSION   e.g. 5.0.1 (required)
 #   BLENDER_SHA256    optional pinned checksum of the tarball; when empty the
 #                     archive's own blender-<version>.sha256 file is used

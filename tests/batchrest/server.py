@@ -2,7 +2,8 @@
 
 Enough of it to test shared.adapters.azure_batch_backend for real, over HTTP,
 with the real azure-batch SDK: jobs (create, get, update, terminate), task
-collections, tasks (list with paging and $select, get) and task counts. Each
+collections, tasks (list with paging and $select, get) and task counts here;
+job disable/enable, node scheduling and task files in server_control.py. Each
 request is checked as the service would check it (api-version, an Authorization
 header, content type, the JSON body's REST shape) and answered with the
 service's status codes, headers and error bodies. Tasks "run" by simulation
@@ -13,7 +14,8 @@ Start it with `BatchRestServer().start()` or `running_server()` (a background
 thread with its own event loop, on a free port) and `stop()` it; tests use the
 `batch_server` fixture, `python -m tests.batchrest.server` serves by hand.
 Test controls: `fail_next` (error answers), `fail_next_tasks` (per-task server
-errors), `delay` (hold requests so overlap shows), `records()`, `job()`.
+errors), `delay` (hold requests so overlap shows), `records()`, `job()`,
+`nodes()` (a pool's simulated nodes), `write_task_file()` (what a task wrote).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from aiohttp import web
 
 from stack.services import free_port
 from tests.batchrest import auth as shared_key
-from tests.batchrest import shapes
+from tests.batchrest import server_control, shapes
+from tests.batchrest.errors import BatchError, refuse_ended_job
+from tests.batchrest.nodes import Node
 from tests.batchrest.simulation import Job, Store, Task, iso, now
 
 API_VERSION = "2025-06-01"
@@ -61,6 +65,8 @@ class RequestRecord:
     started: float         # time.monotonic()
     finished: float
     in_flight: int         # requests being handled when this one arrived, itself included
+    body: bytes = b""       # the request body as sent
+    headers: tuple[tuple[str, str], ...] = ()  # the request headers as sent
 
 
 @dataclass
@@ -69,14 +75,6 @@ class Fault:
     status: int
     code: str
     path_contains: str | None
-
-
-class BatchError(Exception):
-    """An error answer in Batch's shape."""
-
-    def __init__(self, status: int, code: str, message: str, values: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.values = status, code, message, values or {}
 
 
 class BatchRestServer:
@@ -134,6 +132,16 @@ class BatchRestServer:
         with self.store.lock:
             return dict(self.store.jobs[job_id].tasks[task_id].body)
 
+    def nodes(self, pool_id: str) -> list[Node]:
+        """The pool's nodes (the pool exists once a job names it, or from this call on)."""
+        with self.store.lock:
+            return list(self.store.pool(pool_id).nodes.values())
+
+    def write_task_file(self, job_id: str, task_id: str, path: str, data: bytes) -> None:
+        """As if the task had written `path` (relative to its directory) on its node."""
+        with self.store.lock:
+            self.store.jobs[job_id].tasks[task_id].files[path] = data
+
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> BatchRestServer:
@@ -174,6 +182,7 @@ class BatchRestServer:
         app.router.add_get("/jobs/{job}/tasks", self._list_tasks)
         app.router.add_get("/jobs/{job}/tasks/{task}", self._get_task)
         app.router.add_get("/jobs/{job}/taskcounts", self._task_counts)
+        server_control.add_routes(app.router, self)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -217,7 +226,7 @@ class BatchRestServer:
             self._records.append(RequestRecord(
                 request.method, request.path, dict(request.query), len(body),
                 task_count if task_count is not None else request.get(TASK_COUNT),
-                response.status, started, time.monotonic(), in_flight))
+                response.status, started, time.monotonic(), in_flight, body, tuple(request.headers.items())))
         return response
 
     def _check_request(self, request: web.Request, body: bytes) -> None:
@@ -264,7 +273,7 @@ class BatchRestServer:
     # -- helpers ----------------------------------------------------------------
 
     @staticmethod
-    def _json(request: web.Request, shape: shapes.Shape | None, *, optional: bool = False) -> dict[str, Any]:
+    def json_body(request: web.Request, shape: shapes.Shape | None, *, optional: bool = False) -> dict[str, Any]:
         raw: bytes = request[BODY]
         if not raw and optional:
             return {}
@@ -280,14 +289,14 @@ class BatchRestServer:
                                  {"PropertyName": exc.path, "Reason": exc.reason}) from exc
         return data
 
-    def _job(self, request: web.Request) -> Job:
+    def find_job(self, request: web.Request) -> Job:
         job = self.store.jobs.get(request.match_info["job"])
         if job is None:
             raise BatchError(404, "JobNotFound", "The specified job does not exist.")
         job.advance(now())
         return job
 
-    def _headers(self, etag: str, path: str) -> dict[str, str]:
+    def job_headers(self, etag: str, path: str) -> dict[str, str]:
         return {"ETag": etag, "Last-Modified": format_datetime(now(), usegmt=True),
                 "DataServiceId": f"{self.url}{path}"}
 
@@ -299,7 +308,7 @@ class BatchRestServer:
     # -- jobs -------------------------------------------------------------------
 
     async def _create_job(self, request: web.Request) -> web.Response:
-        data = self._json(request, shapes.JOB)
+        data = self.json_body(request, shapes.JOB)
         with self.store.lock:
             if data["id"].lower() in {j.lower() for j in self.store.jobs}:  # ids are case-insensitive
                 raise BatchError(409, "JobExists", "The specified job already exists.")
@@ -307,43 +316,43 @@ class BatchRestServer:
             if not -1000 <= priority <= 1000:
                 raise BatchError(400, "InvalidPropertyValue", "priority out of range",
                                  {"PropertyName": "priority"})
-            job = Job(body=data, created=now(), etag=self.store.next_etag())
+            job = Job(body=data, created=now(), etag=self.store.next_etag(),
+                      pool=self.store.pool(data["poolInfo"].get("poolId") or ""))
             self.store.jobs[job.id] = job
-        headers = self._headers(job.etag, f"/jobs/{job.id}")
+        headers = self.job_headers(job.etag, f"/jobs/{job.id}")
         headers["Location"] = headers["DataServiceId"]
         return web.Response(status=201, headers=headers)
 
     async def _get_job(self, request: web.Request) -> web.Response:
         select = _fields(request)
         with self.store.lock:
-            job = self._job(request)
+            job = self.find_job(request)
             data = _select(job.to_json(self.url), select)
         data["odata.metadata"] = f"{self.url}/$metadata#jobs/@Element"
         return self._ok(data, headers={"ETag": job.etag,
                                        "Last-Modified": format_datetime(now(), usegmt=True)})
 
     async def _update_job(self, request: web.Request) -> web.Response:
-        data = self._json(request, shapes.JOB_UPDATE)
+        data = self.json_body(request, shapes.JOB_UPDATE)
+        if not -1000 <= data.get("priority", 0) <= 1000:
+            raise BatchError(400, "InvalidPropertyValue", "priority out of range", {"PropertyName": "priority"})
         with self.store.lock:
-            job = self._job(request)
+            job = self.find_job(request)
             if job.state in ("completed", "terminating"):
                 raise BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
             job.body.update(data)
             job.etag = self.store.next_etag()
             job.advance(now())
-        return web.Response(status=200, headers=self._headers(job.etag, f"/jobs/{job.id}"))
+        return web.Response(status=200, headers=self.job_headers(job.etag, f"/jobs/{job.id}"))
 
     async def _terminate_job(self, request: web.Request) -> web.Response:
-        data = self._json(request, shapes.JOB_TERMINATE, optional=True)
+        data = self.json_body(request, shapes.JOB_TERMINATE, optional=True)
         with self.store.lock:
-            job = self._job(request)
-            if job.state == "terminating":
-                raise BatchError(409, "JobBeingTerminated", "The specified job is being terminated.")
-            if job.state == "completed":
-                raise BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
+            job = self.find_job(request)
+            refuse_ended_job(job.state)
             job.terminate(data.get("terminateReason") or "UserTerminate", now())
             job.etag = self.store.next_etag()
-        return web.Response(status=202, headers=self._headers(job.etag, f"/jobs/{job.id}"))
+        return web.Response(status=202, headers=self.job_headers(job.etag, f"/jobs/{job.id}"))
 
     # -- tasks ------------------------------------------------------------------
 
@@ -352,7 +361,7 @@ class BatchRestServer:
         if len(raw) >= self.max_body_bytes:
             raise BatchError(413, "RequestBodyTooLarge", "The request body is too large.",
                              {"MaxMessageSize": str(self.max_body_bytes)})
-        data = self._json(request, shapes.TASK_COLLECTION)
+        data = self.json_body(request, shapes.TASK_COLLECTION)
         tasks = data["value"]
         request[TASK_COUNT] = len(tasks)
         if len(tasks) > MAX_TASKS_PER_COLLECTION:
@@ -364,8 +373,8 @@ class BatchRestServer:
                 except shapes.ShapeError as exc:
                     raise BatchError(400, "InvalidRequestBody", str(exc), {"PropertyName": exc.path}) from exc
         with self.store.lock:
-            job = self._job(request)
-            if job.state != "active":
+            job = self.find_job(request)
+            if job.state not in ("active", "disabling", "disabled", "enabling"):  # a disabled job takes tasks
                 raise BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
             results = [self._add_one(job, task) for task in tasks]
         return self._ok({"odata.metadata": f"{self.url}/$metadata#taskaddresult", "value": results})
@@ -407,7 +416,7 @@ class BatchRestServer:
         except ValueError as exc:
             raise BatchError(400, "InvalidQueryParameterValue", str(exc)) from exc
         with self.store.lock:
-            job = self._job(request)
+            job = self.find_job(request)
             matching = [t for t in job.tasks.values() if wanted_state in (None, t.state)]
             page = [_select(t.to_json(self.url, job.id), select) for t in matching[skip:skip + top]]
             more = skip + top < len(matching)
@@ -422,7 +431,7 @@ class BatchRestServer:
     async def _get_task(self, request: web.Request) -> web.Response:
         select = _fields(request)
         with self.store.lock:
-            job = self._job(request)
+            job = self.find_job(request)
             task = job.tasks.get(request.match_info["task"])
             if task is None:
                 raise BatchError(404, "TaskNotFound", "The specified task does not exist.")
@@ -433,7 +442,7 @@ class BatchRestServer:
 
     async def _task_counts(self, request: web.Request) -> web.Response:
         with self.store.lock:
-            counts = self._job(request).counts()
+            counts = self.find_job(request).counts()
         return self._ok({"odata.metadata": f"{self.url}/$metadata#taskcountsresult/@Element",
                          "taskCounts": counts, "taskSlotCounts": dict(counts)})
 

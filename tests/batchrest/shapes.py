@@ -111,6 +111,10 @@ JOB_UPDATE: Shape = {
     "metadata": (("list", METADATA), False),
 }
 JOB_TERMINATE: Shape = {"terminateReason": (str, False)}
+JOB_DISABLE: Shape = {"disableTasks": (("enum", {"requeue", "terminate", "wait"}), True)}
+NODE_DISABLE_SCHEDULING: Shape = {
+    "nodeDisableSchedulingOption": (("enum", {"requeue", "terminate", "taskcompletion"}), False),
+}
 
 
 class ShapeError(ValueError):

@@ -4,8 +4,11 @@ A task's command line is split as bash would (`/bin/bash -c '<script>'` → the
 script's words). `true` succeeds, `false` exits 1, `sleep N` runs N seconds then
 succeeds; anything else exits 127 (command not found), as no program runs here.
 State advances lazily, whenever the server looks at a job: a task starts when
-its job is active and its dependencies succeeded (a failed dependency leaves it
-active, blocked), and completes when its simulated run is over.
+its job is active, its dependencies succeeded (a failed dependency leaves it
+active, blocked) and a node of the pool takes tasks (tests/batchrest/nodes.py),
+and completes when its simulated run is over. A started task has the files a
+node would give it (`stdout.txt`, `stderr.txt`). A disabled job starts nothing:
+`requeue` puts its running tasks back to active, `wait` lets them finish.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from tests.batchrest.nodes import Node, Pool
 
 _SIMPLE_BASH = re.compile(r"^/bin/bash -c '([A-Za-z0-9_./:= -]*)'$|^/bin/bash -c ([A-Za-z0-9_./:=-]+)$")
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
@@ -100,6 +105,9 @@ class Task:
     failure: tuple[str, str] | None = None
     finish_at: datetime | None = None
     planned: Outcome | None = None
+    requeue_count: int = 0
+    node: Node | None = None  # where it runs, or last ran
+    files: dict[str, bytes] = field(default_factory=dict)  # relative to the task directory
 
     @property
     def id(self) -> str:
@@ -123,9 +131,17 @@ class Task:
             "creationTime": iso(self.created), "lastModified": iso(self.created),
             "state": self.state, "stateTransitionTime": iso(self.state_time),
         })
-        if self.start is not None:
-            info: dict[str, Any] = {"startTime": iso(self.start), "retryCount": self.retry_count,
-                                    "requeueCount": 0}
+        if self.node is not None:
+            data["nodeInfo"] = {
+                "affinityId": self.node.affinity_id, "poolId": self.node.pool_id, "nodeId": self.node.id,
+                "nodeUrl": f"{base_url}/pools/{self.node.pool_id}/nodes/{self.node.id}",
+                "taskRootDirectory": f"workitems/{job_id}/job-1/{self.id}",
+                "taskRootDirectoryUrl": f"{base_url}/jobs/{job_id}/tasks/{self.id}/files",
+            }
+        if self.start is not None or self.requeue_count:  # a requeued task keeps its counts
+            info: dict[str, Any] = {"retryCount": self.retry_count, "requeueCount": self.requeue_count}
+            if self.start is not None:
+                info["startTime"] = iso(self.start)
             if self.state == "completed":
                 info["endTime"] = iso(self.end)
                 info["result"] = "failure" if self.failure else "success"
@@ -150,6 +166,8 @@ class Job:
     tasks: dict[str, Task] = field(default_factory=dict)
     lower_ids: set[str] = field(default_factory=set)
     unfinished: dict[str, Task] = field(default_factory=dict)  # so a look costs O(tasks not done)
+    pool: Pool = field(default_factory=lambda: Pool.with_nodes("pool"))
+    disable_mode: str | None = None  # while disabling or disabled: requeue | terminate | wait
 
     def add(self, task: Task) -> None:
         self.tasks[task.id] = task
@@ -166,13 +184,40 @@ class Job:
         self.terminate_reason = reason
         for task in self.tasks.values():
             if task.state == "running":
-                _complete(task, moment, None,
+                complete(task, moment, None,
                           ("TaskEnded", "The task was ended because its job was terminated"))
                 self.unfinished.pop(task.id, None)
+
+    def disable(self, mode: str, moment: datetime) -> None:
+        """Batch's Disable Job: nothing new starts; running tasks are requeued, ended or
+        (`wait`) left to finish, and the job is `disabled` once they are dealt with."""
+        if self.state == "disabled":
+            return
+        self.state, self.state_time, self.disable_mode = "disabling", moment, mode
+        for task in self.running():
+            if mode == "requeue":
+                requeue(task, moment)
+            elif mode == "terminate":
+                complete(task, moment, None, ("TaskEnded", "The task was ended because its job was disabled"))
+                self.unfinished.pop(task.id, None)
+
+    def enable(self, moment: datetime) -> None:
+        self.state, self.state_time, self.disable_mode = "enabling", moment, None
+
+    def running(self) -> list[Task]:
+        return [t for t in self.unfinished.values() if t.state == "running"]
 
     def advance(self, moment: datetime) -> None:
         if self.state == "terminating":
             self.state, self.state_time, self.end = "completed", moment, moment
+        if self.state == "enabling":
+            self.state, self.state_time = "active", moment
+        if self.state == "disabling":
+            for task in self.running():  # `wait`: they finish, nothing else starts
+                if _step(self, task, moment):
+                    del self.unfinished[task.id]
+            if not self.running():
+                self.state, self.state_time = "disabled", moment
         if self.state != "active":
             return
         changed = True
@@ -219,12 +264,18 @@ def _step(job: Job, task: Task, moment: datetime) -> bool:
         deps = task.dependencies(job)
         if any(d is None or not d.succeeded for d in deps):
             return False  # waiting, or blocked by a failed dependency
+        node = job.pool.next_node()
+        if node is None:
+            return False  # no node takes tasks now
         constraints = task.body.get("constraints") or {}
         retries = int(constraints.get("maxTaskRetryCount") or 0)
         wall_clock = seconds_of(constraints.get("maxWallClockTime"))
         planned = outcome_of(argv_of(task.body["commandLine"]), wall_clock)
         task.state, task.state_time, task.start = "running", moment, moment
-        task.planned = planned
+        task.planned, task.node = planned, node
+        program = (argv_of(task.body["commandLine"]) or ["bash"])[0]
+        task.files = {"stdout.txt": b"", "stderr.txt": (f"bash: line 1: {program}: command not found\n".encode()
+                                                        if planned.exit_code == 127 else b"")}
         # a failing run is retried up to maxTaskRetryCount times, each as long as the first
         attempts = 1 + (retries if planned.failure else 0)
         task.retry_count = attempts - 1
@@ -232,12 +283,18 @@ def _step(job: Job, task: Task, moment: datetime) -> bool:
         return True
     if task.state == "running" and task.finish_at is not None and moment >= task.finish_at:
         assert task.planned is not None
-        _complete(task, task.finish_at, task.planned.exit_code, task.planned.failure)
+        complete(task, task.finish_at, task.planned.exit_code, task.planned.failure)
         return True
     return False
 
 
-def _complete(task: Task, moment: datetime, exit_code: int | None, failure: tuple[str, str] | None) -> None:
+def requeue(task: Task, moment: datetime) -> None:
+    """A running task back to active, to run again from the start (not a retry)."""
+    task.state, task.state_time, task.start, task.finish_at = "active", moment, None, None
+    task.requeue_count += 1
+
+
+def complete(task: Task, moment: datetime, exit_code: int | None, failure: tuple[str, str] | None) -> None:
     task.state, task.state_time, task.end = "completed", moment, moment
     task.exit_code, task.failure = exit_code, failure
 
@@ -249,7 +306,14 @@ class Store:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.jobs: dict[str, Job] = {}
+        self.pools: dict[str, Pool] = {}
         self._etag = 0
+
+    def pool(self, pool_id: str) -> Pool:
+        """The pool of that id, with its nodes (every pool a job names exists here)."""
+        if pool_id not in self.pools:
+            self.pools[pool_id] = Pool.with_nodes(pool_id)
+        return self.pools[pool_id]
 
     def next_etag(self) -> str:
         self._etag += 1

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from azure.batch import models as bm
 
 from shared.adapters.azure_batch_backend import AzureBatchBackend, command_line
 from shared.errors import ConflictError, NotFoundError, PermanentError, TransientError, ValidationError
@@ -55,6 +56,7 @@ def test_create_job_sends_pool_priority_dependencies_and_no_action(
         "poolInfo": {"poolId": POOL_ID},
         "priority": 250,
         "usesTaskDependencies": True,
+        "constraints": {"maxTaskRetryCount": 0},
         "onAllTasksComplete": "noaction",
         "onTaskFailure": "noaction",
     }
@@ -276,7 +278,40 @@ def test_task_body_carries_files_environment_constraints_and_dependencies(
     assert body["constraints"] == {"maxTaskRetryCount": 2, "maxWallClockTime": "PT1H2M5S"}
     assert body["dependsOn"] == {"taskIds": ["setup"], "taskIdRanges": [{"start": 1, "end": 10}]}
     assert body["exitConditions"] == {"default": {"jobAction": "none", "dependencyAction": "block"}}
-    assert body["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
+    assert body["userIdentity"] == {"autoUser": {"scope": "task", "elevationLevel": "nonadmin"}}
+
+
+def test_every_task_runs_as_its_own_non_admin_user_and_reaches_storage_as_the_pool_identity(
+        backend: AzureBatchBackend, batch_server: BatchRestServer) -> None:
+    jid = job_id()
+    backend.create_job(jid)
+    backend.add_tasks(jid, [TaskSpec(
+        id="render", argv=("true",),
+        resource_files=(ResourceFile("scenes", "scene.zip", blob="a/shot.zip"),
+                        ResourceFile("scenes", "s", prefix="a/")),
+        output_files=(OutputFile(pattern="frames/*", container="renders", prefix=f"{jid}/frames"),))])
+    body = batch_server.task_body(jid, "render")
+    user = bm.UserIdentity(body["userIdentity"])  # read back as the SDK reads it
+    assert user.auto_user is not None
+    assert (user.auto_user.scope, user.auto_user.elevation_level) == (bm.AutoUserScope.TASK,
+                                                                       bm.ElevationLevel.NON_ADMIN)
+    assert user.username is None
+    references = [f["identityReference"] for f in body["resourceFiles"]]
+    references += [o["destination"]["container"]["identityReference"] for o in body["outputFiles"]]
+    assert references == [{"resourceId": IDENTITY}] * 3
+
+
+def test_a_failed_task_is_not_retried_by_batch_unless_its_spec_asks(
+        backend: AzureBatchBackend, batch_server: BatchRestServer) -> None:
+    """Each Batch run is one attempt the pipeline counts: no hidden retries."""
+    jid = job_id()
+    backend.create_job(jid)
+    assert batch_server.job(jid).body["constraints"] == {"maxTaskRetryCount": 0}
+    backend.add_tasks(jid, [TaskSpec(id="once", argv=("false",)),
+                            TaskSpec(id="thrice", argv=("false",), max_retries=2)])
+    assert batch_server.task_body(jid, "once")["constraints"] == {"maxTaskRetryCount": 0}
+    wait_for(lambda: backend.get_task(jid, "thrice").status is TaskStatus.COMPLETED)
+    assert [backend.get_task(jid, t).retry_count for t in ("once", "thrice")] == [0, 2]
 
 
 def test_prefix_resource_files_expand_to_one_file_per_blob_when_blobs_can_be_listed(

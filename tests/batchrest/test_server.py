@@ -23,7 +23,7 @@ JSON = {"Content-Type": "application/json; odata=minimalmetadata"}
 
 def call(server: BatchRestServer, method: str, path: str, body: Any = None, *,
          headers: dict[str, str] | None = None, version: str | None = API_VERSION,
-         key: str = TEST_KEY) -> tuple[int, dict[str, str], Any]:
+         key: str = TEST_KEY, raw: bool = False) -> tuple[int, dict[str, str], Any]:
     """A request signed with Shared Key, as a Batch client signs it."""
     query = f"api-version={version}" if version else ""
     data = json.dumps(body).encode() if body is not None else None
@@ -36,6 +36,8 @@ def call(server: BatchRestServer, method: str, path: str, body: Any = None, *,
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             text = response.read()
+            if raw:
+                return response.status, dict(response.headers), text
             return response.status, dict(response.headers), json.loads(text) if text else None
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read())
@@ -166,6 +168,53 @@ def test_terminate_completes_the_job_and_ends_running_tasks(batch_server: BatchR
     assert call(batch_server, "POST", "/jobs/j1/terminate")[2]["code"] == "JobCompleted"
 
 
+def test_job_disable_needs_a_known_mode_and_enable_needs_a_disabled_job(batch_server: BatchRestServer) -> None:
+    call(batch_server, "POST", "/jobs", job_body())
+    status, _, answer = call(batch_server, "POST", "/jobs/j1/disable", {"disableTasks": "pause"})
+    assert (status, answer["code"]) == (400, "InvalidRequestBody")
+    status, _, answer = call(batch_server, "POST", "/jobs/j1/disable", {})
+    assert (status, answer["code"]) == (400, "InvalidRequestBody")
+    assert call(batch_server, "POST", "/jobs/j1/enable")[2]["code"] == "OperationInvalidForCurrentState"
+    assert call(batch_server, "POST", "/jobs/j1/disable", {"disableTasks": "terminate"})[0] == 202
+    assert call(batch_server, "GET", "/jobs/j1")[2]["state"] == "disabled"
+    assert call(batch_server, "POST", "/jobs/j1/enable")[0] == 202
+    assert call(batch_server, "GET", "/jobs/j1")[2]["state"] == "active"
+
+
+def test_task_files_answer_properties_ranges_and_batch_errors(batch_server: BatchRestServer) -> None:
+    call(batch_server, "POST", "/jobs", job_body())
+    call(batch_server, "POST", "/jobs/j1/addtaskcollection", {"value": [
+        {"id": "long", "commandLine": "/bin/bash -c 'sleep 60'"},
+        {"id": "next", "commandLine": "/bin/bash -c true", "dependsOn": {"taskIds": ["long"]}}]})
+    task = call(batch_server, "GET", "/jobs/j1/tasks/long")[2]
+    assert task["nodeInfo"]["poolId"] == "pool" and task["nodeInfo"]["nodeId"].startswith("tvmps_")
+    assert "nodeInfo" not in call(batch_server, "GET", "/jobs/j1/tasks/next")[2]
+    batch_server.write_task_file("j1", "long", "stdout.txt", b"0123456789")
+
+    status, headers, _ = call(batch_server, "GET", "/jobs/j1/tasks/long/files/stdout.txt",
+                              headers={"ocp-range": "bytes=7-9"}, raw=True)
+    assert status == 200 and headers["Content-Length"] == "3"
+    assert headers["ocp-batch-file-isdirectory"] == "False" and headers["ocp-batch-file-url"].endswith("stdout.txt")
+    for wanted in ("bytes=10-12", "bytes=5-2", "lines=1-2"):
+        status, _, answer = call(batch_server, "GET", "/jobs/j1/tasks/long/files/stdout.txt",
+                                 headers={"ocp-range": wanted})
+        assert (status, answer["code"]) == (416, "InvalidRange")
+    assert call(batch_server, "GET", "/jobs/j1/tasks/long/files/none.txt")[2]["code"] == "FileNotFound"
+    assert call(batch_server, "GET", "/jobs/j1/tasks/next/files/stdout.txt")[2]["code"] == \
+        "OperationInvalidForCurrentState"
+
+
+def test_node_scheduling_answers_already_in_target_state(batch_server: BatchRestServer) -> None:
+    node = batch_server.nodes("pool")[0].id
+    path = f"/pools/pool/nodes/{node}"
+    assert call(batch_server, "POST", f"{path}/enablescheduling")[2]["code"] == "NodeAlreadyInTargetSchedulingState"
+    assert call(batch_server, "POST", f"{path}/disablescheduling", {"nodeDisableSchedulingOption": "later"})[0] == 400
+    assert call(batch_server, "POST", f"{path}/disablescheduling", {})[0] == 200  # requeue, Batch's default
+    assert call(batch_server, "POST", f"{path}/disablescheduling")[2]["code"] == "NodeAlreadyInTargetSchedulingState"
+    assert call(batch_server, "POST", "/pools/other/nodes/x/enablescheduling")[2]["code"] == "PoolNotFound"
+    assert call(batch_server, "POST", "/pools/pool/nodes/x/enablescheduling")[2]["code"] == "NodeNotFound"
+
+
 def test_shapes_use_the_sdk_rest_names() -> None:
     pairs = [(shapes.JOB, bm.BatchJobCreateOptions), (shapes.TASK, bm.BatchTaskCreateOptions),
              (shapes.RESOURCE_FILE, bm.ResourceFile), (shapes.OUTPUT_FILE, bm.OutputFile),
@@ -173,7 +222,9 @@ def test_shapes_use_the_sdk_rest_names() -> None:
              (shapes.TASK_CONSTRAINTS, bm.BatchTaskConstraints), (shapes.DEPENDS_ON, bm.BatchTaskDependencies),
              (shapes.EXIT_CONDITIONS, bm.ExitConditions), (shapes.EXIT_OPTIONS, bm.ExitOptions),
              (shapes.USER_IDENTITY, bm.UserIdentity), (shapes.JOB_UPDATE, bm.BatchJobUpdateOptions),
-             (shapes.ENV, bm.EnvironmentSetting), (shapes.POOL_INFO, bm.BatchPoolInfo)]
+             (shapes.ENV, bm.EnvironmentSetting), (shapes.POOL_INFO, bm.BatchPoolInfo),
+             (shapes.JOB_DISABLE, bm.BatchJobDisableOptions),
+             (shapes.NODE_DISABLE_SCHEDULING, bm.BatchNodeDisableSchedulingOptions)]
     for shape, model in pairs:
         fields = model()._attr_to_rest_field  # the SDK's table: python name -> REST field
         rest_names = {field._rest_name for field in fields.values()}

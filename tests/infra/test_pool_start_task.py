@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import subprocess
 import tarfile
 from pathlib import Path
@@ -55,7 +56,7 @@ def node(tmp_path: Path) -> dict[str, Path]:
             "bin": tmp_path / "bin", "apt_log": tmp_path / "apt.log"}
 
 
-def _run(node: dict[str, Path], **extra: str) -> subprocess.CompletedProcess[str]:
+def _run(node: dict[str, Path], umask: str = "022", **extra: str) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": f"{node['stubs']}:{os.environ['PATH']}",
         "AZ_BATCH_NODE_SHARED_DIR": str(node["shared"]),
@@ -65,7 +66,8 @@ def _run(node: dict[str, Path], **extra: str) -> subprocess.CompletedProcess[str
         "APT_LOG": str(node["apt_log"]),
         **extra,
     }
-    return subprocess.run(["/bin/bash", str(SCRIPT)], env=env, capture_output=True, text=True,
+    command = ["/bin/bash", "-c", f'umask {umask}; exec /bin/bash "$0"', str(SCRIPT)]
+    return subprocess.run(command, env=env, capture_output=True, text=True,
                           timeout=120, check=False)
 
 
@@ -77,6 +79,22 @@ def test_installs_verified_blender_and_the_apt_packages(node: dict[str, Path]) -
     installs = node["apt_log"].read_text()
     assert re.search(r"install .*\bffmpeg\b", installs) and re.search(r"install .*\bpython3\b", installs)
     assert not list(node["shared"].glob("blender-download.*")), "download scratch space left behind"
+
+
+def test_blender_stays_readable_and_runnable_by_non_admin_task_users_under_a_strict_umask(
+        node: dict[str, Path]) -> None:
+    """Tasks run as task-scope non-admin auto-users, not as the start task's admin."""
+    result = _run(node, umask="077")
+    assert result.returncode == 0, result.stderr
+    tree = node["shared"] / "blender"
+    for path in [tree, *tree.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        assert mode & stat.S_IROTH, f"{path} is not readable by other users"
+        if path.is_dir():
+            assert mode & stat.S_IXOTH, f"{path} cannot be entered by other users"
+    assert (tree / NAME / "blender").stat().st_mode & stat.S_IXOTH, "blender is not runnable by other users"
 
 
 def test_rerun_after_reboot_keeps_the_installed_blender_without_downloading(node: dict[str, Path]) -> None:
