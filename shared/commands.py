@@ -191,11 +191,10 @@ def render_argv(blend_path: str, output_dir: str, name: str, frames: Iterable[in
     Order matters: the scene options follow the .blend; `-F` comes before the script so a
     color depth the script sets is not reset; the script runs before `-f` renders.
     `autoexec` (`-y`) lets Python drivers in the .blend run: rigs often need it, but it runs
-    whatever code the uploaded file carries, so it is off unless the studio trusts its bundles.
+    whatever code the uploaded file carries, so it is off unless the studio trusts its bundles;
+    off, `-Y` says so explicitly (a node's user preferences could otherwise turn auto-run on).
     """
-    argv = [blender, "-b", _safe_path(blend_path), "--factory-startup", "-noaudio"]
-    if autoexec:
-        argv.append("-y")
+    argv = [blender, "-b", _safe_path(blend_path), "--factory-startup", "-noaudio", "-y" if autoexec else "-Y"]
     if threads is not None:
         if not _is_int(threads) or threads < 0:
             raise ValueError(f"threads must be a non-negative integer, not {threads!r}")
@@ -220,8 +219,10 @@ def render_argv(blend_path: str, output_dir: str, name: str, frames: Iterable[in
 
 def inspect_argv(blend_path: str, out: str = "inspect.json", *, script: str = "inspect_scene.py",
                  blender: str = "blender") -> list[str]:
-    """`blender -b <blend> --python-exit-code 1 --python inspect_scene.py -- --out FILE`."""
-    return [blender, "-b", _safe_path(blend_path), "--factory-startup", "--python-exit-code", "1",
+    """`blender -b <blend> -Y --python-exit-code 1 --python inspect_scene.py -- --out FILE`.
+
+    Inspecting never runs the .blend's own scripts (`-Y`): it reads a file nobody has vetted yet."""
+    return [blender, "-b", _safe_path(blend_path), "--factory-startup", "-Y", "--python-exit-code", "1",
             "--python", _safe_path(script), "--", "--out", _safe_path(out)]
 
 

@@ -63,6 +63,17 @@ def test_render_argv_without_settings_runs_no_script() -> None:
     assert "-y" in commands.render_argv("shot.blend", "out", "shot", [4], autoexec=True)
 
 
+def test_every_blender_command_disables_auto_run_scripts_unless_asked() -> None:
+    render = commands.render_argv("shot.blend", "out", "shot", [4], resolution=(64, 36))
+    inspect = commands.inspect_argv("shot.blend")
+    trusted = commands.render_argv("shot.blend", "out", "shot", [4], autoexec=True)
+    for argv in (render, inspect):
+        # an early option, but before the scripts for readers of the argv; never together with -y
+        assert "-Y" in argv and "-y" not in argv
+        assert argv.index("-Y") < argv.index("--python")
+    assert "-Y" not in trusted and "-y" in trusted
+
+
 def test_metacharacter_names_stay_single_argv_elements() -> None:
     name = "it's a \"shot\"; rm -rf $HOME `x` {blend_name}"
     argv = commands.render_argv("my scene (v2).blend", "out dir", name, [1], scene="Scene; echo")
