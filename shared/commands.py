@@ -184,9 +184,13 @@ def render_argv(blend_path: str, output_dir: str, name: str, frames: Iterable[in
                 threads: int | None = None, resolution: tuple[int, int] | None = None,
                 fps: float | str | None = None, samples: int | None = None,
                 color_depth: str | None = None, settings_script: str = "apply_settings.py",
-                padding: int = DEFAULT_PADDING, autoexec: bool = False, blender: str = "blender") -> list[str]:
-    """`blender -b <blend> [-S scene] [-E engine] -o DIR/NAME_#### -F FMT -x 1
+                padding: int = DEFAULT_PADDING, autoexec: bool = False, sandbox: bool = True,
+                blender: str = "blender") -> list[str]:
+    """`blender -b <blend> -Y [-S scene] [-E engine] -o DIR/NAME_#### -F FMT -x 1
     [--python-exit-code 1 --python apply_settings.py] -f 1..10 [-- settings]`.
+
+    `sandbox` runs apply_settings.py even with no settings to change, since it is also what keeps
+    the scene's own paths (File Output nodes, images, libraries, caches) inside the bundle and task.
 
     Order matters: the scene options follow the .blend; `-F` comes before the script so a
     color depth the script sets is not reset; the script runs before `-f` renders.
@@ -208,8 +212,9 @@ def render_argv(blend_path: str, output_dir: str, name: str, frames: Iterable[in
     frame_extension(fmt)
     argv += ["-o", output_pattern(output_dir, name, padding), "-F", fmt.upper(), "-x", "1"]
     extra = settings_args(resolution=resolution, fps=fps, samples=samples, color_depth=color_depth)
-    if extra:
-        # A failing settings script must fail the task rather than render with the wrong settings.
+    if extra or sandbox:
+        # A failing settings script must fail the task rather than render with the wrong settings
+        # or with a scene path it could not make safe.
         argv += ["--python-exit-code", "1", "--python", _safe_path(settings_script)]
     argv += ["-f", blender_frame_list(frames)]
     if extra:

@@ -1,0 +1,86 @@
+"""Build a .blend that reaches outside its bundle without any Python in it; run with bpy.
+
+    python hostile_scene.py OUT.blend --foreign-image PNG --outside DIR --library LIB.blend --cache DIR
+
+The scene (Workbench, 16x16, one camera) has a compositor that shows the image at the absolute
+`--foreign-image` (another job's file) and a File Output node writing to the absolute `--outside`;
+it links an object from the absolute `--library` and gives a cloth an external point cache at the
+absolute `--cache`. `--library` is written first, with one object named "Foreign".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import bpy
+
+SIZE = 16
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--foreign-image", required=True)
+    parser.add_argument("--outside", required=True)
+    parser.add_argument("--library", required=True)
+    parser.add_argument("--cache", required=True)
+    return parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:])
+
+
+def write_library(path: str) -> None:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    obj = bpy.data.objects.new("Foreign", bpy.data.meshes.new("ForeignMesh"))
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+
+
+def build(args: argparse.Namespace) -> None:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.engine = "BLENDER_WORKBENCH"
+    scene.render.resolution_x = scene.render.resolution_y = SIZE
+    scene.render.resolution_percentage = 100
+    scene.frame_start, scene.frame_end = 1, 2
+    scene.view_settings.view_transform = "Standard"  # the foreign image's red reaches the frame as red
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+
+    tree = bpy.data.node_groups.new("Compositor", "CompositorNodeTree")
+    scene.compositing_node_group = tree
+    tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    image_node = tree.nodes.new("CompositorNodeImage")
+    image_node.image = bpy.data.images.load(args.foreign_image)
+    group_output = tree.nodes.new("NodeGroupOutput")
+    tree.links.new(image_node.outputs[0], group_output.inputs[0])
+    file_output = tree.nodes.new("CompositorNodeOutputFile")
+    file_output.name = "Steal"
+    file_output.directory = args.outside.rstrip("/") + "/"
+    file_output.file_name = "stolen_"
+    file_output.format.media_type = "IMAGE"
+    file_output.format.file_format = "PNG"
+    file_output.file_output_items.new("RGBA", "Image")
+    tree.links.new(image_node.outputs[0], file_output.inputs[0])
+
+    with bpy.data.libraries.load(args.library, link=True) as (_, linked):
+        linked.objects = ["Foreign"]
+    for obj in linked.objects:
+        scene.collection.objects.link(obj)
+
+    cloth = bpy.data.objects.new("Cloth", bpy.data.meshes.new("ClothMesh"))
+    scene.collection.objects.link(cloth)
+    cache = cloth.modifiers.new("Cloth", "CLOTH").point_cache
+    cache.use_disk_cache = True
+    cache.use_external = True
+    cache.filepath = args.cache
+    bpy.ops.wm.save_as_mainfile(filepath=args.out, relative_remap=False)  # keep the paths absolute
+
+
+def main() -> None:
+    args = parse_args()
+    write_library(args.library)
+    build(args)
+
+
+main()

@@ -1,0 +1,135 @@
+"""A .blend that reads and writes outside its bundle without any Python: inspect_scene reports it,
+apply_settings neutralises it before a real render through the task runner."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shared import commands
+from shared.pipeline.batch_tasks import NODE_SCRIPTS
+from tests.render.helpers import NODE, TIMEOUT, blender_bin, env_with_path, read_png, run_blender
+
+pytestmark = pytest.mark.slow
+
+HOSTILE_SCENE = Path(__file__).with_name("hostile_scene.py")
+RED = b"\xff\x00\x00"
+
+
+@dataclass(frozen=True)
+class Hostile:
+    root: Path
+    bundle: Path   # scene.zip with hostile.blend
+    blend: Path    # the same .blend, unpacked
+    outside: Path  # where its File Output node writes
+    foreign: Path  # another job's image it shows
+
+
+def write_red_png(path: Path, size: int = 16) -> None:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    rows = b"".join(b"\x00" + RED * size for _ in range(size))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Hostile:
+    other_job, outside, unpacked = tmp_path / "other-job", tmp_path / "outside", tmp_path / "unpacked"
+    for directory in (other_job, outside, unpacked):
+        directory.mkdir()
+    write_red_png(other_job / "secret.png")
+    blend = unpacked / "hostile.blend"
+    result = subprocess.run(
+        [sys.executable, str(HOSTILE_SCENE), str(blend), "--foreign-image", str(other_job / "secret.png"),
+         "--outside", str(outside), "--library", str(other_job / "library.blend"),
+         "--cache", str(other_job / "cache")], capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    bundle = tmp_path / "scene.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.write(blend, "hostile.blend")
+    return Hostile(tmp_path, bundle, blend, outside, other_job / "secret.png")
+
+
+def red_pixels(path: Path) -> tuple[int, int]:
+    """(pixels that are the foreign image's red, up to Blender's dither; all pixels)."""
+    image = read_png(path)
+    pixels = [image.pixels[i:i + 3] for i in range(0, len(image.pixels), image.channels)]
+    return sum(1 for r, g, b in pixels if r > 240 and g < 16 and b < 16), len(pixels)
+
+
+def test_inspect_reports_every_path_outside_the_bundle_as_unsafe(hostile: Hostile, tmp_path: Path) -> None:
+    argv = commands.inspect_argv(str(hostile.blend), out="inspect.json", script=str(NODE / "inspect_scene.py"))
+    result = run_blender(*argv[1:], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "inspect.json").read_text())
+    assert report["scenes"][0]["name"] == "Scene"  # the existing keys are still there
+    by_kind = {entry["kind"]: entry for entry in report["externalPaths"]}
+    for kind, owner in (("image", 'image "secret.png"'), ("library", 'library "library.blend"'),
+                        ("file_output", 'node "Steal" in node group "Compositor"'),
+                        ("point_cache", 'modifier "Cloth" of object "Cloth"')):
+        entry = by_kind[kind]
+        assert entry["owner"] == owner
+        assert entry["unsafe"] is True and entry["absolute"] is True and entry["escapes"] is True
+    assert by_kind["file_output"]["path"] == f"{hostile.outside}/stolen_"
+    assert by_kind["image"]["path"] == str(hostile.foreign)
+
+
+def test_relative_paths_inside_the_bundle_are_safe_and_escaping_ones_are_not(tmp_path: Path) -> None:
+    script = ("import bpy, sys; sys.path.insert(0, sys.argv[-1]); import inspect_scene as s; "
+              "print('VERDICTS ' + repr([s.assess(p, None, s.bundle_root()) for p in "
+              "('//tex/wood.png', '//tex/../../x.png', '//../other-job/x.png', '/etc/passwd', 'C:\\\\x.png')]))")
+    result = subprocess.run([sys.executable, "-c", script, str(NODE)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("VERDICTS "))
+    # (absolute, escapes); a Windows drive path is a plain name to Linux, but still absolute, so unsafe
+    assert line == "VERDICTS " + repr([(False, False), (False, True), (False, True), (True, True), (True, False)])
+
+
+def render_task(hostile: Hostile, work: Path, *, sandbox: bool) -> subprocess.CompletedProcess[str]:
+    (work / "tools").mkdir(parents=True)
+    for script in NODE_SCRIPTS:  # what the pipeline ships: apply_settings imports inspect_scene
+        (work / "tools" / script).write_bytes((NODE / script).read_bytes())
+    (work / "scene.zip").write_bytes(hostile.bundle.read_bytes())
+    inner = commands.render_argv("bundle/hostile.blend", "frames", "hostile", [1], fmt="PNG", sandbox=sandbox,
+                                 settings_script="tools/apply_settings.py")
+    argv = commands.task_runner_argv(inner, task_id="chunk-0001", marker="marker.json", runner="tools/task_runner.py",
+                                     bundle="scene.zip", extract_to="bundle",
+                                     expected_files=["frames/hostile_0001.png"], frames="1")
+    env = {**env_with_path(blender_bin(hostile.root / "bin")), "AZ_BATCH_NODE_SHARED_DIR": str(hostile.root / "node")}
+    return subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def test_a_hostile_scene_renders_without_reading_or_writing_outside(hostile: Hostile) -> None:
+    work = hostile.root / "task"
+    result = render_task(hostile, work, sandbox=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((work / "marker.json").read_text())["status"] == "succeeded"
+    assert list(hostile.outside.iterdir()) == []  # the File Output node wrote nothing outside the task
+    red, _ = red_pixels(work / "frames" / "hostile_0001.png")
+    assert red == 0  # the other job's image never reached the frame
+    for line in ("[image] image \"secret.png\": an absolute path, now points into an empty folder",
+                 "[file_output] node \"Steal\" in node group \"Compositor\": an absolute path, writes into",
+                 "[library] library \"library.blend\": an absolute path, removed with everything linked",
+                 "[point_cache] modifier \"Cloth\" of object \"Cloth\": an absolute path, now points into"):
+        assert line in result.stderr
+    assert str(hostile.foreign) not in result.stderr  # logs name kinds and owners, not host paths
+
+
+def test_without_the_sandbox_the_same_scene_does_steal(hostile: Hostile) -> None:
+    """The attack is real: the checks above would fail if apply_settings did nothing."""
+    work = hostile.root / "unguarded"
+    result = render_task(hostile, work, sandbox=False)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in hostile.outside.iterdir()] == ["stolen_Image0001.png"]
+    red, total = red_pixels(work / "frames" / "hostile_0001.png")
+    assert red == total  # the frame is the other job's image
