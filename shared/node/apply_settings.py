@@ -140,8 +140,7 @@ class Sandbox:
         self.root = root
         self.task_dir = os.path.realpath(task_dir)
         self.base = os.path.join(self.task_dir, "sandbox")
-        self.empty = os.path.join(self.base, "empty")
-        os.makedirs(self.empty, exist_ok=True)
+        self.empty = os.path.join(self.base, "empty")  # made when first needed, and kept empty
         self.count = 0
         self.changes: list[str] = []
         self.refused: list[str] = []
@@ -156,11 +155,10 @@ class Sandbox:
         path = ref.path
         if not path:
             return True
-        resolved = paths.resolve(path, ref.library)
         if ref.access == "write":
-            return not _TEMPLATE.search(path) and paths.inside(self.task_dir, resolved)
-        inside_bundle = not paths.is_absolute(path) and paths.inside(self.root, resolved)
-        return inside_bundle or paths.inside(self.base, resolved)
+            return not _TEMPLATE.search(path) and paths.inside_all(self.task_dir, path, ref.library)
+        inside_bundle = not paths.is_absolute(path) and paths.inside_all(self.root, path, ref.library)
+        return inside_bundle or paths.inside_all(self.base, path, ref.library)
 
     def fix(self, ref: paths.PathRef) -> None:
         """Point `ref` somewhere harmless inside the task, or note that it could not be."""
@@ -182,6 +180,7 @@ class Sandbox:
                 bpy.data.libraries.remove(ref.holder)
                 what = "removed with everything linked from it"
             else:
+                os.makedirs(self.empty, exist_ok=True)
                 setattr(ref.holder, ref.attr, os.path.join(self.empty, _safe_file_name(name)))
                 if ref.kind == "image":
                     ref.holder.reload()  # drop pixels already loaded

@@ -188,14 +188,30 @@ def is_absolute(path: str) -> bool:
     return not path.startswith("//") and (os.path.isabs(path) or bool(_DRIVE.match(path)))
 
 
-def resolve(path: str, library: Any = None) -> str:
-    """Where Blender looks: `//` from the .blend (or the linked library), else from the working directory."""
+def _joined(path: str, library: Any) -> str:
     if path.startswith("//"):
         base = bpy.data.filepath
         if library is not None and library.filepath:
             base = resolve(library.filepath, library.parent)
-        return os.path.realpath(os.path.join(os.path.dirname(base) or os.getcwd(), path[2:]))
-    return os.path.realpath(os.path.expanduser(path) if path.startswith("~") else path)
+        return os.path.join(os.path.dirname(base) or os.getcwd(), path[2:])
+    return os.path.abspath(os.path.expanduser(path) if path.startswith("~") else path)
+
+
+def resolve(path: str, library: Any = None) -> str:
+    """Where Blender looks: `//` from the .blend (or the linked library), else from the working directory.
+    Blender collapses `..` as text before opening (`bundle/../x` is `x` even if `bundle` is a link),
+    so the path is normalised first and only then are links followed."""
+    return os.path.realpath(os.path.normpath(_joined(path, library)))
+
+
+def resolutions(path: str, library: Any = None) -> set[str]:
+    """resolve(), and where the kernel would go if a reader did not collapse `..` first (it follows
+    a link, then `..` from the link's target): a path is inside a folder only if both are."""
+    return {resolve(path, library), os.path.realpath(_joined(path, library))}
+
+
+def inside_all(root: str, path: str, library: Any = None) -> bool:
+    return all(inside(root, candidate) for candidate in resolutions(path, library))
 
 
 def inside(root: str, path: str) -> bool:
@@ -210,17 +226,17 @@ def bundle_root(given: str | None = None) -> str:
 
 def assess(path: str, library: Any, root: str) -> tuple[bool, bool]:
     """(absolute, escapes the bundle directory)."""
-    return is_absolute(path), not inside(root, resolve(path, library))
+    return is_absolute(path), not inside_all(root, path, library)
 
 
 def other_paths(refs: list[PathRef]) -> list[str]:
     """Paths Blender itself reports (bpy.utils.blend_paths) that none of `refs` covers, resolved."""
-    known = {resolve(ref.path, ref.library) for ref in refs if ref.path}
+    known = {candidate for ref in refs if ref.path for candidate in resolutions(ref.path, ref.library)}
     seen: set[str] = set()
     for path in bpy.utils.blend_paths(absolute=True, packed=True):
-        resolved = os.path.realpath(path)
-        if resolved not in known and not _blender_data(resolved):
-            seen.add(resolved)
+        candidates = {os.path.realpath(path), os.path.realpath(os.path.normpath(path))}
+        if not candidates & known and not any(_blender_data(c) for c in candidates):
+            seen.update(candidates)
     return sorted(seen)
 
 

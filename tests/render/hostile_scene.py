@@ -5,7 +5,8 @@
 The scene (Workbench, 16x16, one camera) has a compositor that shows the image at the absolute
 `--foreign-image` (another job's file) and a File Output node writing to the absolute `--outside`;
 it links an object from the absolute `--library` and gives a cloth an external point cache at the
-absolute `--cache`. `--library` is written first, with one object named "Foreign".
+absolute `--cache`. `--library` is written first, with one object named "Foreign". With
+`--image-path` the image is saved with that path instead (`//tex/x.png`, `//../../x.png`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--outside", required=True)
     parser.add_argument("--library", required=True)
     parser.add_argument("--cache", required=True)
+    parser.add_argument("--image-path", help="the path the image is saved with (default: --foreign-image)")
     return parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:])
 
 
@@ -52,6 +54,8 @@ def build(args: argparse.Namespace) -> None:
     tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
     image_node = tree.nodes.new("CompositorNodeImage")
     image_node.image = bpy.data.images.load(args.foreign_image)
+    if args.image_path:
+        image_node.image.filepath = args.image_path
     group_output = tree.nodes.new("NodeGroupOutput")
     tree.links.new(image_node.outputs[0], group_output.inputs[0])
     file_output = tree.nodes.new("CompositorNodeOutputFile")

@@ -41,22 +41,29 @@ def write_red_png(path: Path, size: int = 16) -> None:
                      + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-@pytest.fixture
-def hostile(tmp_path: Path) -> Hostile:
-    other_job, outside, unpacked = tmp_path / "other-job", tmp_path / "outside", tmp_path / "unpacked"
+def make_hostile(root: Path, image_path: str | None = None, bundled: dict[str, Path] | None = None) -> Hostile:
+    other_job, outside, unpacked = root / "other-job", root / "outside", root / "unpacked"
     for directory in (other_job, outside, unpacked):
-        directory.mkdir()
+        directory.mkdir(exist_ok=True)
     write_red_png(other_job / "secret.png")
     blend = unpacked / "hostile.blend"
     result = subprocess.run(
         [sys.executable, str(HOSTILE_SCENE), str(blend), "--foreign-image", str(other_job / "secret.png"),
          "--outside", str(outside), "--library", str(other_job / "library.blend"),
-         "--cache", str(other_job / "cache")], capture_output=True, text=True, timeout=TIMEOUT)
+         "--cache", str(other_job / "cache"), *(["--image-path", image_path] if image_path else [])],
+        capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
-    bundle = tmp_path / "scene.zip"
+    bundle = root / "scene.zip"
     with zipfile.ZipFile(bundle, "w") as zf:
         zf.write(blend, "hostile.blend")
-    return Hostile(tmp_path, bundle, blend, outside, other_job / "secret.png")
+        for name, path in (bundled or {}).items():
+            zf.write(path, name)
+    return Hostile(root, bundle, blend, outside, other_job / "secret.png")
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Hostile:
+    return make_hostile(tmp_path)
 
 
 def red_pixels(path: Path) -> tuple[int, int]:
@@ -81,6 +88,7 @@ def test_inspect_reports_every_path_outside_the_bundle_as_unsafe(hostile: Hostil
         assert entry["unsafe"] is True and entry["absolute"] is True and entry["escapes"] is True
     assert by_kind["file_output"]["path"] == f"{hostile.outside}/stolen_"
     assert by_kind["image"]["path"] == str(hostile.foreign)
+    assert "other" not in by_kind  # every path Blender itself reports is one the list knows
 
 
 def test_relative_paths_inside_the_bundle_are_safe_and_escaping_ones_are_not(tmp_path: Path) -> None:
@@ -133,3 +141,28 @@ def test_without_the_sandbox_the_same_scene_does_steal(hostile: Hostile) -> None
     assert [p.name for p in hostile.outside.iterdir()] == ["stolen_Image0001.png"]
     red, total = red_pixels(work / "frames" / "hostile_0001.png")
     assert red == total  # the frame is the other job's image
+
+
+def test_a_relative_path_escaping_the_shared_bundle_copy_is_neutralised(tmp_path: Path) -> None:
+    # Blender opens <task>/bundle/hostile.blend (a link to the node's copy) and collapses `..` as text,
+    # so two `..` reach the folder beside the task: the other job's.
+    hostile = make_hostile(tmp_path, image_path="//../../other-job/secret.png")
+    unguarded = render_task(hostile, tmp_path / "unguarded", sandbox=False)
+    assert unguarded.returncode == 0, unguarded.stderr
+    red, total = red_pixels(tmp_path / "unguarded" / "frames" / "hostile_0001.png")
+    assert red == total  # the escape is real
+    guarded = render_task(hostile, tmp_path / "task", sandbox=True)
+    assert guarded.returncode == 0, guarded.stderr
+    assert '[image] image "secret.png": a path outside the bundle, now points into an empty folder' in guarded.stderr
+    assert red_pixels(tmp_path / "task" / "frames" / "hostile_0001.png")[0] == 0
+
+
+def test_a_relative_path_inside_the_bundle_keeps_working(tmp_path: Path) -> None:
+    texture = tmp_path / "own.png"
+    write_red_png(texture)
+    hostile = make_hostile(tmp_path, image_path="//tex/own.png", bundled={"tex/own.png": texture})
+    result = render_task(hostile, tmp_path / "task", sandbox=True)
+    assert result.returncode == 0, result.stderr
+    assert "[image]" not in result.stderr  # the bundle's own texture is left alone…
+    red, total = red_pixels(tmp_path / "task" / "frames" / "hostile_0001.png")
+    assert red == total  # …and is what the frame shows
