@@ -172,16 +172,18 @@ class Sandbox:
             elif ref.kind == "render_output":
                 ref.holder.filepath = self._folder("render_output") + _safe_file_name(name)
                 what = "writes into the task's sandbox/render_output"
-            elif ref.access == "readwrite":
+            elif ref.access in ("readwrite", "write"):  # caches, bakes, dynamic paint's image sequence
                 setattr(ref.holder, ref.attr, self._folder("cache"))
-                what = "now an empty cache folder inside the task"
+                what = "now an empty folder of its own inside the task"
             elif ref.kind == "library":
                 # Its data was read when the file opened; removing the library removes all of it.
                 bpy.data.libraries.remove(ref.holder)
                 what = "removed with everything linked from it"
             else:
                 os.makedirs(self.empty, exist_ok=True)
-                setattr(ref.holder, ref.attr, os.path.join(self.empty, _safe_file_name(name)))
+                # a folder (an image strip's) becomes the empty folder, a file a name inside it
+                target = self.empty + os.sep if ref.extra else os.path.join(self.empty, _safe_file_name(name))
+                setattr(ref.holder, ref.attr, target)
                 if ref.kind == "image":
                     ref.holder.reload()  # drop pixels already loaded
                 what = "now points into an empty folder, nothing outside is read"

@@ -64,7 +64,7 @@ class PathRef:
     attr: str
     access: str
     library: Any = None
-    extra: str = ""  # a file name appended to the value (File Output nodes)
+    extra: str = ""  # a file name appended to a folder (File Output nodes, image strips)
 
     @property
     def path(self) -> str:
@@ -105,7 +105,7 @@ def _datablock_refs() -> Iterator[PathRef]:
             yield PathRef(kind, f'{kind.replace("_", " ")} "{datablock.name}"', datablock, "filepath", "read",
                           _linked(datablock))
     for text in bpy.data.texts:
-        if text.filepath and not text.is_in_memory:
+        if text.filepath:  # Blender can re-read it from there (Text → Reload, and on open when modified)
             yield PathRef("text", f'text "{text.name}"', text, "filepath", "read", _linked(text))
 
 
@@ -173,7 +173,8 @@ def _scene_refs() -> Iterator[PathRef]:
             if strip.type == "MOVIE" and strip.filepath:
                 yield PathRef("strip_movie", owner, strip, "filepath", "read", library)
             elif strip.type == "IMAGE" and strip.directory:
-                yield PathRef("strip_image", owner, strip, "directory", "read", library)
+                first = strip.elements[0].filename if len(strip.elements) else ""
+                yield PathRef("strip_image", owner, strip, "directory", "read", library, extra=first)
 
 
 def path_refs() -> list[PathRef]:

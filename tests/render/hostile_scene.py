@@ -27,6 +27,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--library", required=True)
     parser.add_argument("--cache", required=True)
     parser.add_argument("--image-path", help="the path the image is saved with (default: --foreign-image)")
+    parser.add_argument("--more-kinds", action="store_true",
+                        help="also a volume, a text, OSL and IES nodes, an ocean, a geometry-nodes bake, "
+                             "a dynamic paint output, an image strip, all at absolute paths under --outside")
     return parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:])
 
 
@@ -78,7 +81,39 @@ def build(args: argparse.Namespace) -> None:
     cache.use_disk_cache = True
     cache.use_external = True
     cache.filepath = args.cache
+    if args.more_kinds:
+        more_kinds(scene, args.outside.rstrip("/"))
     bpy.ops.wm.save_as_mainfile(filepath=args.out, relative_remap=False)  # keep the paths absolute
+
+
+def more_kinds(scene: bpy.types.Scene, outside: str) -> None:
+    def new_object(name: str) -> bpy.types.Object:
+        obj = bpy.data.objects.new(name, bpy.data.meshes.new(name))
+        scene.collection.objects.link(obj)
+        return obj
+
+    volume = bpy.data.volumes.new("Smoke")
+    volume.filepath = f"{outside}/smoke.vdb"
+    scene.collection.objects.link(bpy.data.objects.new("Smoke", volume))
+    text = bpy.data.texts.new("notes.txt")
+    text.filepath = f"{outside}/notes.txt"
+    text.use_fake_user = True
+    material = bpy.data.materials.new("Shader")
+    material.use_nodes = True
+    for kind, file_name in (("ShaderNodeScript", "shader.osl"), ("ShaderNodeTexIES", "lamp.ies")):
+        node = material.node_tree.nodes.new(kind)
+        node.mode = "EXTERNAL"
+        node.filepath = f"{outside}/{file_name}"
+    new_object("Ocean").modifiers.new("Ocean", "OCEAN").filepath = f"{outside}/ocean/"
+    painted = new_object("Painted")
+    painted.data.materials.append(material)
+    painted.modifiers.new("Bake", "NODES").bake_directory = f"{outside}/bake/"
+    paint = painted.modifiers.new("Paint", "DYNAMIC_PAINT")
+    bpy.context.view_layer.objects.active = painted
+    bpy.ops.dpaint.type_toggle(type="CANVAS")
+    paint.canvas_settings.canvas_surfaces[0].image_output_path = f"{outside}/paint/"
+    editor = scene.sequence_editor_create()
+    editor.strips.new_image("Plate", f"{outside}/plate_0001.png", 1, 1)
 
 
 def main() -> None:

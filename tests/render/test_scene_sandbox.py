@@ -41,7 +41,8 @@ def write_red_png(path: Path, size: int = 16) -> None:
                      + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-def make_hostile(root: Path, image_path: str | None = None, bundled: dict[str, Path] | None = None) -> Hostile:
+def make_hostile(root: Path, image_path: str | None = None, bundled: dict[str, Path] | None = None,
+                 more_kinds: bool = False) -> Hostile:
     other_job, outside, unpacked = root / "other-job", root / "outside", root / "unpacked"
     for directory in (other_job, outside, unpacked):
         directory.mkdir(exist_ok=True)
@@ -50,7 +51,8 @@ def make_hostile(root: Path, image_path: str | None = None, bundled: dict[str, P
     result = subprocess.run(
         [sys.executable, str(HOSTILE_SCENE), str(blend), "--foreign-image", str(other_job / "secret.png"),
          "--outside", str(outside), "--library", str(other_job / "library.blend"),
-         "--cache", str(other_job / "cache"), *(["--image-path", image_path] if image_path else [])],
+         "--cache", str(other_job / "cache"), *(["--image-path", image_path] if image_path else []),
+         *(["--more-kinds"] if more_kinds else [])],
         capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
     bundle = root / "scene.zip"
@@ -166,3 +168,36 @@ def test_a_relative_path_inside_the_bundle_keeps_working(tmp_path: Path) -> None
     assert "[image]" not in result.stderr  # the bundle's own texture is left alone…
     red, total = red_pixels(tmp_path / "task" / "frames" / "hostile_0001.png")
     assert red == total  # …and is what the frame shows
+
+
+MORE_KINDS = {"volume": 'volume "Smoke"', "text": 'text "notes.txt"',
+              "script": 'node "Script" in material "Shader"', "ies": 'node "IES Texture" in material "Shader"',
+              "ocean_cache": 'modifier "Ocean" of object "Ocean"', "bake": 'modifier "Bake" of object "Painted"',
+              "dynamic_paint_output": 'modifier "Paint" of object "Painted", surface "Surface"',
+              "strip_image": 'strip "Plate" in scene "Scene"'}
+# inspect_scene is importable here: apply_settings put its folder on sys.path
+DUMP_PATHS = ("import json, inspect_scene as s; "
+              "print('PATHS ' + json.dumps([[r.kind, s.resolve(r.path, r.library)] for r in s.path_refs()]))")
+
+
+def test_every_other_kind_of_path_is_reported_and_moved_inside_the_task(tmp_path: Path) -> None:
+    hostile = make_hostile(tmp_path, more_kinds=True)
+    work = tmp_path / "task"
+    work.mkdir()
+    result = run_blender(*commands.inspect_argv(str(hostile.blend), script=str(NODE / "inspect_scene.py"))[1:],
+                         cwd=work)
+    assert result.returncode == 0, result.stderr
+    reported = {e["kind"]: e for e in json.loads((work / "inspect.json").read_text())["externalPaths"]}
+    for kind, owner in MORE_KINDS.items():
+        assert reported[kind]["owner"] == owner and reported[kind]["unsafe"] is True, kind
+    assert "other" not in reported
+    result = run_blender("-b", hostile.blend, "-Y", "-o", "frames/f_####", "--python-exit-code", "1",
+                         "--python", NODE / "apply_settings.py", "--python-expr", DUMP_PATHS, cwd=work)
+    assert result.returncode == 0, result.stderr
+    for kind, owner in MORE_KINDS.items():
+        assert f"apply_settings: sandbox: [{kind}] {owner}: an absolute path" in result.stderr, kind
+    line = next(line for line in result.stdout.splitlines() if line.startswith("PATHS "))
+    after = json.loads(line[6:])
+    assert {kind for kind, _ in after} >= set(MORE_KINDS)
+    for kind, path in after:
+        assert path.startswith(str(work.resolve()) + "/"), (kind, path)  # every path now inside the task
