@@ -132,7 +132,6 @@ def apply(scene: bpy.types.Scene, args: argparse.Namespace) -> list[str]:
 
 EXIT_UNSAFE = 3
 _TEMPLATE = re.compile(r"(?<!\{)\{(?!\{)")  # a Blender 5 path template: resolved by Blender, not here
-_UNSAFE_NAME = re.compile(r"[/\\]|\.\.|^[A-Za-z]:")
 
 
 class Sandbox:
@@ -165,7 +164,10 @@ class Sandbox:
         name = os.path.basename(ref.path.rstrip("/\\")) or ref.kind
         where = _where(ref)
         try:
-            if ref.kind == "file_output":
+            if ref.kind == "file_output" and ref.attr == "name":
+                ref.holder.name = _safe_file_name(ref.holder.name)
+                what = "its file name had a path in it, now a plain name"
+            elif ref.kind == "file_output":
                 ref.holder.directory = self._folder("file_output")
                 ref.holder.file_name = _safe_file_name(ref.holder.file_name)
                 what = "writes into the task's sandbox/file_output"
@@ -204,8 +206,6 @@ class Sandbox:
         for ref in refs:
             if not self.safe(ref):
                 self.fix(ref)
-            if ref.kind == "file_output":
-                self._file_output_items(ref)
         self._memory_point_caches()
         left = [f"[{ref.kind}] {ref.owner}" for ref in paths.path_refs() if not self.safe(ref)]
         left += [f"a path Blender reports outside the bundle ({os.path.basename(p)})"
@@ -216,12 +216,6 @@ class Sandbox:
             print("apply_settings: refusing to render a scene with paths outside the bundle", file=sys.stderr,
                   flush=True)
             raise SystemExit(EXIT_UNSAFE)
-
-    def _file_output_items(self, ref: paths.PathRef) -> None:
-        for item in ref.holder.file_output_items:
-            if _UNSAFE_NAME.search(item.name):
-                item.name = _safe_file_name(item.name)
-                self.log(f"[file_output] {ref.owner}: an input's file name had a path in it, now a plain name")
 
     def _memory_point_caches(self) -> None:
         for obj in bpy.data.objects:

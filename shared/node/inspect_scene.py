@@ -17,16 +17,17 @@ Writes (snake_case keys, one object per scene; `externalPaths` is camelCase as t
 `externalPaths` lists every path the file references, as stored (`//` = next to the .blend, or
 next to the library a linked datablock comes from). `kind` is one of image, movie_clip, sound,
 font, volume, text, cache_file (Alembic/USD), library, file_output (compositor File Output node:
-its directory joined with its file name), render_output, point_cache (external), fluid_cache,
-ocean_cache, bake (geometry-nodes bakes), dynamic_paint_output, strip_movie, strip_image,
-script (external OSL), ies, or other (a path Blender reports that none of these cover). `owner`
-names the datablock, node or modifier that holds it. `absolute` is a path given from the root (or a
-drive); `escapes` is a path that, after resolving `//` and `..` (and symlinks), lies outside the
-bundle directory; `unsafe` is either. Packed files and Blender's built-in font are not listed: they
-are read from the .blend itself. A scene's render_output (Blender's default is the absolute
-`/tmp/`) is replaced by every render task's `-o`, so it matters only to a reader of the report;
-the other kinds are what a job really reads or writes. The bundle directory is --bundle-root, else RENDER_BUNDLE_DIR
-(which task_runner.py sets), else the .blend's own folder.
+its directory joined with its file name, and an input whose name holds a path), render_output,
+point_cache (external), fluid_cache, ocean_cache, bake (geometry-nodes bakes),
+dynamic_paint_output, strip_movie, strip_image, script (external OSL), ies, or other (a path
+Blender reports that none of these cover). `owner` names the datablock, node or modifier that
+holds it. `absolute` is a path given from the root (or a drive); `escapes` is a path that, after
+resolving `//` and `..` (and symlinks), lies outside the bundle directory; `unsafe` is either.
+Packed files and Blender's built-in font are not listed: they are read from the .blend itself. A
+scene's render_output (Blender's default is the absolute `/tmp/`) is replaced by every render
+task's `-o`, so it matters only to a reader of the report; the other kinds are what a job really
+reads or writes. The bundle directory is --bundle-root, else RENDER_BUNDLE_DIR (which
+task_runner.py sets), else the .blend's own folder.
 
 Linked libraries are read when Blender opens the file, before any script runs: a job whose
 inspection reports an unsafe library should be refused rather than rendered (apply_settings.py
@@ -52,6 +53,9 @@ import bpy
 
 BUNDLE_DIR_ENV = "RENDER_BUNDLE_DIR"
 _DRIVE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
+# A file name that is really a path. Blender replaces `/` in the inputs' names it is given, but a
+# file is only bytes: a crafted one can still hold one.
+UNSAFE_NAME = re.compile(r"[/\\]|^[A-Za-z]:")
 
 
 @dataclass
@@ -64,12 +68,20 @@ class PathRef:
     attr: str
     access: str
     library: Any = None
-    extra: str = ""  # a file name appended to a folder (File Output nodes, image strips)
+    extra: str = ""   # a file name joined to the value, a folder (File Output nodes, image strips)
+    prefix: str = ""  # a folder the value, a file name, is joined to (File Output nodes' inputs)
 
     @property
     def path(self) -> str:
         value = str(getattr(self.holder, self.attr) or "")
-        return value + self.extra if self.extra else value
+        if self.prefix:
+            value = self.prefix + value  # Blender appends an input's name to the node's file name
+        return os.path.join(value, self.extra) if self.extra else value
+
+
+def _q(name: str) -> str:
+    """A name from the file, quoted with its control characters escaped (it ends up in logs)."""
+    return json.dumps(name, ensure_ascii=False)
 
 
 def _linked(datablock: Any) -> Any:
@@ -79,19 +91,19 @@ def _linked(datablock: Any) -> Any:
 def _node_trees() -> Iterator[tuple[str, Any]]:
     """Every node tree: node groups (compositor trees are groups in Blender 5) and embedded trees."""
     for group in bpy.data.node_groups:
-        yield f'node group "{group.name}"', group
+        yield f'node group {_q(group.name)}', group
     for collection, label in ((bpy.data.materials, "material"), (bpy.data.worlds, "world"),
                               (bpy.data.lights, "light"), (bpy.data.textures, "texture"),
                               (bpy.data.linestyles, "line style"), (bpy.data.scenes, "scene")):
         for datablock in collection:
             tree = getattr(datablock, "node_tree", None)
             if tree is not None:
-                yield f'{label} "{datablock.name}"', tree
+                yield f'{label} {_q(datablock.name)}', tree
 
 
 def _datablock_refs() -> Iterator[PathRef]:
     for lib in bpy.data.libraries:
-        yield PathRef("library", f'library "{lib.name}"', lib, "filepath", "read", lib.parent)
+        yield PathRef("library", f'library {_q(lib.name)}', lib, "filepath", "read", lib.parent)
     simple = ((bpy.data.images, "image"), (bpy.data.movieclips, "movie_clip"), (bpy.data.sounds, "sound"),
               (bpy.data.fonts, "font"), (bpy.data.volumes, "volume"), (bpy.data.cache_files, "cache_file"))
     for collection, kind in simple:
@@ -102,20 +114,25 @@ def _datablock_refs() -> Iterator[PathRef]:
                 continue
             if kind == "image" and datablock.source not in ("FILE", "SEQUENCE", "MOVIE", "TILED"):
                 continue
-            yield PathRef(kind, f'{kind.replace("_", " ")} "{datablock.name}"', datablock, "filepath", "read",
+            yield PathRef(kind, f'{kind.replace("_", " ")} {_q(datablock.name)}', datablock, "filepath", "read",
                           _linked(datablock))
     for text in bpy.data.texts:
         if text.filepath:  # Blender can re-read it from there (Text → Reload, and on open when modified)
-            yield PathRef("text", f'text "{text.name}"', text, "filepath", "read", _linked(text))
+            yield PathRef("text", f'text {_q(text.name)}', text, "filepath", "read", _linked(text))
 
 
 def _node_refs() -> Iterator[PathRef]:
     for tree_owner, tree in _node_trees():
         for node in tree.nodes:
-            owner = f'node "{node.name}" in {tree_owner}'
+            owner = f'node {_q(node.name)} in {tree_owner}'
             library = _linked(tree.id_data)
             if node.bl_idname == "CompositorNodeOutputFile":
                 yield PathRef("file_output", owner, node, "directory", "write", library, extra=node.file_name)
+                base = os.path.join(node.directory, node.file_name)
+                for item in node.file_output_items:
+                    if UNSAFE_NAME.search(item.name):
+                        yield PathRef("file_output", f'{owner}, input {_q(item.name)}', item, "name", "write",
+                                      library, prefix=base)
             elif node.bl_idname in ("ShaderNodeScript", "ShaderNodeTexIES") and node.mode == "EXTERNAL":
                 kind = "script" if node.bl_idname == "ShaderNodeScript" else "ies"
                 yield PathRef(kind, owner, node, "filepath", "read", library)
@@ -124,17 +141,17 @@ def _node_refs() -> Iterator[PathRef]:
 def point_caches(obj: Any) -> Iterator[tuple[str, Any]]:
     """(owner, PointCache) of an object's simulations: cloth, soft body, particles, dynamic paint…"""
     for modifier in obj.modifiers:
-        owner = f'modifier "{modifier.name}" of object "{obj.name}"'
+        owner = f'modifier {_q(modifier.name)} of object {_q(obj.name)}'
         cache = getattr(modifier, "point_cache", None)
         if cache is not None:
             yield owner, cache
         canvas = getattr(modifier, "canvas_settings", None)
         for surface in getattr(canvas, "canvas_surfaces", None) or ():
-            yield f'{owner}, surface "{surface.name}"', surface.point_cache
+            yield f'{owner}, surface {_q(surface.name)}', surface.point_cache
     for system in obj.particle_systems:
-        yield f'particle system "{system.name}" of object "{obj.name}"', system.point_cache
+        yield f'particle system {_q(system.name)} of object {_q(obj.name)}', system.point_cache
     if obj.soft_body is not None and getattr(obj.soft_body, "point_cache", None) is not None:
-        yield f'soft body of object "{obj.name}"', obj.soft_body.point_cache
+        yield f'soft body of object {_q(obj.name)}', obj.soft_body.point_cache
 
 
 def _object_refs() -> Iterator[PathRef]:
@@ -144,7 +161,7 @@ def _object_refs() -> Iterator[PathRef]:
             if cache.use_external and cache.filepath:
                 yield PathRef("point_cache", owner, cache, "filepath", "read", library)
         for modifier in obj.modifiers:
-            owner = f'modifier "{modifier.name}" of object "{obj.name}"'
+            owner = f'modifier {_q(modifier.name)} of object {_q(obj.name)}'
             if modifier.type == "FLUID" and modifier.fluid_type == "DOMAIN" and modifier.domain_settings:
                 yield PathRef("fluid_cache", owner, modifier.domain_settings, "cache_directory", "readwrite", library)
             elif modifier.type == "OCEAN" and modifier.filepath:
@@ -159,17 +176,17 @@ def _object_refs() -> Iterator[PathRef]:
             elif modifier.type == "DYNAMIC_PAINT" and modifier.canvas_settings:
                 for surface in modifier.canvas_settings.canvas_surfaces:
                     if surface.image_output_path:
-                        yield PathRef("dynamic_paint_output", f'{owner}, surface "{surface.name}"', surface,
+                        yield PathRef("dynamic_paint_output", f'{owner}, surface {_q(surface.name)}', surface,
                                       "image_output_path", "write", library)
 
 
 def _scene_refs() -> Iterator[PathRef]:
     for scene in bpy.data.scenes:
         library = _linked(scene)
-        yield PathRef("render_output", f'scene "{scene.name}"', scene.render, "filepath", "write", library)
+        yield PathRef("render_output", f'scene {_q(scene.name)}', scene.render, "filepath", "write", library)
         editor = scene.sequence_editor
         for strip in (editor.strips_all if editor else ()):
-            owner = f'strip "{strip.name}" in scene "{scene.name}"'
+            owner = f'strip {_q(strip.name)} in scene {_q(scene.name)}'
             if strip.type == "MOVIE" and strip.filepath:
                 yield PathRef("strip_movie", owner, strip, "filepath", "read", library)
             elif strip.type == "IMAGE" and strip.directory:

@@ -176,8 +176,9 @@ MORE_KINDS = {"volume": 'volume "Smoke"', "text": 'text "notes.txt"',
               "dynamic_paint_output": 'modifier "Paint" of object "Painted", surface "Surface"',
               "strip_image": 'strip "Plate" in scene "Scene"'}
 # inspect_scene is importable here: apply_settings put its folder on sys.path
-DUMP_PATHS = ("import json, inspect_scene as s; "
-              "print('PATHS ' + json.dumps([[r.kind, s.resolve(r.path, r.library)] for r in s.path_refs()]))")
+DUMP_PATHS = ("import bpy, json, inspect_scene as s; "
+              "print('PATHS ' + json.dumps([[r.kind, s.resolve(r.path, r.library)] for r in s.path_refs()])); "
+              "print('LINKED ' + json.dumps([o.name for o in bpy.data.objects if o.library]))")
 
 
 def test_every_other_kind_of_path_is_reported_and_moved_inside_the_task(tmp_path: Path) -> None:
@@ -201,3 +202,4 @@ def test_every_other_kind_of_path_is_reported_and_moved_inside_the_task(tmp_path
     assert {kind for kind, _ in after} >= set(MORE_KINDS)
     for kind, path in after:
         assert path.startswith(str(work.resolve()) + "/"), (kind, path)  # every path now inside the task
+    assert "LINKED []" in result.stdout  # the foreign library's object went with it
