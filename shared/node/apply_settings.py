@@ -202,7 +202,7 @@ class Sandbox:
         for ref in paths.path_refs():
             if ref.kind == "library" and not self.safe(ref):
                 self.fix(ref)
-        refs = paths.path_refs()  # reloading a library replaced its datablocks
+        refs = paths.path_refs()  # removing a library removed its datablocks and their paths
         for ref in refs:
             if not self.safe(ref):
                 self.fix(ref)

@@ -12,6 +12,8 @@ absolute `--cache`. `--library` is written first, with one object named "Foreign
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 
 import bpy
@@ -29,7 +31,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--image-path", help="the path the image is saved with (default: --foreign-image)")
     parser.add_argument("--more-kinds", action="store_true",
                         help="also a volume, a text, OSL and IES nodes, an ocean, a geometry-nodes bake, "
-                             "a dynamic paint output, an image strip, all at absolute paths under --outside")
+                             "a dynamic paint output, an image strip, a sound and a font, all at absolute "
+                             "paths under --outside")
     return parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:])
 
 
@@ -99,7 +102,6 @@ def more_kinds(scene: bpy.types.Scene, outside: str) -> None:
     text.filepath = f"{outside}/notes.txt"
     text.use_fake_user = True
     material = bpy.data.materials.new("Shader")
-    material.use_nodes = True
     for kind, file_name in (("ShaderNodeScript", "shader.osl"), ("ShaderNodeTexIES", "lamp.ies")):
         node = material.node_tree.nodes.new(kind)
         node.mode = "EXTERNAL"
@@ -112,6 +114,13 @@ def more_kinds(scene: bpy.types.Scene, outside: str) -> None:
     bpy.context.view_layer.objects.active = painted
     bpy.ops.dpaint.type_toggle(type="CANVAS")
     paint.canvas_settings.canvas_surfaces[0].image_output_path = f"{outside}/paint/"
+    sound = bpy.data.sounds.load(f"{outside}/music.wav", check_existing=False)
+    sound.use_fake_user = True
+    shutil.copy(os.path.join(bpy.utils.resource_path("LOCAL"), "datafiles", "fonts", "Inter.woff2"),
+                f"{outside}/title.woff2")
+    title = bpy.data.curves.new("Title", "FONT")
+    title.font = bpy.data.fonts.load(f"{outside}/title.woff2")
+    scene.collection.objects.link(bpy.data.objects.new("Title", title))
     editor = scene.sequence_editor_create()
     editor.strips.new_image("Plate", f"{outside}/plate_0001.png", 1, 1)
 

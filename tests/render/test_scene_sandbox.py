@@ -174,7 +174,8 @@ MORE_KINDS = {"volume": 'volume "Smoke"', "text": 'text "notes.txt"',
               "script": 'node "Script" in material "Shader"', "ies": 'node "IES Texture" in material "Shader"',
               "ocean_cache": 'modifier "Ocean" of object "Ocean"', "bake": 'modifier "Bake" of object "Painted"',
               "dynamic_paint_output": 'modifier "Paint" of object "Painted", surface "Surface"',
-              "strip_image": 'strip "Plate" in scene "Scene"'}
+              "strip_image": 'strip "Plate" in scene "Scene"', "sound": 'sound "music.wav"',
+              "font": 'font "Inter Variable Regular"'}
 # inspect_scene is importable here: apply_settings put its folder on sys.path
 DUMP_PATHS = ("import bpy, json, inspect_scene as s; "
               "print('PATHS ' + json.dumps([[r.kind, s.resolve(r.path, r.library)] for r in s.path_refs()])); "
