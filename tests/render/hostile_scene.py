@@ -29,10 +29,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--library", required=True)
     parser.add_argument("--cache", required=True)
     parser.add_argument("--image-path", help="the path the image is saved with (default: --foreign-image)")
+    parser.add_argument("--movie", help="with --more-kinds: a video for a movie clip and a movie strip")
     parser.add_argument("--more-kinds", action="store_true",
                         help="also a volume, a text, OSL and IES nodes, an ocean, a geometry-nodes bake, "
-                             "a dynamic paint output, an image strip, a sound and a font, all at absolute "
-                             "paths under --outside")
+                             "a dynamic paint output, an image strip, a sound, a font and an Alembic cache, all "
+                             "at absolute paths under --outside")
     return parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:])
 
 
@@ -85,11 +86,11 @@ def build(args: argparse.Namespace) -> None:
     cache.use_external = True
     cache.filepath = args.cache
     if args.more_kinds:
-        more_kinds(scene, args.outside.rstrip("/"))
+        more_kinds(scene, args.outside.rstrip("/"), args.movie)
     bpy.ops.wm.save_as_mainfile(filepath=args.out, relative_remap=False)  # keep the paths absolute
 
 
-def more_kinds(scene: bpy.types.Scene, outside: str) -> None:
+def more_kinds(scene: bpy.types.Scene, outside: str, movie: str | None) -> None:
     def new_object(name: str) -> bpy.types.Object:
         obj = bpy.data.objects.new(name, bpy.data.meshes.new(name))
         scene.collection.objects.link(obj)
@@ -121,8 +122,15 @@ def more_kinds(scene: bpy.types.Scene, outside: str) -> None:
     title = bpy.data.curves.new("Title", "FONT")
     title.font = bpy.data.fonts.load(f"{outside}/title.woff2")
     scene.collection.objects.link(bpy.data.objects.new("Title", title))
+    bpy.ops.wm.alembic_export(filepath=f"{outside}/anim.abc", selected=False)
+    bpy.ops.wm.alembic_import(filepath=f"{outside}/anim.abc")
+    for cache_file in bpy.data.cache_files:
+        cache_file.use_fake_user = True
     editor = scene.sequence_editor_create()
     editor.strips.new_image("Plate", f"{outside}/plate_0001.png", 1, 1)
+    if movie:
+        bpy.data.movieclips.load(movie).use_fake_user = True
+        editor.strips.new_movie("Reference", movie, 2, 1)
 
 
 def main() -> None:

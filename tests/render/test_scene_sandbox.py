@@ -16,7 +16,7 @@ import pytest
 
 from shared import commands
 from shared.pipeline.batch_tasks import NODE_SCRIPTS
-from tests.render.helpers import NODE, TIMEOUT, blender_bin, env_with_path, read_png, run_blender
+from tests.render.helpers import NODE, TIMEOUT, blender_bin, env_with_path, ffmpeg_exe, read_png, run_blender
 
 pytestmark = pytest.mark.slow
 
@@ -43,16 +43,21 @@ def write_red_png(path: Path, size: int = 16) -> None:
 
 def make_hostile(root: Path, image_path: str | None = None, bundled: dict[str, Path] | None = None,
                  more_kinds: bool = False) -> Hostile:
+    """The hostile scene; `more_kinds` adds every other kind of path, with a real video for the movie kinds."""
     other_job, outside, unpacked = root / "other-job", root / "outside", root / "unpacked"
     for directory in (other_job, outside, unpacked):
         directory.mkdir(exist_ok=True)
     write_red_png(other_job / "secret.png")
+    movie = other_job / "reference.mp4"
+    if more_kinds:
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        "color=red:s=16x16:d=0.2", "-r", "10", str(movie)], check=True, timeout=TIMEOUT)
     blend = unpacked / "hostile.blend"
     result = subprocess.run(
         [sys.executable, str(HOSTILE_SCENE), str(blend), "--foreign-image", str(other_job / "secret.png"),
          "--outside", str(outside), "--library", str(other_job / "library.blend"),
          "--cache", str(other_job / "cache"), *(["--image-path", image_path] if image_path else []),
-         *(["--more-kinds"] if more_kinds else [])],
+         *(["--more-kinds", "--movie", str(movie)] if more_kinds else [])],
         capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
     bundle = root / "scene.zip"
@@ -175,7 +180,8 @@ MORE_KINDS = {"volume": 'volume "Smoke"', "text": 'text "notes.txt"',
               "ocean_cache": 'modifier "Ocean" of object "Ocean"', "bake": 'modifier "Bake" of object "Painted"',
               "dynamic_paint_output": 'modifier "Paint" of object "Painted", surface "Surface"',
               "strip_image": 'strip "Plate" in scene "Scene"', "sound": 'sound "music.wav"',
-              "font": 'font "Inter Variable Regular"'}
+              "font": 'font "Inter Variable Regular"', "cache_file": 'cache file "anim.abc"',
+              "movie_clip": 'movie clip "reference.mp4"', "strip_movie": 'strip "Reference" in scene "Scene"'}
 # inspect_scene is importable here: apply_settings put its folder on sys.path
 DUMP_PATHS = ("import bpy, json, inspect_scene as s; "
               "print('PATHS ' + json.dumps([[r.kind, s.resolve(r.path, r.library)] for r in s.path_refs()])); "
