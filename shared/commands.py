@@ -184,18 +184,21 @@ def render_argv(blend_path: str, output_dir: str, name: str, frames: Iterable[in
                 threads: int | None = None, resolution: tuple[int, int] | None = None,
                 fps: float | str | None = None, samples: int | None = None,
                 color_depth: str | None = None, settings_script: str = "apply_settings.py",
-                padding: int = DEFAULT_PADDING, autoexec: bool = False, blender: str = "blender") -> list[str]:
-    """`blender -b <blend> [-S scene] [-E engine] -o DIR/NAME_#### -F FMT -x 1
+                padding: int = DEFAULT_PADDING, autoexec: bool = False, sandbox: bool = True,
+                blender: str = "blender") -> list[str]:
+    """`blender -b <blend> -Y [-S scene] [-E engine] -o DIR/NAME_#### -F FMT -x 1
     [--python-exit-code 1 --python apply_settings.py] -f 1..10 [-- settings]`.
+
+    `sandbox` runs apply_settings.py even with no settings to change, since it is also what keeps
+    the scene's own paths (File Output nodes, images, libraries, caches) inside the bundle and task.
 
     Order matters: the scene options follow the .blend; `-F` comes before the script so a
     color depth the script sets is not reset; the script runs before `-f` renders.
     `autoexec` (`-y`) lets Python drivers in the .blend run: rigs often need it, but it runs
-    whatever code the uploaded file carries, so it is off unless the studio trusts its bundles.
+    whatever code the uploaded file carries, so it is off unless the studio trusts its bundles;
+    off, `-Y` says so explicitly (a node's user preferences could otherwise turn auto-run on).
     """
-    argv = [blender, "-b", _safe_path(blend_path), "--factory-startup", "-noaudio"]
-    if autoexec:
-        argv.append("-y")
+    argv = [blender, "-b", _safe_path(blend_path), "--factory-startup", "-noaudio", "-y" if autoexec else "-Y"]
     if threads is not None:
         if not _is_int(threads) or threads < 0:
             raise ValueError(f"threads must be a non-negative integer, not {threads!r}")
@@ -209,8 +212,9 @@ def render_argv(blend_path: str, output_dir: str, name: str, frames: Iterable[in
     frame_extension(fmt)
     argv += ["-o", output_pattern(output_dir, name, padding), "-F", fmt.upper(), "-x", "1"]
     extra = settings_args(resolution=resolution, fps=fps, samples=samples, color_depth=color_depth)
-    if extra:
-        # A failing settings script must fail the task rather than render with the wrong settings.
+    if extra or sandbox:
+        # A failing settings script must fail the task rather than render with the wrong settings
+        # or with a scene path it could not make safe.
         argv += ["--python-exit-code", "1", "--python", _safe_path(settings_script)]
     argv += ["-f", blender_frame_list(frames)]
     if extra:
@@ -220,8 +224,10 @@ def render_argv(blend_path: str, output_dir: str, name: str, frames: Iterable[in
 
 def inspect_argv(blend_path: str, out: str = "inspect.json", *, script: str = "inspect_scene.py",
                  blender: str = "blender") -> list[str]:
-    """`blender -b <blend> --python-exit-code 1 --python inspect_scene.py -- --out FILE`."""
-    return [blender, "-b", _safe_path(blend_path), "--factory-startup", "--python-exit-code", "1",
+    """`blender -b <blend> -Y --python-exit-code 1 --python inspect_scene.py -- --out FILE`.
+
+    Inspecting never runs the .blend's own scripts (`-Y`): it reads a file nobody has vetted yet."""
+    return [blender, "-b", _safe_path(blend_path), "--factory-startup", "-Y", "--python-exit-code", "1",
             "--python", _safe_path(script), "--", "--out", _safe_path(out)]
 
 

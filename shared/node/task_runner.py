@@ -1,22 +1,33 @@
 """Run one render, inspect or stitch task on a render node and leave a completion marker.
 
 Shipped to nodes as a Batch resource file and run with the node's python3, so it is one
-self-contained file using only the standard library.
+self-contained file using only the standard library (hence longer than the project's usual
+module: unpacking, running and the marker are the steps of one task).
 
     python3 task_runner.py --task-id chunk-0001 --marker marker.json [--kind render]
-        [--bundle scene.zip --extract-to bundle [--max-entries N] [--max-bytes N]]
+        [--bundle scene.zip --extract-to bundle [--max-entries N] [--max-bytes N] [--keep-free N]]
         [--frames 1-10] [--expect frames/shot_0001.png ...] [--timeout SECONDS]
         -- blender -b bundle/shot.blend ... -f 1..10
 
-Steps: unpack the bundle safely (no `..`, absolute paths, links or special files, no entry
-escaping the directory, at most --max-entries entries and --max-bytes unpacked bytes);
-run the command without a shell, its output going straight to this process's stdout and
-stderr; then check that every --expect file exists and is not empty (Blender sometimes
-exits 0 without writing a frame); last, write the marker JSON atomically:
+Steps: check the bundle (no `..`, absolute paths, links or special files, no entry escaping the
+directory, at most --max-entries entries and --max-bytes unpacked bytes); make it available at
+--extract-to; run the command without a shell, its output going straight to this process's stdout
+and stderr; then check that every --expect file exists and is not empty (Blender sometimes exits 0
+without writing a frame); last, write the marker JSON atomically:
 
     {"taskId", "kind", "status": "succeeded"|"failed", "frames": [..], "exitCode",
      "childExitCode", "seconds", "startedAt", "finishedAt", "program",
      "expected": {"present": [..], "missing": [..]} | null, "error": str | null}
+
+On a Batch node (AZ_BATCH_NODE_SHARED_DIR set) a bundle is unpacked once per node and version:
+into `$AZ_BATCH_NODE_SHARED_DIR/bundles/<sha256 of the zip>`, under an fcntl lock so that
+concurrent tasks wait for one unpack, into a `.<key>.partial-*` folder that is made read-only and
+then renamed into place (a partial folder left by a crash is removed and the unpack redone).
+Every task still checks the zip's entries against its own limits, and --extract-to becomes a
+symbolic link to the shared, read-only copy: the .blend opens from there, outputs go to the task
+directory. Before unpacking, the declared unpacked size plus --keep-free must fit on the disk.
+Without AZ_BATCH_NODE_SHARED_DIR the bundle is unpacked into --extract-to itself. The command
+gets RENDER_BUNDLE_DIR (the bundle's real directory), which the Blender scripts keep reads in.
 
 Exit code: the command's own (128+N if killed by signal N), or one of the codes below when
 the runner itself decided the task failed.
@@ -25,10 +36,14 @@ the runner itself decided the task failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import fcntl
+import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -36,10 +51,12 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 EXIT_BAD_BUNDLE = 65       # the bundle is unsafe or unreadable: retrying cannot help
+EXIT_NO_SPACE = 75         # the node's disk cannot hold the unpacked bundle: another node may
 EXIT_MISSING_OUTPUT = 68   # the command exited 0 but an expected file is missing or empty
 EXIT_RUNNER_ERROR = 70     # the runner itself failed (marker not writable, bad arguments…)
 EXIT_TIMEOUT = 124         # --timeout passed; the command was stopped
@@ -48,12 +65,19 @@ EXIT_NOT_FOUND = 127
 
 DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_MAX_BYTES = 20 * 1024**3
+DEFAULT_KEEP_FREE = 1024**3  # room left for frames, Blender's temp files and the other tasks
+SHARED_DIR_ENV = "AZ_BATCH_NODE_SHARED_DIR"
+BUNDLE_DIR_ENV = "RENDER_BUNDLE_DIR"  # read by apply_settings.py and inspect_scene.py
 COPY_CHUNK = 1024 * 1024
 _FRAME_ITEM = re.compile(r"^(\d+)(?:-(\d+)(?:x(\d+))?)?$")
 
 
 class BundleError(Exception):
     """The bundle cannot be unpacked safely."""
+
+
+class NoSpaceError(BundleError):
+    """The bundle is fine but the node's disk is too small for it."""
 
 
 def log(message: str) -> None:
@@ -110,31 +134,39 @@ def _inside(root: str, path: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def _plan(archive: zipfile.ZipFile, max_entries: int, max_bytes: int) -> list[tuple[zipfile.ZipInfo, list[str]]]:
+    """Every entry checked against the limits, from the zip's directory alone (nothing is written)."""
+    infos = archive.infolist()
+    if len(infos) > max_entries:
+        raise BundleError(f"bundle has {len(infos)} entries, more than the limit {max_entries}")
+    declared = sum(i.file_size for i in infos)
+    if declared > max_bytes:
+        raise BundleError(f"bundle unpacks to {declared} bytes, more than the limit {max_bytes}")
+    plan: list[tuple[zipfile.ZipInfo, list[str]]] = []
+    seen: set[str] = set()
+    for info in infos:
+        parts = _entry_parts(info)
+        key = "/".join(parts).casefold()
+        if key in seen and not info.is_dir():
+            raise BundleError(f"entry appears twice: {info.filename!r}")
+        seen.add(key)
+        plan.append((info, parts))
+    return plan
+
+
+def _open_zip(zip_path: str | Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(zip_path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BundleError(f"cannot open bundle {zip_path}: {exc}") from exc
+
+
 def extract_bundle(zip_path: str | Path, dest: str | Path, *, max_entries: int = DEFAULT_MAX_ENTRIES,
                    max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:
     """Unpack `zip_path` into `dest`; every entry is checked before anything is written.
     Returns the files written, relative to dest."""
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise BundleError(f"cannot open bundle {zip_path}: {exc}") from exc
-    with archive:
-        infos = archive.infolist()
-        if len(infos) > max_entries:
-            raise BundleError(f"bundle has {len(infos)} entries, more than the limit {max_entries}")
-        declared = sum(i.file_size for i in infos)
-        if declared > max_bytes:
-            raise BundleError(f"bundle unpacks to {declared} bytes, more than the limit {max_bytes}")
-        plan: list[tuple[zipfile.ZipInfo, list[str]]] = []
-        seen: set[str] = set()
-        for info in infos:
-            parts = _entry_parts(info)
-            key = "/".join(parts).casefold()
-            if key in seen and not info.is_dir():
-                raise BundleError(f"entry appears twice: {info.filename!r}")
-            seen.add(key)
-            plan.append((info, parts))
-
+    with _open_zip(zip_path) as archive:
+        plan = _plan(archive, max_entries, max_bytes)
         os.makedirs(dest, exist_ok=True)
         root = os.path.realpath(dest)
         written: list[str] = []
@@ -178,16 +210,135 @@ def _copy_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str, to
     return total
 
 
+# ---------------------------------------------------------------- bundles shared by a node's tasks
+
+
+def bundle_key(zip_path: str | Path) -> str:
+    """The bundle's version: the sha256 of the zip's bytes."""
+    digest = hashlib.sha256()
+    try:
+        with open(zip_path, "rb") as handle:
+            while chunk := handle.read(COPY_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise BundleError(f"cannot read bundle {zip_path}: {exc.strerror or exc}") from exc
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """An exclusive fcntl lock on `path`: released by the kernel too if this process dies."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _make_read_only(root: str) -> None:
+    for directory, dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o444)
+        for name in dirs:
+            os.chmod(os.path.join(directory, name), 0o555)
+    os.chmod(root, 0o555)
+
+
+def _remove_tree(root: str) -> None:
+    """Remove a (possibly read-only) folder this runner unpacked."""
+    for directory, dirs, _ in os.walk(root):
+        os.chmod(directory, 0o755)
+        for name in dirs:
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o755)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _check_space(directory: str, declared: int, keep_free: int) -> None:
+    free = shutil.disk_usage(directory).free
+    if declared + keep_free > free:
+        raise NoSpaceError(f"not enough disk space on this node: the bundle unpacks to {declared} bytes, "
+                           f"{free} bytes are free and {keep_free} must stay free")
+
+
+def shared_bundle(zip_path: str | Path, cache_root: str | Path, *, max_entries: int = DEFAULT_MAX_ENTRIES,
+                  max_bytes: int = DEFAULT_MAX_BYTES, keep_free: int = DEFAULT_KEEP_FREE) -> tuple[str, bool]:
+    """The node's read-only copy of the bundle, unpacked now if no task has yet.
+    Returns (its directory, whether this call unpacked it)."""
+    key = bundle_key(zip_path)
+    with _open_zip(zip_path) as archive:
+        declared = sum(info.file_size for info, _ in _plan(archive, max_entries, max_bytes))
+    root = os.path.realpath(cache_root)
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as exc:
+        raise BundleError(f"cannot create the node's bundle folder: {exc.strerror or exc}") from exc
+    final = os.path.join(root, key)
+    try:
+        with _locked(os.path.join(root, f".{key}.lock")):
+            if os.path.isdir(final):  # complete: the rename below is the last step of an unpack
+                return final, False
+            for name in os.listdir(root):
+                if name.startswith(f".{key}.partial-"):
+                    log(f"removing an unfinished unpack of this bundle: {name}")
+                    _remove_tree(os.path.join(root, name))
+            _check_space(root, declared, keep_free)
+            partial = tempfile.mkdtemp(prefix=f".{key}.partial-", dir=root)
+            try:
+                extract_bundle(zip_path, partial, max_entries=max_entries, max_bytes=max_bytes)
+                _make_read_only(partial)
+                os.rename(partial, final)
+            except BaseException:
+                _remove_tree(partial)
+                raise
+            return final, True
+    except OSError as exc:
+        raise BundleError(f"cannot unpack into the node's bundle folder: {exc.strerror or exc}") from exc
+
+
+def link_bundle(directory: str, link: str) -> None:
+    """Point the task's --extract-to at the shared copy (replacing a link left by an earlier try)."""
+    if os.path.islink(link):
+        os.unlink(link)
+    elif os.path.exists(link):
+        raise BundleError(f"cannot place the bundle at {link}: something else is there")
+    parent = os.path.dirname(os.path.abspath(link))
+    os.makedirs(parent, exist_ok=True)
+    os.symlink(directory, link, target_is_directory=True)
+
+
+def provide_bundle(args: argparse.Namespace) -> str:
+    """Make the bundle available at --extract-to; returns its real directory."""
+    shared = os.environ.get(SHARED_DIR_ENV)
+    if not shared:
+        files = extract_bundle(args.bundle, args.extract_to, max_entries=args.max_entries,
+                               max_bytes=args.max_bytes)
+        log(f"unpacked {len(files)} files from {args.bundle} into {args.extract_to}")
+        return os.path.realpath(args.extract_to)
+    directory, unpacked = shared_bundle(args.bundle, os.path.join(shared, "bundles"),
+                                        max_entries=args.max_entries, max_bytes=args.max_bytes,
+                                        keep_free=args.keep_free)
+    log(f"{'unpacked' if unpacked else 'reusing the node copy of'} {args.bundle} at {directory}")
+    try:
+        link_bundle(directory, args.extract_to)
+    except OSError as exc:
+        raise BundleError(f"cannot link the bundle into the task: {exc.strerror or exc}") from exc
+    return directory
+
+
 # ---------------------------------------------------------------- running
 
 
-def run_command(argv: list[str], timeout: float | None) -> tuple[int | None, int, str | None]:
+def run_command(argv: list[str], timeout: float | None,
+                env: dict[str, str] | None = None) -> tuple[int | None, int, str | None]:
     """Run argv with its output going to ours and SIGTERM/SIGINT passed on to it.
     Returns (the command's exit code or None if it never ran, the task's exit code, error)."""
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        proc = subprocess.Popen(argv)
+        proc = subprocess.Popen(argv, env=env)
     except FileNotFoundError:
         return None, EXIT_NOT_FOUND, f"program not found: {argv[0]}"
     except PermissionError:
@@ -276,6 +427,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--extract-to", default="bundle", help="directory to unpack the bundle into")
     parser.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES)
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES)
+    parser.add_argument("--keep-free", type=int, default=DEFAULT_KEEP_FREE,
+                        help="bytes that must stay free on the disk after unpacking")
     parser.add_argument("--frames", help="the frames this task renders, e.g. 1-10 (for the marker)")
     parser.add_argument("--expect", action="append", default=[], help="a file the command must write")
     parser.add_argument("--timeout", type=float, help="stop the command after this many seconds")
@@ -283,8 +436,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     command = argv[split + 1:]
     if not command:
         parser.error("no command after '--'")
-    if args.max_entries < 1 or args.max_bytes < 1:
-        parser.error("--max-entries and --max-bytes must be positive")
+    if args.max_entries < 1 or args.max_bytes < 1 or args.keep_free < 0:
+        parser.error("--max-entries and --max-bytes must be positive, --keep-free not negative")
     return args, command
 
 
@@ -299,17 +452,18 @@ def run_task(args: argparse.Namespace, command: list[str]) -> int:
         marker["frames"] = parse_frames(args.frames) if args.frames else []
     except ValueError as exc:
         code, error = EXIT_RUNNER_ERROR, f"bad --frames: {exc}"
+    env = dict(os.environ)
     if error is None and args.bundle:
         try:
-            files = extract_bundle(args.bundle, args.extract_to, max_entries=args.max_entries,
-                                   max_bytes=args.max_bytes)
-            log(f"unpacked {len(files)} files from {args.bundle} into {args.extract_to}")
+            env[BUNDLE_DIR_ENV] = provide_bundle(args)
+        except NoSpaceError as exc:
+            code, error = EXIT_NO_SPACE, str(exc)
         except BundleError as exc:
             code, error = EXIT_BAD_BUNDLE, f"bad bundle: {exc}"
     if error is None:
         log(f"running {command[0]} for task {args.task_id}")
         started = time.monotonic()
-        marker["childExitCode"], code, error = run_command(command, args.timeout)
+        marker["childExitCode"], code, error = run_command(command, args.timeout, env)
         marker["seconds"] = round(time.monotonic() - started, 3)
         if args.expect:
             marker["expected"] = check_outputs(args.expect)

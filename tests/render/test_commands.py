@@ -56,11 +56,29 @@ def test_render_argv_orders_arguments_as_blender_reads_them() -> None:
 
 
 def test_render_argv_without_settings_runs_no_script() -> None:
-    argv = commands.render_argv("shot.blend", "out", "shot", [4])
+    argv = commands.render_argv("shot.blend", "out", "shot", [4], sandbox=False)
     assert "--python" not in argv and "--" not in argv
     assert argv[-2:] == ["-f", "4"]
     assert "-y" not in argv  # Python in an uploaded .blend does not run unless asked for
     assert "-y" in commands.render_argv("shot.blend", "out", "shot", [4], autoexec=True)
+
+
+def test_every_blender_command_disables_auto_run_scripts_unless_asked() -> None:
+    render = commands.render_argv("shot.blend", "out", "shot", [4], resolution=(64, 36))
+    inspect = commands.inspect_argv("shot.blend")
+    trusted = commands.render_argv("shot.blend", "out", "shot", [4], autoexec=True)
+    for argv in (render, inspect):
+        # an early option, but before the scripts for readers of the argv; never together with -y
+        assert "-Y" in argv and "-y" not in argv
+        assert argv.index("-Y") < argv.index("--python")
+    assert "-Y" not in trusted and "-y" in trusted
+
+
+def test_render_argv_sandboxes_the_scene_even_without_settings() -> None:
+    argv = commands.render_argv("shot.blend", "out", "shot", [4], settings_script="tools/apply_settings.py")
+    assert argv[argv.index("--python") + 1] == "tools/apply_settings.py"
+    assert argv[argv.index("--python-exit-code") + 1] == "1"  # a path it cannot make safe fails the task
+    assert argv.index("--python") < argv.index("-f") and "--" not in argv
 
 
 def test_metacharacter_names_stay_single_argv_elements() -> None:

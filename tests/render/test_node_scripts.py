@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared import commands
+from shared.pipeline.batch_tasks import NODE_SCRIPTS
 from tests.render.conftest import FPS, FRAMES, HEIGHT, SAMPLES, WIDTH, Demo
 from tests.render.helpers import NODE, TIMEOUT, blender_bin, env_with_path, read_png, run_blender
 
@@ -62,7 +63,7 @@ def test_a_render_task_runs_as_on_a_node(demo: Demo, tmp_path: Path) -> None:
     """task_runner → blender (on PATH) → apply_settings, with a bundle and an awkward frame name."""
     work = tmp_path / "task"
     (work / "tools").mkdir(parents=True)
-    for script in ("task_runner.py", "apply_settings.py"):
+    for script in NODE_SCRIPTS:  # what the pipeline ships: apply_settings imports inspect_scene
         (work / "tools" / script).write_bytes((NODE / script).read_bytes())
     (work / "scene.zip").write_bytes(demo.bundle.read_bytes())
     name = "it's a \"shot\"; echo {x} $HOME"
