@@ -12,7 +12,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shared import commands, names
-from shared.model import JobSource, JobSpec
+from shared.bootstrap import Services
+from shared.model import Chunk, JobSource, JobSpec
 from shared.pipeline import layout
 from shared.planning import BlendInfo, expected_frame_files, safe_name
 from shared.tasks import OutputFile, ResourceFile, TaskSpec, UploadCondition
@@ -25,7 +26,7 @@ FRAMES_DIR = "frames"
 MARKER = "marker.json"
 
 
-def upload_node_scripts(svc: Any, job_id: str) -> None:
+def upload_node_scripts(svc: Services, job_id: str) -> None:
     """The scripts a node runs, frozen per job so that a redeploy never changes a running job."""
     for name in NODE_SCRIPTS:
         svc.blobs.upload(svc.settings.renders_container, layout.tools_prefix(job_id) + name,
@@ -38,7 +39,7 @@ def frame_name(doc: dict[str, Any]) -> str:
     return safe_name(PurePosixPath(blend).stem)
 
 
-def _bundle(svc: Any, doc: dict[str, Any]) -> tuple[ResourceFile, str, str | None]:
+def _bundle(svc: Services, doc: dict[str, Any]) -> tuple[ResourceFile, str, str | None]:
     """(resource file, path of the .blend in the working dir, zip to extract or None)."""
     source = JobSource.from_json(doc["source"])
     bundle = doc["bundle"]
@@ -49,12 +50,12 @@ def _bundle(svc: Any, doc: dict[str, Any]) -> tuple[ResourceFile, str, str | Non
     return ResourceFile(container=source.container, blob=source.blob_name, path=blend), blend, None
 
 
-def _tools(svc: Any, job_id: str) -> tuple[ResourceFile, ...]:
+def _tools(svc: Services, job_id: str) -> tuple[ResourceFile, ...]:
     return tuple(ResourceFile(container=svc.settings.renders_container, blob=layout.tools_prefix(job_id) + name,
                               path=f"{TOOLS}/{name}") for name in NODE_SCRIPTS)
 
 
-def _logs_and_marker(svc: Any, job_id: str, task_id: str) -> tuple[OutputFile, ...]:
+def _logs_and_marker(svc: Services, job_id: str, task_id: str) -> tuple[OutputFile, ...]:
     renders = svc.settings.renders_container
     return (
         OutputFile(pattern="../std*.txt", container=renders, prefix=layout.logs_prefix(job_id, task_id),
@@ -64,7 +65,7 @@ def _logs_and_marker(svc: Any, job_id: str, task_id: str) -> tuple[OutputFile, .
     )
 
 
-def _runner(svc: Any, task_id: str, inner: list[str], *, zip_path: str | None,
+def _runner(svc: Services, task_id: str, inner: list[str], *, zip_path: str | None,
             expected: list[str] | None = None, frames: str | None = None) -> tuple[str, ...]:
     return tuple(commands.task_runner_argv(
         inner, task_id=task_id, marker=MARKER, runner=f"{TOOLS}/task_runner.py",
@@ -73,7 +74,7 @@ def _runner(svc: Any, task_id: str, inner: list[str], *, zip_path: str | None,
         expected_files=expected, frames=frames))
 
 
-def inspect_task(svc: Any, doc: dict[str, Any]) -> TaskSpec:
+def inspect_task(svc: Services, doc: dict[str, Any]) -> TaskSpec:
     job_id = doc["id"]
     bundle, blend, zip_path = _bundle(svc, doc)
     inner = commands.inspect_argv(blend, out="inspect.json", script=f"{TOOLS}/inspect_scene.py")
@@ -105,7 +106,7 @@ def blend_info_from_inspection(raw: dict[str, Any], scene: str | None) -> BlendI
                      resolution=Resolution(width, height), engine=s.get("engine"))
 
 
-def render_task(svc: Any, doc: dict[str, Any], spec: JobSpec, chunk: Any, task_id: str) -> TaskSpec:
+def render_task(svc: Services, doc: dict[str, Any], spec: JobSpec, chunk: Chunk, task_id: str) -> TaskSpec:
     job_id = doc["id"]
     bundle, blend, zip_path = _bundle(svc, doc)
     name = frame_name(doc)
@@ -125,7 +126,7 @@ def render_task(svc: Any, doc: dict[str, Any], spec: JobSpec, chunk: Any, task_i
                     max_wall_clock_seconds=svc.settings.task_timeout_seconds)
 
 
-def stitch_task(svc: Any, doc: dict[str, Any], spec: JobSpec) -> TaskSpec:
+def stitch_task(svc: Services, doc: dict[str, Any], spec: JobSpec) -> TaskSpec:
     job_id = doc["id"]
     assert spec.video is not None
     name = frame_name(doc)

@@ -7,7 +7,10 @@ import logging
 import re
 from typing import Any
 
+import azure.durable_functions as df
+
 from shared import names
+from shared.bootstrap import Services
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
 from shared.jobs import cancel
 from shared.model import JobStatus, validate_job_id
@@ -27,7 +30,7 @@ def public_job(doc: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def find_job(svc: Any, job_id: str) -> dict[str, Any]:
+def find_job(svc: Services, job_id: str) -> dict[str, Any]:
     """The job document; an id in other case finds a job submitted with that Idempotency-Key
     (keys are stored in lower case, as Batch job ids ignore case)."""
     job_id = validate_job_id(job_id)
@@ -39,11 +42,11 @@ def find_job(svc: Any, job_id: str) -> dict[str, Any]:
         return svc.jobs.get(job_id.lower())
 
 
-def get_job(svc: Any, job_id: str) -> dict[str, Any]:
+def get_job(svc: Services, job_id: str) -> dict[str, Any]:
     return public_job(find_job(svc, job_id))
 
 
-def list_jobs(svc: Any, status: str | None, top: str | None, continuation: str | None) -> dict[str, Any]:
+def list_jobs(svc: Services, status: str | None, top: str | None, continuation: str | None) -> dict[str, Any]:
     if status is not None and status not in {s.value for s in JobStatus}:
         raise ValidationError(f"status must be one of {', '.join(s.value for s in JobStatus)}", field="status")
     if top is not None and not re.fullmatch(r"[0-9]{1,4}", top):  # int() would take "5_0", " 5", "٥"
@@ -69,7 +72,7 @@ def wait_instances(job_id: str, max_retries: int) -> list[str]:
     return ids
 
 
-async def cancel_job(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
+async def cancel_job(svc: Services, client: df.DurableOrchestrationClient, job_id: str) -> dict[str, Any]:
     """Stops the orchestrations, terminates the Batch job and marks the job cancelled.
 
     The adapters block, so they run in a thread: the event loop stays free for the
@@ -87,7 +90,7 @@ async def cancel_job(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
     return public_job(await asyncio.to_thread(_cancel_job_state, svc, job_id))
 
 
-def _cancel_job_state(svc: Any, job_id: str) -> dict[str, Any]:
+def _cancel_job_state(svc: Services, job_id: str) -> dict[str, Any]:
     try:
         svc.backend.terminate_job(job_id)
     except NotFoundError:
@@ -115,7 +118,7 @@ def _status_json(status: Any) -> dict[str, Any]:
     return data
 
 
-async def job_history(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
+async def job_history(svc: Services, client: df.DurableOrchestrationClient, job_id: str) -> dict[str, Any]:
     """The orchestration's history, with the history of each wait it started."""
     validate_job_id(job_id)
     status = await client.get_status(job_id, show_history=True, show_history_output=True)
@@ -134,7 +137,7 @@ async def job_history(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
     return result
 
 
-def health(svc: Any) -> tuple[bool, dict[str, Any]]:
+def health(svc: Services) -> tuple[bool, dict[str, Any]]:
     checks: dict[str, Any] = {}
     probes = {
         "jobStore": svc.jobs.ping,

@@ -16,9 +16,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shared import names
+from shared.bootstrap import Services
 from shared.bundle import BundleLimits, validate_bundle
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
-from shared.jobs import apply_status, create_job_document, update_job
+from shared.jobs import Mutation, apply_status, create_job_document, update_job
 from shared.model import ChunkStatus, JobSource, JobSpec, JobStatus, job_document, normalize_etag
 from shared.mp4 import Mp4Error, read_video_track
 from shared.pipeline import batch_tasks, layout
@@ -66,7 +67,7 @@ def _set_status(doc: Json, status: JobStatus, now: str) -> None:
     apply_status(doc, status, now=now)
 
 
-def register_job(svc: Any, request: Json) -> Json:
+def register_job(svc: Services, request: Json) -> Json:
     """Creates the job document (queued) unless it exists; publishes Queued once."""
     job_id = request["jobId"]
     source = JobSource.from_json(request["source"])
@@ -78,7 +79,7 @@ def register_job(svc: Any, request: Json) -> Json:
     return {"status": stored["status"], "created": created}
 
 
-def validate_bundle_step(svc: Any, payload: Json) -> Json:
+def validate_bundle_step(svc: Services, payload: Json) -> Json:
     """Downloads the bundle (capped) and checks it; never modifies or deletes it."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
@@ -128,7 +129,7 @@ def _needs_inspection(manifest: Json) -> bool:
     return not all(key in manifest for key in ("frames", "fps", "resolution"))
 
 
-def start_batch_job(svc: Any, payload: Json) -> Json:
+def start_batch_job(svc: Services, payload: Json) -> Json:
     """Creates the Batch job, ships the node scripts, and asks the .blend what the manifest left out."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
@@ -146,7 +147,7 @@ def start_batch_job(svc: Any, payload: Json) -> Json:
     return {"inspect": inspect}
 
 
-def _blend_info(svc: Any, job_id: str) -> BlendInfo:
+def _blend_info(svc: Services, job_id: str) -> BlendInfo:
     """What the inspect task found in the .blend, or ValidationError explaining why nothing."""
     state = svc.backend.get_task(job_id, names.INSPECT_TASK_ID)
     if state.result != TaskResult.SUCCESS:
@@ -163,7 +164,7 @@ def _blend_info(svc: Any, job_id: str) -> BlendInfo:
     return batch_tasks.blend_info_from_inspection(raw, (svc.jobs.get(job_id).get("manifest") or {}).get("scene"))
 
 
-def plan_job(svc: Any, payload: Json) -> Json:
+def plan_job(svc: Services, payload: Json) -> Json:
     """Merges manifest > .blend > defaults into the spec and splits the frames into chunks."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
@@ -194,7 +195,7 @@ def plan_job(svc: Any, payload: Json) -> Json:
     return {"ok": True, "video": spec.video is not None, "chunks": len(chunks), "frames": len(spec.frames)}
 
 
-def add_render_tasks(svc: Any, payload: Json) -> Json:
+def add_render_tasks(svc: Services, payload: Json) -> Json:
     """Adds a task for every chunk waiting for a run (all at first, then the requeued ones)."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
@@ -274,7 +275,7 @@ def _apply_states(doc: Json, states: list[TaskState]) -> bool:
     return changed
 
 
-def poll_tasks(svc: Any, payload: Json) -> Json:
+def poll_tasks(svc: Services, payload: Json) -> Json:
     """Is every task of the job settled? While rendering, also brings progress up to date."""
     job_id = payload["jobId"]
     counts = svc.backend.task_counts(job_id)
@@ -286,7 +287,7 @@ def poll_tasks(svc: Any, payload: Json) -> Json:
     return {"done": counts.active + counts.running == 0, "counts": counts.to_json()}
 
 
-def collect_render_results(svc: Any, payload: Json) -> Json:
+def collect_render_results(svc: Services, payload: Json) -> Json:
     """After a round: which chunks failed, which get another run, and whether any ran out of runs."""
     job_id = payload["jobId"]
     states = svc.backend.list_tasks(job_id)
@@ -329,7 +330,7 @@ def collect_render_results(svc: Any, payload: Json) -> Json:
     return {"retry": bool(plan.requeue), "requeued": list(plan.requeue)}
 
 
-def add_stitch_task(svc: Any, payload: Json) -> Json:
+def add_stitch_task(svc: Services, payload: Json) -> Json:
     job_id = payload["jobId"]
     doc = update_job(svc.jobs, job_id, lambda d: _set_status(d, JobStatus.STITCHING, svc.now()))
     if _finished(doc):
@@ -339,7 +340,7 @@ def add_stitch_task(svc: Any, payload: Json) -> Json:
     return {"added": 1}
 
 
-def verify_outputs(svc: Any, payload: Json) -> Json:
+def verify_outputs(svc: Services, payload: Json) -> Json:
     """Every frame present and non-empty; the video's frame count equals the job's."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
@@ -378,7 +379,7 @@ def verify_outputs(svc: Any, payload: Json) -> Json:
     return {"ok": True, "outputs": outputs}
 
 
-def finalize_job(svc: Any, payload: Json) -> Json:
+def finalize_job(svc: Services, payload: Json) -> Json:
     def complete(d: Json) -> None:
         if _finished(d):
             return
@@ -387,7 +388,7 @@ def finalize_job(svc: Any, payload: Json) -> Json:
     return _end_job(svc, payload["jobId"], complete, JobStatus.COMPLETED, "Completed")
 
 
-def fail_job(svc: Any, payload: Json) -> Json:
+def fail_job(svc: Services, payload: Json) -> Json:
     def fail(d: Json) -> None:
         if not JobStatus(d["status"]).is_terminal:
             d["error"] = payload["error"]
@@ -395,7 +396,7 @@ def fail_job(svc: Any, payload: Json) -> Json:
     return _end_job(svc, payload["jobId"], fail, JobStatus.FAILED, "Failed")
 
 
-def _end_job(svc: Any, job_id: str, mutate: Any, status: JobStatus, event: str) -> Json:
+def _end_job(svc: Services, job_id: str, mutate: Mutation, status: JobStatus, event: str) -> Json:
     """Records the end, frees the Batch job, and publishes the event if this end is the job's."""
     doc = update_job(svc.jobs, job_id, mutate)
     _terminate_quietly(svc, job_id)
@@ -404,7 +405,7 @@ def _end_job(svc: Any, job_id: str, mutate: Any, status: JobStatus, event: str) 
     return {"status": doc["status"]}
 
 
-def _terminate_quietly(svc: Any, job_id: str) -> None:
+def _terminate_quietly(svc: Services, job_id: str) -> None:
     try:
         svc.backend.terminate_job(job_id)
     except (NotFoundError, ConflictError):

@@ -9,7 +9,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import azure.durable_functions as df
+
 from shared import names
+from shared.bootstrap import Services
 from shared.errors import ConflictError, NotFoundError, ValidationError
 from shared.jobs import create_job_document
 from shared.model import (
@@ -82,12 +85,12 @@ def parse_marker(event: BlobEvent, renders_container: str) -> tuple[str, str] | 
     return (match.group(1), match.group(2)) if match else None
 
 
-def orchestration_input(svc: Any, job_id: str, source: JobSource, request: dict[str, Any] | None) -> dict:
+def orchestration_input(svc: Services, job_id: str, source: JobSource, request: dict[str, Any] | None) -> dict:
     return {"jobId": job_id, "source": source.to_json(), "request": request or {},
             "pollSeconds": svc.settings.poll_interval_seconds}
 
 
-async def start_upload_job(svc: Any, client: Any, event: BlobEvent) -> str | None:
+async def start_upload_job(svc: Services, client: df.DurableOrchestrationClient, event: BlobEvent) -> str | None:
     """Starts the job for an uploaded bundle unless it exists: redelivered events are no-ops."""
     job_id = upload_job_id(event.url, event.etag)
     status = await client.get_status(job_id)  # the SDK's client is async; the adapters are not
@@ -113,7 +116,7 @@ class Submitted:
     created: bool
 
 
-async def submit_http_job(svc: Any, client: Any, body: Any, idempotency_key: str | None,
+async def submit_http_job(svc: Services, client: df.DurableOrchestrationClient, body: Any, idempotency_key: str | None,
                           submitter: str | None) -> Submitted:
     """POST /api/jobs: validates the body, records the job, starts its orchestration."""
     job_id, source, request, stored, created = await asyncio.to_thread(
@@ -124,7 +127,7 @@ async def submit_http_job(svc: Any, client: Any, body: Any, idempotency_key: str
     return Submitted(job=stored, created=created)
 
 
-def _record_http_job(svc: Any, body: Any, idempotency_key: str | None,
+def _record_http_job(svc: Services, body: Any, idempotency_key: str | None,
                      submitter: str | None) -> tuple[str, JobSource, dict[str, Any], dict[str, Any], bool]:
     """The blocking half of submit_http_job (run in a thread): validate, look up, record."""
     request = manifest_from_json(body, request=True)
