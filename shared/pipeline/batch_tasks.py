@@ -13,7 +13,8 @@ from typing import Any
 
 from shared import commands, names
 from shared.bootstrap import Services
-from shared.model import Chunk, JobSource, JobSpec
+from shared.job_document import Chunk, JobSource
+from shared.job_spec import JobSpec
 from shared.pipeline import layout
 from shared.planning import BlendInfo, expected_frame_files, safe_name
 from shared.tasks import OutputFile, ResourceFile, TaskSpec, UploadCondition
@@ -89,7 +90,7 @@ def inspect_task(svc: Services, doc: dict[str, Any]) -> TaskSpec:
 def blend_info_from_inspection(raw: dict[str, Any], scene: str | None) -> BlendInfo:
     """The scene the job renders (the manifest's choice, else the active one) as BlendInfo."""
     from shared.errors import ValidationError
-    from shared.model import Resolution
+    from shared.job_spec import Resolution
 
     scenes = {s["name"]: s for s in raw.get("scenes", [])}
     name = scene or raw.get("active_scene")

@@ -12,8 +12,8 @@ import azure.durable_functions as df
 from shared import names
 from shared.bootstrap import Services
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
+from shared.job_document import JobStatus, validate_job_id
 from shared.jobs import cancel
-from shared.model import JobStatus, validate_job_id
 from shared.pipeline.lifecycle import publish
 
 log = logging.getLogger(__name__)

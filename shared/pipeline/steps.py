@@ -19,8 +19,9 @@ from shared import names
 from shared.bootstrap import Services
 from shared.bundle import BundleLimits, validate_bundle
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
+from shared.job_document import ChunkStatus, JobSource, JobStatus, job_document, normalize_etag
+from shared.job_spec import JobSpec
 from shared.jobs import Mutation, apply_status, create_job_document, update_job
-from shared.model import ChunkStatus, JobSource, JobSpec, JobStatus, job_document, normalize_etag
 from shared.mp4 import Mp4Error, read_video_track
 from shared.pipeline import batch_tasks, layout
 from shared.pipeline.lifecycle import publish

@@ -14,16 +14,9 @@ import azure.durable_functions as df
 from shared import names
 from shared.bootstrap import Services
 from shared.errors import ConflictError, NotFoundError, ValidationError
+from shared.job_document import JobSource, SourceKind, job_document, new_job_id, upload_job_id, validate_job_id
+from shared.job_spec import manifest_from_json
 from shared.jobs import create_job_document
-from shared.model import (
-    JobSource,
-    SourceKind,
-    job_document,
-    manifest_from_json,
-    new_job_id,
-    upload_job_id,
-    validate_job_id,
-)
 
 log = logging.getLogger(__name__)
 

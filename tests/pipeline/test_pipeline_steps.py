@@ -18,7 +18,7 @@ from shared.adapters.fake_event_publisher import RecordingEventPublisher
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.bootstrap import Services
 from shared.config import Settings
-from shared.model import JobSource, SourceKind, upload_job_id
+from shared.job_document import JobSource, SourceKind, upload_job_id
 from shared.pipeline import steps
 from tests.pipeline.replay import Replay
 from tests.pipeline.sim import SimulatedBackend

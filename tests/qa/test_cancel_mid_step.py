@@ -3,8 +3,8 @@ running activity): the cancelled job document never changes again and gets no ne
 
 from __future__ import annotations
 
+from shared.job_document import JobSource, SourceKind, upload_job_id
 from shared.jobs import cancel
-from shared.model import JobSource, SourceKind, upload_job_id
 from shared.pipeline import steps
 from tests.pipeline.test_pipeline_steps import bundle_zip
 from tests.qa.fakes import make_services

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ValidationError
-from shared.model import VideoSpec, manifest_from_json, validate_job_id
+from shared.job_document import validate_job_id
+from shared.job_spec import VideoSpec, manifest_from_json
 
 
 @pytest.mark.parametrize(("manifest", "field"), [

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from shared.model import upload_job_id
+from shared.job_document import upload_job_id
 from stack.local import api_request
 from tests.e2e.conftest import wait_for_job
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ValidationError
-from shared.model import ChunkStatus, FrameSet, ImageFormat, Resolution, VideoSpec
+from shared.frames import FrameSet
+from shared.job_document import ChunkStatus
+from shared.job_spec import ImageFormat, Resolution, VideoSpec
 from shared.planning import (
     BlendInfo,
     SpecDefaults,

@@ -5,24 +5,20 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ValidationError
-from shared.model import (
-    MAX_FRAMES_PER_JOB,
+from shared.frames import MAX_FRAMES_PER_JOB, FrameSet
+from shared.job_document import (
     Chunk,
     ChunkStatus,
-    FrameSet,
     JobSource,
-    JobSpec,
     JobStatus,
-    Resolution,
     SourceKind,
-    VideoSpec,
     job_document,
-    manifest_from_json,
     new_job_id,
     normalize_etag,
     upload_job_id,
     validate_job_id,
 )
+from shared.job_spec import JobSpec, Resolution, VideoSpec, manifest_from_json
 
 # ---------------------------------------------------------------- FrameSet
 
