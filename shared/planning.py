@@ -124,11 +124,7 @@ def task_id(chunk_id: str, attempt: int) -> str:
     """Batch task ids are unique per job, so a rerun of a chunk gets a suffix: chunk-0001-r1…"""
     if attempt < 1:
         raise ValueError("attempt counts from 1")
-    return chunk_id if attempt == 1 else f"{chunk_id}-r{attempt - 1}"
-
-
-def chunk_id_of_task(task: str) -> str:
-    return re.sub(r"-r\d+$", "", task)
+    return chunk_id if attempt == 1 else f"{chunk_id}-r{attempt - 1}"  # names.split_render_task_id reads it
 
 
 def start_attempts(chunks: Sequence[Chunk], chunk_ids: Iterable[str]) -> tuple[Chunk, ...]:
