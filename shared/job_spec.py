@@ -22,6 +22,7 @@ from shared.frames import FrameSet
 from shared.paths import is_safe_relative_path
 
 MAX_CHUNK_SIZE = 10_000
+MIN_RESOLUTION = 4                # Blender renders nothing smaller (its resolution_x/y minimum)
 MAX_RESOLUTION = 16_384
 MAX_FPS = 1_000.0
 MAX_SAMPLES = 1_000_000
@@ -38,8 +39,8 @@ class Resolution:
 
     def __post_init__(self) -> None:
         for name, value in (("width", self.width), ("height", self.height)):
-            if not _is_int(value) or not 1 <= value <= MAX_RESOLUTION:
-                raise ValidationError(f"{name} must be an integer 1..{MAX_RESOLUTION}",
+            if not _is_int(value) or not MIN_RESOLUTION <= value <= MAX_RESOLUTION:
+                raise ValidationError(f"{name} must be an integer {MIN_RESOLUTION}..{MAX_RESOLUTION}",
                                       field=f"resolution.{name}")
 
     def to_json(self) -> dict[str, int]:

@@ -99,12 +99,17 @@ def blend_info_from_inspection(raw: dict[str, Any], scene: str | None) -> BlendI
                               code="scene_not_found", field="scene")
     s = scenes[name]
     percentage = int(s.get("resolution_percentage", 100)) or 100
-    width = max(1, int(s["resolution_x"]) * percentage // 100)
-    height = max(1, int(s["resolution_y"]) * percentage // 100)
+    width = int(s["resolution_x"]) * percentage // 100
+    height = int(s["resolution_y"]) * percentage // 100
+    try:
+        resolution = Resolution(width, height)
+    except ValidationError as exc:
+        raise ValidationError(f"the .blend's scene {name!r} renders at {width}x{height} ({exc.message}); "
+                              "set resolution in render.json", field="resolution") from None
     fps = float(s["fps"]) / float(s.get("fps_base") or 1.0)
     return BlendInfo(scene=name, frame_start=int(s["frame_start"]), frame_end=int(s["frame_end"]),
                      frame_step=int(s.get("frame_step") or 1), fps=round(fps, 6),
-                     resolution=Resolution(width, height), engine=s.get("engine"))
+                     resolution=resolution, engine=s.get("engine"))
 
 
 def render_task(svc: Services, doc: dict[str, Any], spec: JobSpec, chunk: Chunk, task_id: str) -> TaskSpec:

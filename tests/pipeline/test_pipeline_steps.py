@@ -151,6 +151,7 @@ def test_frames_that_fail_every_attempt_fail_the_job_naming_the_frames(functions
     (b"not a bundle at all", "bundle_not_zip_or_blend"),
     (bundle_zip(extra={"../escape.txt": b"x"}), "bundle_unsafe_path"),
     (bundle_zip(manifest={"frames": "20-10"}), "manifest_invalid"),
+    (bundle_zip(manifest={"resolution": "3x3"}), "manifest_invalid"),  # no task for a frame Blender cannot make
 ])
 def test_a_bad_bundle_fails_the_job_with_a_clear_error(functions, data, code):
     svc = make_services()

@@ -118,7 +118,7 @@ def test_job_spec_round_trips_through_json():
     data = spec.to_json()
     assert data["frames"] == "1-48" and data["fps"] == 23.976 and data["chunkSize"] == 8
     assert JobSpec.from_json(data) == spec
-    no_video = JobSpec(frames=FrameSet.parse("1"), fps=24, resolution=Resolution(2, 2), video=None)
+    no_video = JobSpec(frames=FrameSet.parse("1"), fps=24, resolution=Resolution(4, 4), video=None)
     assert no_video.to_json()["video"] is None and no_video.to_json()["fps"] == 24
     assert JobSpec.from_json(no_video.to_json()).video is None
 
@@ -129,7 +129,7 @@ def test_job_spec_round_trips_through_json():
     ({"scene": ""}, "scene"),
 ])
 def test_job_spec_checks_its_ranges(kwargs, field):
-    base = {"frames": FrameSet.parse("1"), "fps": 24, "resolution": Resolution(2, 2)}
+    base = {"frames": FrameSet.parse("1"), "fps": 24, "resolution": Resolution(4, 4)}
     with pytest.raises(ValidationError) as err:
         JobSpec(**{**base, **kwargs})
     assert err.value.field == field
@@ -227,7 +227,7 @@ def test_manifest_is_normalized_and_keeps_only_given_keys():
     ({"maxRetries": 11}, "maxRetries"),
     ({"format": "GIF"}, "format"),
     ({"fps": "24"}, "fps"),
-    ({"resolution": {"width": 1, "height": 0}}, "resolution.height"),
+    ({"resolution": {"width": 4, "height": 0}}, "resolution.height"),
     ({"engine": "cycles"}, "engine"),
     ({"blend": "../x.blend"}, "blend"),
     ({"blend": "x.txt"}, "blend"),

@@ -66,7 +66,7 @@ def test_video_null_in_the_manifest_means_no_video():
 
 
 def test_blend_frame_step_and_json_round_trip():
-    blend = BlendInfo(frame_start=1, frame_end=10, frame_step=3, resolution=Resolution(2, 2))
+    blend = BlendInfo(frame_start=1, frame_end=10, frame_step=3, resolution=Resolution(4, 4))
     assert BlendInfo.from_json(blend.to_json()) == blend
     assert merge_spec({}, blend, SpecDefaults()).frames.to_spec() == "1-10x3"
 
