@@ -19,6 +19,10 @@ from shared.pipeline.lifecycle import publish
 log = logging.getLogger(__name__)
 
 MAX_TOP = 200
+# Continuation tokens are opaque, but every store's are printable ASCII (Cosmos DB's are JSON)
+# and bounded; anything else is refused before the store sees it.
+MAX_CONTINUATION_CHARS = 16_384
+_CONTINUATION = re.compile(rf"[\x20-\x7e]{{1,{MAX_CONTINUATION_CHARS}}}")
 HEALTH_PREFIX = "~health-probe/"
 
 
@@ -54,6 +58,10 @@ def list_jobs(svc: Services, status: str | None, top: str | None, continuation: 
     count = int(top) if top is not None else 50
     if not 1 <= count <= MAX_TOP:
         raise ValidationError(f"top must be 1..{MAX_TOP}", field="top")
+    if continuation and not _CONTINUATION.fullmatch(continuation):
+        raise ValidationError("continuationToken is not a token this API returned",
+                              code="invalid_continuation_token", field="continuationToken")
+    # A token the store rejects comes back as its ValidationError: a 400, not page 1.
     docs, token = svc.jobs.list(status=status, top=count, continuation=continuation or None)
     return {"jobs": [job_summary(d) for d in docs], "continuationToken": token}
 

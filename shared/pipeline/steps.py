@@ -69,15 +69,25 @@ def _set_status(doc: Json, status: JobStatus, now: str) -> None:
 
 
 def register_job(svc: Services, request: Json) -> Json:
-    """Creates the job document (queued) unless it exists; publishes Queued once."""
+    """Creates the job document (queued) unless it exists, and publishes Queued once.
+
+    An HTTP job's document exists already (submission wrote it to answer the POST), and a
+    retried run may find the document it created itself: so whether Queued went out is
+    recorded on the document (history.queuedPublished), not inferred from who created it."""
     job_id = request["jobId"]
     source = JobSource.from_json(request["source"])
     doc = job_document(job_id, source, now=svc.now(), renders_container=svc.settings.renders_container)
     doc["request"] = request.get("request") or {}
     stored, created = create_job_document(svc.jobs, doc)
-    if created:
+    if not (stored.get("history") or {}).get("queuedPublished") and not _finished(stored):
         publish(svc, "Queued", stored)
+        update_job(svc.jobs, job_id, _mark_queued_published)
     return {"status": stored["status"], "created": created}
+
+
+def _mark_queued_published(doc: Json) -> None:
+    if not _finished(doc):
+        doc.setdefault("history", {})["queuedPublished"] = True
 
 
 def validate_bundle_step(svc: Services, payload: Json) -> Json:

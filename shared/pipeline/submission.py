@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import urllib.parse
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,8 +85,22 @@ def orchestration_input(svc: Services, job_id: str, source: JobSource, request: 
             "pollSeconds": svc.settings.poll_interval_seconds}
 
 
+def check_url_names_subject(event: BlobEvent) -> None:
+    """ValidationError unless `data.url` names the subject's blob.
+
+    The job records the url and derives its id from it, while it renders the subject's
+    blob: an event whose url names another blob would record a forged source. The url's
+    path is compared decoded (Event Grid percent-encodes it; the subject is plain)."""
+    path = urllib.parse.unquote(urllib.parse.urlsplit(event.url).path)
+    if not path.endswith(f"/{event.container}/{event.blob_name}"):
+        raise ValidationError(f"data.url {event.url!r} does not name the subject's blob "
+                              f"{event.container}/{event.blob_name}", field="data.url")
+
+
 async def start_upload_job(svc: Services, client: df.DurableOrchestrationClient, event: BlobEvent) -> str | None:
-    """Starts the job for an uploaded bundle unless it exists: redelivered events are no-ops."""
+    """Starts the job for an uploaded bundle unless it exists: redelivered events are no-ops.
+    Raises ValidationError for an event whose url and subject disagree (no job)."""
+    check_url_names_subject(event)
     job_id = upload_job_id(event.url, event.etag)
     status = await client.get_status(job_id)  # the SDK's client is async; the adapters are not
     if getattr(status, "runtime_status", None) is not None:
@@ -92,15 +108,41 @@ async def start_upload_job(svc: Services, client: df.DurableOrchestrationClient,
         return None
     source = JobSource(kind=SourceKind.BLOB, container=event.container, blob_name=event.blob_name,
                        blob_url=event.url, etag=event.etag)
-    try:
-        await client.start_new(names.RENDER_JOB, job_id, orchestration_input(svc, job_id, source, None))
-    except Exception as exc:  # the SDK raises plain Exception; a concurrent duplicate lands here
-        if "already exists" in str(exc).lower() or "409" in str(exc):
-            log.info("job %s started concurrently by a duplicate event", job_id)
-            return None
-        raise
+    if not await _start_once(client, job_id, orchestration_input(svc, job_id, source, None)):
+        log.info("job %s started concurrently by a duplicate event", job_id)
+        return None
     log.info("job %s started for %s/%s", job_id, event.container, event.blob_name)
     return job_id
+
+
+async def _start_once(client: df.DurableOrchestrationClient, job_id: str, payload: dict[str, Any]) -> bool:
+    """Starts the job's orchestration unless it runs already: True if this call started it.
+
+    Two callers may both see no instance and both start one (a duplicate event, two POSTs
+    with one Idempotency-Key). The loser gets a plain Exception whose text varies by host
+    (409, "already exists", "is running"), so the instance's existence decides, not the text."""
+    try:
+        await client.start_new(names.RENDER_JOB, job_id, payload)
+    except Exception:
+        status = await client.get_status(job_id)
+        if getattr(status, "runtime_status", None) is not None:
+            return False
+        raise
+    return True
+
+
+PRINCIPAL_HEADER = "x-ms-client-principal-name"
+
+
+def submitter_of(headers: Mapping[str, str], *, trust_app_service_auth: bool) -> str | None:
+    """Who submitted a job: the App Service authentication principal, when the app runs behind it.
+
+    Without App Service authentication the principal headers are the caller's own words
+    (anyone holding a function key could claim to be anyone), so they are ignored."""
+    if not trust_app_service_auth:
+        return None
+    name = (headers.get(PRINCIPAL_HEADER) or "").strip()
+    return name[:256] or None
 
 
 @dataclass(frozen=True)
@@ -116,7 +158,7 @@ async def submit_http_job(svc: Services, client: df.DurableOrchestrationClient, 
         _record_http_job, svc, body, idempotency_key, submitter)
     status = await client.get_status(job_id)
     if getattr(status, "runtime_status", None) is None:
-        await client.start_new(names.RENDER_JOB, job_id, orchestration_input(svc, job_id, source, request))
+        await _start_once(client, job_id, orchestration_input(svc, job_id, source, request))
     return Submitted(job=stored, created=created)
 
 
