@@ -40,15 +40,26 @@ def frame_name(doc: dict[str, Any]) -> str:
     return safe_name(PurePosixPath(blend).stem)
 
 
+def _bundle_blob(doc: dict[str, Any]) -> tuple[str, str]:
+    """(container, blob) every task of the job downloads: the job's input copy of the validated
+    bundle, so that an overwrite of the scene blob mid-job changes nothing. Jobs validated
+    before input copies existed have none and read the source blob, as they always did."""
+    copy = doc.get("input")
+    if copy:
+        return copy["container"], copy["blob"]
+    source = JobSource.from_json(doc["source"])
+    return source.container, source.blob_name
+
+
 def _bundle(svc: Services, doc: dict[str, Any]) -> tuple[ResourceFile, str, str | None]:
     """(resource file, path of the .blend in the working dir, zip to extract or None)."""
-    source = JobSource.from_json(doc["source"])
+    container, blob = _bundle_blob(doc)
     bundle = doc["bundle"]
     if bundle["kind"] == "zip":
-        return (ResourceFile(container=source.container, blob=source.blob_name, path="scene.zip"),
+        return (ResourceFile(container=container, blob=blob, path="scene.zip"),
                 f"{BUNDLE_DIR}/{bundle['blendPath']}", "scene.zip")
     blend = f"{BUNDLE_DIR}/{PurePosixPath(bundle['blendPath']).name}"
-    return ResourceFile(container=source.container, blob=source.blob_name, path=blend), blend, None
+    return ResourceFile(container=container, blob=blob, path=blend), blend, None
 
 
 def _tools(svc: Services, job_id: str) -> tuple[ResourceFile, ...]:

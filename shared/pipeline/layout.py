@@ -32,6 +32,11 @@ def tools_prefix(job_id: str) -> str:
     return f"{job_id}/tools/"
 
 
+def input_blob(job_id: str, bundle_name: str) -> str:
+    """The job's own copy of the bundle version it validated (written once); tasks read this."""
+    return f"{job_id}/input/{bundle_name}"
+
+
 def inspect_blob(job_id: str) -> str:
     return f"{job_id}/inspect.json"
 

@@ -106,7 +106,7 @@ def test_an_upload_renders_every_chunk_stitches_and_completes(functions):
     assert svc.blobs.download("scenes", "artist-a/shot010.zip") == uploaded  # the upload is untouched
 
 
-def test_a_render_json_overrides_the_blend_and_skips_inspection(functions):
+def test_a_render_json_overrides_the_blend_which_is_still_inspected_first(functions):
     svc = make_services()
     manifest = {"frames": "1001-1012", "fps": 25, "resolution": "96x54", "chunkSize": 4,
                 "video": {"name": "shot010.mp4", "crf": 20}}
@@ -115,8 +115,8 @@ def test_a_render_json_overrides_the_blend_and_skips_inspection(functions):
     doc = svc.jobs.get(job_id)
     assert doc["spec"]["frames"] == "1001-1012" and doc["spec"]["chunkSize"] == 4
     task_ids = [task.id for _, task in svc.backend.added]
-    assert names.INSPECT_TASK_ID not in task_ids
-    assert task_ids == ["chunk-0001", "chunk-0002", "chunk-0003", "stitch"]
+    # The inspection checks the .blend opens and has the scene, even when the manifest says it all.
+    assert task_ids == [names.INSPECT_TASK_ID, "chunk-0001", "chunk-0002", "chunk-0003", "stitch"]
     stitch = svc.backend.added[-1][1]
     assert "-start_number" in stitch.argv and "1001" in stitch.argv
     assert doc["outputs"]["videoBlob"] == f"{job_id}/shot010.mp4"
@@ -199,7 +199,7 @@ def test_a_10000_frame_job_keeps_every_instance_history_small(functions):
     assert run.status == "Completed", run.error
     doc = svc.jobs.get(job_id)
     assert len(doc["chunks"]) == 1000 and doc["progress"]["framesDone"] == 10000
-    assert len(svc.backend.added) == 1000
+    assert len([task for _, task in svc.backend.added if task.id != names.INSPECT_TASK_ID]) == 1000
     # The chunk list lives in the job document, not in any orchestration's history.
     assert run.max_history < 100
 
