@@ -15,6 +15,7 @@ from shared.errors import ConflictError, NotFoundError, PipelineError, Validatio
 from shared.job_document import JobStatus, validate_job_id
 from shared.jobs import cancel
 from shared.pipeline.lifecycle import publish
+from shared.pipeline.public_errors import public_error
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ def public_job(doc: dict[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in doc.items() if not k.startswith("_")}
     if "_etag" in doc:
         body["etag"] = doc["_etag"]
+    if isinstance(body.get("error"), dict):  # documents written before errors were kept plain
+        body["error"] = public_error(body["error"])
     return body
 
 

@@ -25,9 +25,12 @@ def plain_message(text: object, limit: int = MAX_MESSAGE_CHARS) -> str | None:
     """One line without traceback frames or absolute paths (each path becomes "<path>")."""
     if text is None:
         return None
+    text = str(text)
+    for header in _TRACEBACK_HEADERS:  # a traceback quoted mid-line ("could not continue: Traceback …")
+        text = text.replace(header, "\n" + header)
     kept: list[str] = []
     in_traceback = False
-    for line in str(text).splitlines():
+    for line in text.splitlines():
         if line.startswith(_TRACEBACK_HEADERS):
             in_traceback = True
             continue
@@ -54,8 +57,9 @@ def _plain(value: Any) -> Any:
 def public_error(error: dict[str, Any]) -> dict[str, Any]:
     """The error a job document keeps: code, plain message, plain details (and field, if named)."""
     code = str(error.get("code") or "internal_error")
-    public: dict[str, Any] = {"code": code, "message": plain_message(error.get("message")) or code,
-                              "details": _plain(error.get("details"))}
+    public: dict[str, Any] = {"code": code, "message": plain_message(error.get("message")) or code}
+    if "details" in error:
+        public["details"] = _plain(error["details"])
     if error.get("field") is not None:
         public["field"] = str(error["field"])
     return public

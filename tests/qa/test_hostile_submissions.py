@@ -109,3 +109,29 @@ def test_a_token_the_api_returned_pages_on(svc):
         params={"top": "2", "continuationToken": first["continuationToken"]})).get_body())
     assert [j["id"] for j in first["jobs"]] == ["job-2", "job-1"]
     assert [j["id"] for j in second["jobs"]] == ["job-0"]
+
+
+def test_an_answer_from_a_failing_store_names_no_host_path(svc, monkeypatch):
+    from shared.errors import TransientError
+
+    def unreachable(**_: Any) -> Any:
+        raise TransientError("Cosmos DB unreachable: [Errno 111] /var/run/cosmos/socket refused")
+
+    monkeypatch.setattr(svc.jobs, "list", unreachable)
+    answer = _trigger("list_jobs")(func.HttpRequest("GET", "http://localhost/api/jobs", body=b""))
+    assert answer.status_code == 503
+    error = json.loads(answer.get_body())["error"]
+    assert error["code"] == "transient" and "unreachable" in error["message"]
+    assert "/var/run" not in answer.get_body().decode()
+
+
+def test_a_stored_error_with_a_traceback_is_shown_plain(svc):
+    svc.jobs.create({"id": "job-old", "status": "failed", "error": {
+        "code": "step_failed", "details": None,
+        "message": 'the pipeline could not continue: Traceback (most recent call last):\n  File "/home/site/'
+                   'wwwroot/shared/jobs.py", line 9, in get\nTransientError: Cosmos DB unreachable'}})
+    request = func.HttpRequest("GET", "http://localhost/api/jobs/job-old", body=b"", route_params={"jobId": "job-old"})
+    error = json.loads(_trigger("get_job")(request).get_body())["error"]
+    assert error["code"] == "step_failed"
+    assert "Traceback" not in error["message"] and "/home/site" not in error["message"]
+    assert error["message"].endswith("TransientError: Cosmos DB unreachable")
