@@ -66,34 +66,41 @@ def _resolve_relative(module: str, is_package: bool, level: int, target: str | N
     return ".".join([*base, target] if target else base)
 
 
-def imported_names(module: str, path: Path) -> set[str]:
-    """Every dotted name the module imports at run time (modules, or module.attribute)."""
+def _imports(module: str, path: Path) -> Iterator[tuple[str, list[str]]]:
+    """(module imported, names taken from it) for each run-time import: `import a.b` is ("a.b", [])."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    names: set[str] = set()
     for node in _runtime_imports(tree.body):
         if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-            continue
-        base = node.module or ""
-        if node.level:
-            base = _resolve_relative(module, path.name == "__init__.py", node.level, node.module)
-        names.add(base)
-        names |= {f"{base}.{alias.name}" for alias in node.names}
-    return names
+            for alias in node.names:
+                yield alias.name, []
+        elif node.level:
+            yield (_resolve_relative(module, path.name == "__init__.py", node.level, node.module),
+                   [a.name for a in node.names])
+        else:
+            yield node.module or "", [a.name for a in node.names]
 
 
 def imported_modules(module: str, path: Path) -> set[str]:
     """The modules the module imports at run time (`from a import b` counts as a)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    return {base for base, _ in _imports(module, path)}
+
+
+def imported_names(module: str, path: Path) -> set[str]:
+    """Every dotted name the module imports at run time (modules, or module.attribute)."""
     names: set[str] = set()
-    for node in _runtime_imports(tree.body):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif node.level:
-            names.add(_resolve_relative(module, path.name == "__init__.py", node.level, node.module))
-        else:
-            names.add(node.module or "")
+    for base, taken in _imports(module, path):
+        names.add(base)
+        names |= {f"{base}.{name}" for name in taken}
     return names
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """A small source tree for testing the checks themselves."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
 
 
 def _with_parents(name: str, modules: dict[str, Path]) -> set[str]:

@@ -9,9 +9,7 @@ here. Only imports under `if TYPE_CHECKING:` are left out, since they never run.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tests.unit.import_graph import cycles, import_graph
+from tests.unit.import_graph import cycles, import_graph, write_tree
 
 # Temporary: the one cycle known when this test was written, being removed on another branch.
 # Delete this constant (and its use below) once devhost/durable/runtime.py no longer imports http_api.
@@ -23,16 +21,8 @@ def test_the_project_has_no_import_cycle():
     assert [c for c in found if c not in KNOWN_CYCLE_ALLOWANCE_DEVHOST_HTTP_API_RUNTIME] == []
 
 
-def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path
-
-
 def test_a_cycle_through_three_packages_is_found(tmp_path):
-    root = _tree(tmp_path, {
+    root = write_tree(tmp_path, {
         "shared/__init__.py": "", "triggers/__init__.py": "", "activities/__init__.py": "",
         "shared/a.py": "from triggers import b\n", "triggers/b.py": "import activities.c\n",
         "activities/c.py": "from shared.a import thing\n", "shared/d.py": "from shared import a\n"})
@@ -40,13 +30,13 @@ def test_a_cycle_through_three_packages_is_found(tmp_path):
 
 
 def test_an_import_moved_into_a_function_still_closes_a_cycle(tmp_path):
-    root = _tree(tmp_path, {"shared/__init__.py": "", "shared/a.py": "from shared.b import x\n",
+    root = write_tree(tmp_path, {"shared/__init__.py": "", "shared/a.py": "from shared.b import x\n",
                             "shared/b.py": "def f():\n    from shared import a\n    return a\n"})
     assert cycles(import_graph(root)) == [["shared.a", "shared.b"]]
 
 
 def test_relative_imports_and_type_checking_imports_are_read_as_they_run(tmp_path):
-    root = _tree(tmp_path, {
+    root = write_tree(tmp_path, {
         "stack/__init__.py": "", "stack/a.py": "from . import b\n",
         "stack/b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from stack.a import A\n",
         "stack/c.py": "from .d import x\n", "stack/d.py": "from .c import y\n"})

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.import_graph import ROOT, import_graph, imported_modules, project_modules, reachable
+from tests.unit.import_graph import ROOT, import_graph, imported_modules, project_modules, reachable, write_tree
 
 PURE_DOMAIN = {"shared", "shared.errors", "shared.frames", "shared.job_spec", "shared.job_document",
                "shared.names", "shared.paths", "shared.planning"}
@@ -58,21 +58,13 @@ def test_orchestrators_reach_only_the_pure_domain():
     assert purity_violations(ROOT) == []
 
 
-def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path
-
-
 PURE_TREE = {"shared/__init__.py": "", "shared/names.py": "import re\n",
              "shared/planning.py": "from shared import names\n", "orchestrators/__init__.py": "",
              "orchestrators/job.py": "import azure.durable_functions as df\nfrom shared import planning\n"}
 
 
-def test_the_check_passes_a_pure_tree(tmp_path):
-    assert purity_violations(_tree(tmp_path, PURE_TREE)) == []
+def test_the_check_passes_a_purewrite_tree(tmp_path):
+    assert purity_violations(write_tree(tmp_path, PURE_TREE)) == []
 
 
 @pytest.mark.parametrize(("files", "culprit"), [
@@ -87,7 +79,7 @@ def test_the_check_passes_a_pure_tree(tmp_path):
     ({"shared/names.py": "import uuid\n"}, "uuid"),
 ])
 def test_the_check_fails_an_orchestrator_that_reaches_outside_the_pure_domain(tmp_path, files, culprit):
-    problems = purity_violations(_tree(tmp_path, {**PURE_TREE, **files}))
+    problems = purity_violations(write_tree(tmp_path, {**PURE_TREE, **files}))
     assert any(culprit in p for p in problems), problems
 
 
