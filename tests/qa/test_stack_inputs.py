@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import urllib.request
 import zipfile
 
@@ -139,3 +140,26 @@ def test_a_job_submitted_over_http_publishes_queued_once(stack):
     events = wait_for(lambda: (e := _published(stack, job["id"])) and e[-1].endswith("Failed") and e, 30,
                       what="the Failed event")
     assert events == ["RenderPipeline.Job.Queued", "RenderPipeline.Job.Failed"]
+
+
+def test_a_forged_blob_created_event_through_the_webhook_starts_no_job(stack):
+    from azure.storage.blob import BlobServiceClient
+
+    scenes = BlobServiceClient.from_connection_string(stack.storage_connection_string).get_container_client("scenes")
+    real = scenes.get_blob_client("qa/forged-subject.zip").upload_blob(_zip({"shot.blend": BLEND}), overwrite=True)
+    forged_url = scenes.get_blob_client("approved/hero.zip").url  # a blob the job would claim it renders
+    event = [{"id": "forged-1", "eventType": "Microsoft.Storage.BlobCreated", "dataVersion": "1",
+              "subject": "/blobServices/default/containers/scenes/blobs/qa/forged-subject.zip",
+              "eventTime": "2026-12-01T00:00:00Z", "topic": "/subscriptions/x/storageAccounts/devstoreaccount1",
+              "data": {"api": "PutBlob", "url": forged_url, "eTag": str(real["etag"]), "contentLength": 10}}]
+    request = urllib.request.Request(
+        f"{stack.devhost_url}/runtime/webhooks/eventgrid?functionName=on_scene_uploaded",
+        data=json.dumps(event).encode(), method="POST",
+        headers={"x-functions-key": stack.master_key, "content-type": "application/json",
+                 "aeg-event-type": "Notification"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status in (200, 202)
+    forged_job = upload_job_id(forged_url, str(real["etag"]))
+    time.sleep(3)  # the function ran (delivery is synchronous); nothing may appear later either
+    assert api_request(stack, "GET", f"/jobs/{forged_job}")[0] == 404
+    assert api_request(stack, "GET", f"/jobs/{forged_job}/history")[0] == 404
