@@ -37,6 +37,10 @@ def _flag_values(argv: Sequence[str], flag: str) -> list[str]:
 
 
 FAILED_STDERR = b"Error: simulated render failure"
+# What inspecting a .blend finds unless told otherwise: one scene, as Blender's defaults.
+DEFAULT_INSPECTION = {"active_scene": "Scene", "blender_version": "5.0.1", "scenes": [{
+    "name": "Scene", "frame_start": 1, "frame_end": 250, "frame_step": 1, "fps": 24, "fps_base": 1.0,
+    "resolution_x": 1920, "resolution_y": 1080, "resolution_percentage": 100, "engine": "BLENDER_EEVEE"}]}
 
 
 def frame_bytes(bundle: bytes) -> bytes:
@@ -50,7 +54,7 @@ class SimulatedBackend(FakeRenderBackend):
                  failed_stderr: bytes = FAILED_STDERR, failure: str | None = None) -> None:
         super().__init__(fail_ids=fail_ids)
         self.blobs = blobs
-        self.inspection = inspection or {}
+        self.inspection = inspection or DEFAULT_INSPECTION
         self.video_frames = video_frames  # None: as many as the stitch asks for
         self.failed_stderr = failed_stderr  # what a failed task leaves in its stderr.txt
         self.failure = failure  # the backend's reason for a failed task, if not "exit code N"
