@@ -64,8 +64,12 @@ def list_jobs(svc: Services, status: str | None, top: str | None, continuation: 
     if continuation and not _CONTINUATION.fullmatch(continuation):
         raise ValidationError("continuationToken is not a token this API returned",
                               code="invalid_continuation_token", field="continuationToken")
-    # A token the store rejects comes back as its ValidationError: a 400, not page 1.
-    docs, token = svc.jobs.list(status=status, top=count, continuation=continuation or None)
+    try:
+        docs, token = svc.jobs.list(status=status, top=count, continuation=continuation or None)
+    except ValidationError as exc:  # a token the store rejects is a 400, not page 1, under one code
+        if exc.field != "continuationToken":
+            raise
+        raise ValidationError(exc.message, code="invalid_continuation_token", field="continuationToken") from exc
     return {"jobs": [job_summary(d) for d in docs], "continuationToken": token}
 
 

@@ -96,6 +96,7 @@ def test_a_garbage_continuation_token_is_a_400_not_page_one(svc, token):
     assert answer.status_code == 400, answer.get_body()
     error = json.loads(answer.get_body())["error"]
     assert error["field"] == "continuationToken"
+    assert error["code"] == "invalid_continuation_token"
     assert "jobs" not in json.loads(answer.get_body())
 
 
