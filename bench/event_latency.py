@@ -56,7 +56,7 @@ def _ts(event: dict[str, Any]) -> float:
 def body(report: Report) -> None:
     from azure.storage.blob import BlobServiceClient
 
-    from shared.model import upload_job_id
+    from shared.job_document import upload_job_id
     from stack.local import LocalStack
 
     pauses = random.Random(6)

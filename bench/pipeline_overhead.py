@@ -105,7 +105,7 @@ def through_pipeline(bundle: Path, work: Path, overrides: dict[str, str] | None 
     from azure.storage.blob import BlobServiceClient
 
     from shared.adapters.local_batch_backend import LocalBatchBackend
-    from shared.model import upload_job_id
+    from shared.job_document import upload_job_id
     from stack.local import LocalStack, api_request
 
     with LocalStack(work / "stack", settings_overrides=overrides, slots=slots) as info:

@@ -59,7 +59,7 @@ def host_floor() -> dict[str, Any]:
 def body(report: Report) -> None:
     from azure.storage.blob import BlobServiceClient
 
-    from shared.model import upload_job_id
+    from shared.job_document import upload_job_id
     from stack.local import LocalStack, api_request, wait_for
 
     with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp, LocalStack(Path(tmp) / "stack") as stack:

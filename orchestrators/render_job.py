@@ -31,12 +31,17 @@ WAKES_PER_GENERATION = 40   # continue_as_new after this many wakes of await_tas
 EVENT_REPOLL_SECONDS = 1.0  # after a marker event, look again soon: the task may still be uploading
 
 
-def _call(ctx: df.DurableOrchestrationContext, name: str, payload: dict[str, Any]) -> Any:
+def _call(ctx: df.DurableOrchestrationContext, name: str, payload: dict[str, Any],
+          trail: list[str] | None = None) -> Any:
+    if trail is not None:
+        trail.append(name)  # the step a failure belongs to, named in the job's error
     return ctx.call_activity_with_retry(name, ACTIVITY_RETRY, payload)
 
 
 def _wait(ctx: df.DurableOrchestrationContext, job_id: str, phase: str, poll: float,
-          round_: int = 0) -> Any:
+          round_: int = 0, trail: list[str] | None = None) -> Any:
+    if trail is not None:
+        trail.append(f"{names.AWAIT_TASKS} ({phase})")
     payload = {"jobId": job_id, "phase": phase, "pollSeconds": poll, "wakes": 0}
     return ctx.call_sub_orchestrator(names.AWAIT_TASKS, payload,
                                      instance_id=names.wait_instance_id(job_id, phase, round_))
@@ -47,10 +52,11 @@ def render_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
     ctx = context
     request: dict[str, Any] = ctx.get_input()
     job_id: str = request["jobId"]
+    trail: list[str] = []
     try:
-        outcome = yield from _render(ctx, request)
+        outcome = yield from _render(ctx, request, trail)
     except Exception as exc:  # a step failed even after its retries: the job fails, saying which
-        outcome = {"code": "step_failed", "message": f"the pipeline could not continue: {exc}"}
+        outcome = step_failure(ctx, job_id, trail, exc)
     if not ctx.is_replaying:
         log.info("job %s (instance %s) ends: %s", job_id, ctx.instance_id,
                  outcome.get("code") or "completed")
@@ -62,23 +68,34 @@ def render_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
     return {"jobId": job_id, "status": "completed", "outputs": outcome["outputs"]}
 
 
-def _render(ctx: df.DurableOrchestrationContext, request: dict[str, Any]) -> Generator[Any, Any, dict[str, Any]]:
+def step_failure(ctx: df.DurableOrchestrationContext, job_id: str, trail: list[str],
+                 exc: Exception) -> dict[str, Any]:
+    """The job's error when a step failed after its retries: which step, in plain words.
+    What the step raised (a traceback, paths on the host) is for the log only."""
+    step = trail[-1] if trail else "a step"
+    if not ctx.is_replaying:
+        log.warning("job %s (instance %s): %s failed after its retries: %s", job_id, ctx.instance_id, step, exc)
+    return {"code": "step_failed", "message": f"the pipeline could not continue: {step} failed after its retries"}
+
+
+def _render(ctx: df.DurableOrchestrationContext, request: dict[str, Any],
+            trail: list[str]) -> Generator[Any, Any, dict[str, Any]]:
     """The steps of a job; returns {"outputs": ...} or the error that ends it."""
     job_id: str = request["jobId"]
     poll = float(request.get("pollSeconds", 30))
 
-    yield _call(ctx, names.REGISTER_JOB, request)
+    yield _call(ctx, names.REGISTER_JOB, request, trail)
     ctx.set_custom_status({"phase": "validating"})
-    checked = yield _call(ctx, names.VALIDATE_BUNDLE, {"jobId": job_id})
+    checked = yield _call(ctx, names.VALIDATE_BUNDLE, {"jobId": job_id}, trail)
     if not checked["ok"]:
         return dict(checked["error"])
 
-    started = yield _call(ctx, names.START_BATCH_JOB, {"jobId": job_id})
+    started = yield _call(ctx, names.START_BATCH_JOB, {"jobId": job_id}, trail)
     if started.get("inspect"):
         ctx.set_custom_status({"phase": "inspecting"})
-        yield _wait(ctx, job_id, names.INSPECT, poll)
+        yield _wait(ctx, job_id, names.INSPECT, poll, trail=trail)
 
-    plan = yield _call(ctx, names.PLAN_JOB, {"jobId": job_id})
+    plan = yield _call(ctx, names.PLAN_JOB, {"jobId": job_id}, trail)
     if not plan["ok"]:
         return dict(plan["error"])
 
@@ -88,9 +105,9 @@ def _render(ctx: df.DurableOrchestrationContext, request: dict[str, Any]) -> Gen
     round_ = 0
     while True:
         ctx.set_custom_status({"phase": "rendering", "round": round_})
-        yield _call(ctx, names.ADD_RENDER_TASKS, {"jobId": job_id, "attempt": round_})
-        yield _wait(ctx, job_id, names.RENDER, poll, round_)
-        results = yield _call(ctx, names.COLLECT_RENDER_RESULTS, {"jobId": job_id, "attempt": round_})
+        yield _call(ctx, names.ADD_RENDER_TASKS, {"jobId": job_id, "attempt": round_}, trail)
+        yield _wait(ctx, job_id, names.RENDER, poll, round_, trail)
+        results = yield _call(ctx, names.COLLECT_RENDER_RESULTS, {"jobId": job_id, "attempt": round_}, trail)
         if results.get("error"):
             return dict(results["error"])
         if not results["retry"]:
@@ -99,14 +116,14 @@ def _render(ctx: df.DurableOrchestrationContext, request: dict[str, Any]) -> Gen
 
     if plan.get("video"):
         ctx.set_custom_status({"phase": "stitching"})
-        yield _call(ctx, names.ADD_STITCH_TASK, {"jobId": job_id})
-        yield _wait(ctx, job_id, names.STITCH, poll)
+        yield _call(ctx, names.ADD_STITCH_TASK, {"jobId": job_id}, trail)
+        yield _wait(ctx, job_id, names.STITCH, poll, trail=trail)
 
     ctx.set_custom_status({"phase": "verifying"})
-    verified = yield _call(ctx, names.VERIFY_OUTPUTS, {"jobId": job_id})
+    verified = yield _call(ctx, names.VERIFY_OUTPUTS, {"jobId": job_id}, trail)
     if not verified["ok"]:
         return dict(verified["error"])
-    yield _call(ctx, names.FINALIZE_JOB, {"jobId": job_id, "outputs": verified["outputs"]})
+    yield _call(ctx, names.FINALIZE_JOB, {"jobId": job_id, "outputs": verified["outputs"]}, trail)
     return {"outputs": verified["outputs"]}
 
 

@@ -25,7 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from shared.errors import ValidationError
-from shared.model import is_safe_relative_path, manifest_from_json
+from shared.job_spec import manifest_from_json
+from shared.paths import is_safe_relative_path
 
 BLEND_MAGIC = b"BLENDER"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

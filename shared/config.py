@@ -91,6 +91,9 @@ _KEYS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "POLL_INTERVAL_SECONDS": ("poll_interval_seconds", "30", _int(1, 86_400)),
     "TASK_TIMEOUT_SECONDS": ("task_timeout_seconds", "3600", _int(60, 7 * 86_400)),
     "RENDER_THREADS": ("render_threads", "0", _int(0, 1024)),  # 0 = all cores
+    # Only App Service authentication (Easy Auth) strips client-sent x-ms-client-principal-*
+    # headers; without it they are whatever the caller wrote, so they name no submitter.
+    "TRUST_APP_SERVICE_AUTH": ("trust_app_service_auth", "false", _bool),
 }
 
 
@@ -120,6 +123,7 @@ class Settings:
     poll_interval_seconds: int
     task_timeout_seconds: int
     render_threads: int
+    trust_app_service_auth: bool
 
     @staticmethod
     def env_keys() -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """Job document operations on the JobStore port: create once, update with optimistic
 concurrency, move status forward only.
 
-Status rules (model.JobStatus holds the table):
+Status rules (job_document.JobStatus holds the table):
 - a terminal job (completed, failed, cancelled) never changes again, so a cancel
   wins over any late update from a render or stitch activity;
 - a stale update (moving back, e.g. "rendering" after "stitching", as a retried
@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import ConflictError, PermanentError, TransientError
-from shared.model import Chunk, ErrorInfo, JobSpec, JobStatus
+from shared.job_document import Chunk, ErrorInfo, JobStatus
+from shared.job_spec import JobSpec
 from shared.planning import chunks_from_json, chunks_to_json, progress
 from shared.ports import JobDocument, JobStore
 

@@ -16,15 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.errors import ValidationError
-from shared.model import (
-    Chunk,
-    ChunkStatus,
-    FrameSet,
-    ImageFormat,
-    JobSpec,
-    Resolution,
-    VideoSpec,
-)
+from shared.frames import FrameSet
+from shared.job_document import Chunk, ChunkStatus
+from shared.job_spec import ImageFormat, JobSpec, Resolution, VideoSpec
 
 FRAME_PADDING = 4  # Blender's "####": frames ≥ 10000 simply get more digits, as FFmpeg's %04d expects
 
@@ -84,7 +78,7 @@ def combine_manifests(*manifests: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def merge_spec(manifest: Mapping[str, Any], blend: BlendInfo | None, defaults: SpecDefaults) -> JobSpec:
-    """manifest (validated by model.manifest_from_json) > .blend > defaults."""
+    """manifest (validated by job_spec.manifest_from_json) > .blend > defaults."""
     blend = blend or BlendInfo()
     frames = (FrameSet.parse(manifest["frames"]) if "frames" in manifest
               else blend.frames() or FrameSet.parse(defaults.frames))
@@ -130,11 +124,7 @@ def task_id(chunk_id: str, attempt: int) -> str:
     """Batch task ids are unique per job, so a rerun of a chunk gets a suffix: chunk-0001-r1…"""
     if attempt < 1:
         raise ValueError("attempt counts from 1")
-    return chunk_id if attempt == 1 else f"{chunk_id}-r{attempt - 1}"
-
-
-def chunk_id_of_task(task: str) -> str:
-    return re.sub(r"-r\d+$", "", task)
+    return chunk_id if attempt == 1 else f"{chunk_id}-r{attempt - 1}"  # names.split_render_task_id reads it
 
 
 def start_attempts(chunks: Sequence[Chunk], chunk_ids: Iterable[str]) -> tuple[Chunk, ...]:

@@ -74,7 +74,7 @@ def follow_job(info: StackInfo, job_id: str, timeout: float = 900) -> dict[str, 
 
 
 def run_demo(data_dir: Path, out_dir: Path, frames: int = 48) -> int:
-    from shared.model import upload_job_id
+    from shared.job_document import upload_job_id
 
     if data_dir.exists():
         shutil.rmtree(data_dir)

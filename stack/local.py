@@ -113,6 +113,7 @@ def app_settings(info: StackInfo, overrides: dict[str, str] | None = None) -> di
         "POLL_INTERVAL_SECONDS": "2",
         "TASK_TIMEOUT_SECONDS": "3600",
         "RENDER_THREADS": "0",
+        "TRUST_APP_SERVICE_AUTH": "false",
         "DEVHOST_FUNCTION_KEY": info.function_key,
         "DEVHOST_MASTER_KEY": info.master_key,
         "DEVHOST_EVENTGRID_TOPIC_KEY": info.eventgrid_key,

@@ -18,9 +18,10 @@ bp = df.Blueprint()
 @bp.durable_client_input(client_name="client")
 @api_errors
 async def submit_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    svc = await asyncio.to_thread(services)
     result = await submission.submit_http_job(
-        await asyncio.to_thread(services), client, read_json(req), req.headers.get("Idempotency-Key"),
-        req.headers.get("x-ms-client-principal-name") or req.headers.get("user-agent"))
+        svc, client, read_json(req), req.headers.get("Idempotency-Key"),
+        submission.submitter_of(req.headers, trust_app_service_auth=svc.settings.trust_app_service_auth))
     job = jobs_api.public_job(result.job)
     return json_response(job, 202 if result.created else 200,
                          headers={"Location": f"/api/jobs/{job['id']}"})

@@ -11,6 +11,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
+from shared.pipeline.public_errors import public_error
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ def error_response(exc: PipelineError) -> func.HttpResponse:
         status = 503
     elif not isinstance(exc, ValidationError):
         status = 500
-    return json_response({"error": exc.to_json()}, status)
+    # A message may quote what a dependency said (hosts, paths): clients get the plain line.
+    return json_response({"error": public_error(exc.to_json())}, status)
 
 
 def read_json(req: func.HttpRequest) -> Any:

@@ -37,7 +37,10 @@ async def on_scene_uploaded(event: func.EventGridEvent, client: df.DurableOrches
     if reason is not None:
         log.info("ignoring %s/%s: %s", blob.container, blob.blob_name, reason)
         return
-    await submission.start_upload_job(svc, client, blob)
+    try:
+        await submission.start_upload_job(svc, client, blob)
+    except ValidationError as exc:  # a forged or inconsistent event: redelivery cannot mend it
+        log.warning("rejecting event %s: %s", event.id, exc)
 
 
 @bp.event_grid_trigger(arg_name="event")

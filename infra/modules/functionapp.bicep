@@ -110,6 +110,8 @@ var pipelineSettings = {
   BATCH_POOL_ID: batchPoolId
   BATCH_NODE_IDENTITY_ID: batchNodeIdentityId
   EVENTGRID_TOPIC_ENDPOINT: eventGridTopicEndpoint
+  // The app is protected by function keys, not App Service authentication: principal headers are not trusted.
+  TRUST_APP_SERVICE_AUTH: 'false'
 }
 
 // Pipeline tuning, also read by shared/config.py; the values are its defaults.

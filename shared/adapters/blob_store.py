@@ -35,7 +35,8 @@ from shared.errors import (
     TransientError,
     ValidationError,
 )
-from shared.model import is_safe_relative_path, normalize_etag
+from shared.job_document import normalize_etag
+from shared.paths import is_safe_relative_path
 from shared.ports import BlobInfo
 
 MAX_BLOB_NAME = 1024

@@ -22,7 +22,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 
 from shared.errors import ConflictError, NotFoundError, PermanentError, TransientError, ValidationError
-from shared.model import JobStatus
+from shared.job_document import JobStatus
 from shared.ports import JobDocument
 
 MAX_TOP = 1000

@@ -8,7 +8,7 @@ import itertools
 
 from shared.adapters.cosmos_job_store import MAX_TOP
 from shared.errors import ConflictError, NotFoundError, ValidationError
-from shared.model import JobStatus
+from shared.job_document import JobStatus
 from shared.ports import JobDocument
 
 

@@ -12,7 +12,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shared import commands, names
-from shared.model import JobSource, JobSpec
+from shared.bootstrap import Services
+from shared.job_document import Chunk, JobSource
+from shared.job_spec import JobSpec
 from shared.pipeline import layout
 from shared.planning import BlendInfo, expected_frame_files, safe_name
 from shared.tasks import OutputFile, ResourceFile, TaskSpec, UploadCondition
@@ -25,7 +27,7 @@ FRAMES_DIR = "frames"
 MARKER = "marker.json"
 
 
-def upload_node_scripts(svc: Any, job_id: str) -> None:
+def upload_node_scripts(svc: Services, job_id: str) -> None:
     """The scripts a node runs, frozen per job so that a redeploy never changes a running job."""
     for name in NODE_SCRIPTS:
         svc.blobs.upload(svc.settings.renders_container, layout.tools_prefix(job_id) + name,
@@ -38,23 +40,34 @@ def frame_name(doc: dict[str, Any]) -> str:
     return safe_name(PurePosixPath(blend).stem)
 
 
-def _bundle(svc: Any, doc: dict[str, Any]) -> tuple[ResourceFile, str, str | None]:
-    """(resource file, path of the .blend in the working dir, zip to extract or None)."""
+def _bundle_blob(doc: dict[str, Any]) -> tuple[str, str]:
+    """(container, blob) every task of the job downloads: the job's input copy of the validated
+    bundle, so that an overwrite of the scene blob mid-job changes nothing. Jobs validated
+    before input copies existed have none and read the source blob, as they always did."""
+    copy = doc.get("input")
+    if copy:
+        return copy["container"], copy["blob"]
     source = JobSource.from_json(doc["source"])
+    return source.container, source.blob_name
+
+
+def _bundle(svc: Services, doc: dict[str, Any]) -> tuple[ResourceFile, str, str | None]:
+    """(resource file, path of the .blend in the working dir, zip to extract or None)."""
+    container, blob = _bundle_blob(doc)
     bundle = doc["bundle"]
     if bundle["kind"] == "zip":
-        return (ResourceFile(container=source.container, blob=source.blob_name, path="scene.zip"),
+        return (ResourceFile(container=container, blob=blob, path="scene.zip"),
                 f"{BUNDLE_DIR}/{bundle['blendPath']}", "scene.zip")
     blend = f"{BUNDLE_DIR}/{PurePosixPath(bundle['blendPath']).name}"
-    return ResourceFile(container=source.container, blob=source.blob_name, path=blend), blend, None
+    return ResourceFile(container=container, blob=blob, path=blend), blend, None
 
 
-def _tools(svc: Any, job_id: str) -> tuple[ResourceFile, ...]:
+def _tools(svc: Services, job_id: str) -> tuple[ResourceFile, ...]:
     return tuple(ResourceFile(container=svc.settings.renders_container, blob=layout.tools_prefix(job_id) + name,
                               path=f"{TOOLS}/{name}") for name in NODE_SCRIPTS)
 
 
-def _logs_and_marker(svc: Any, job_id: str, task_id: str) -> tuple[OutputFile, ...]:
+def _logs_and_marker(svc: Services, job_id: str, task_id: str) -> tuple[OutputFile, ...]:
     renders = svc.settings.renders_container
     return (
         OutputFile(pattern="../std*.txt", container=renders, prefix=layout.logs_prefix(job_id, task_id),
@@ -64,7 +77,7 @@ def _logs_and_marker(svc: Any, job_id: str, task_id: str) -> tuple[OutputFile, .
     )
 
 
-def _runner(svc: Any, task_id: str, inner: list[str], *, zip_path: str | None,
+def _runner(svc: Services, task_id: str, inner: list[str], *, zip_path: str | None,
             expected: list[str] | None = None, frames: str | None = None) -> tuple[str, ...]:
     return tuple(commands.task_runner_argv(
         inner, task_id=task_id, marker=MARKER, runner=f"{TOOLS}/task_runner.py",
@@ -73,7 +86,7 @@ def _runner(svc: Any, task_id: str, inner: list[str], *, zip_path: str | None,
         expected_files=expected, frames=frames))
 
 
-def inspect_task(svc: Any, doc: dict[str, Any]) -> TaskSpec:
+def inspect_task(svc: Services, doc: dict[str, Any]) -> TaskSpec:
     job_id = doc["id"]
     bundle, blend, zip_path = _bundle(svc, doc)
     inner = commands.inspect_argv(blend, out="inspect.json", script=f"{TOOLS}/inspect_scene.py")
@@ -88,7 +101,7 @@ def inspect_task(svc: Any, doc: dict[str, Any]) -> TaskSpec:
 def blend_info_from_inspection(raw: dict[str, Any], scene: str | None) -> BlendInfo:
     """The scene the job renders (the manifest's choice, else the active one) as BlendInfo."""
     from shared.errors import ValidationError
-    from shared.model import Resolution
+    from shared.job_spec import Resolution
 
     scenes = {s["name"]: s for s in raw.get("scenes", [])}
     name = scene or raw.get("active_scene")
@@ -97,15 +110,20 @@ def blend_info_from_inspection(raw: dict[str, Any], scene: str | None) -> BlendI
                               code="scene_not_found", field="scene")
     s = scenes[name]
     percentage = int(s.get("resolution_percentage", 100)) or 100
-    width = max(1, int(s["resolution_x"]) * percentage // 100)
-    height = max(1, int(s["resolution_y"]) * percentage // 100)
+    width = int(s["resolution_x"]) * percentage // 100
+    height = int(s["resolution_y"]) * percentage // 100
+    try:
+        resolution = Resolution(width, height)
+    except ValidationError as exc:
+        raise ValidationError(f"the .blend's scene {name!r} renders at {width}x{height} ({exc.message}); "
+                              "set resolution in render.json", field="resolution") from None
     fps = float(s["fps"]) / float(s.get("fps_base") or 1.0)
     return BlendInfo(scene=name, frame_start=int(s["frame_start"]), frame_end=int(s["frame_end"]),
                      frame_step=int(s.get("frame_step") or 1), fps=round(fps, 6),
-                     resolution=Resolution(width, height), engine=s.get("engine"))
+                     resolution=resolution, engine=s.get("engine"))
 
 
-def render_task(svc: Any, doc: dict[str, Any], spec: JobSpec, chunk: Any, task_id: str) -> TaskSpec:
+def render_task(svc: Services, doc: dict[str, Any], spec: JobSpec, chunk: Chunk, task_id: str) -> TaskSpec:
     job_id = doc["id"]
     bundle, blend, zip_path = _bundle(svc, doc)
     name = frame_name(doc)
@@ -125,7 +143,7 @@ def render_task(svc: Any, doc: dict[str, Any], spec: JobSpec, chunk: Any, task_i
                     max_wall_clock_seconds=svc.settings.task_timeout_seconds)
 
 
-def stitch_task(svc: Any, doc: dict[str, Any], spec: JobSpec) -> TaskSpec:
+def stitch_task(svc: Services, doc: dict[str, Any], spec: JobSpec) -> TaskSpec:
     job_id = doc["id"]
     assert spec.video is not None
     name = frame_name(doc)

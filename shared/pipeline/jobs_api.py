@@ -7,15 +7,23 @@ import logging
 import re
 from typing import Any
 
+import azure.durable_functions as df
+
 from shared import names
+from shared.bootstrap import Services
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
+from shared.job_document import JobStatus, validate_job_id
 from shared.jobs import cancel
-from shared.model import JobStatus, validate_job_id
 from shared.pipeline.lifecycle import publish
+from shared.pipeline.public_errors import public_error
 
 log = logging.getLogger(__name__)
 
 MAX_TOP = 200
+# Continuation tokens are opaque, but every store's are printable ASCII (Cosmos DB's are JSON)
+# and bounded; anything else is refused before the store sees it.
+MAX_CONTINUATION_CHARS = 16_384
+_CONTINUATION = re.compile(rf"[\x20-\x7e]{{1,{MAX_CONTINUATION_CHARS}}}")
 HEALTH_PREFIX = "~health-probe/"
 
 
@@ -24,10 +32,12 @@ def public_job(doc: dict[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in doc.items() if not k.startswith("_")}
     if "_etag" in doc:
         body["etag"] = doc["_etag"]
+    if isinstance(body.get("error"), dict):  # documents written before errors were kept plain
+        body["error"] = public_error(body["error"])
     return body
 
 
-def find_job(svc: Any, job_id: str) -> dict[str, Any]:
+def find_job(svc: Services, job_id: str) -> dict[str, Any]:
     """The job document; an id in other case finds a job submitted with that Idempotency-Key
     (keys are stored in lower case, as Batch job ids ignore case)."""
     job_id = validate_job_id(job_id)
@@ -39,11 +49,11 @@ def find_job(svc: Any, job_id: str) -> dict[str, Any]:
         return svc.jobs.get(job_id.lower())
 
 
-def get_job(svc: Any, job_id: str) -> dict[str, Any]:
+def get_job(svc: Services, job_id: str) -> dict[str, Any]:
     return public_job(find_job(svc, job_id))
 
 
-def list_jobs(svc: Any, status: str | None, top: str | None, continuation: str | None) -> dict[str, Any]:
+def list_jobs(svc: Services, status: str | None, top: str | None, continuation: str | None) -> dict[str, Any]:
     if status is not None and status not in {s.value for s in JobStatus}:
         raise ValidationError(f"status must be one of {', '.join(s.value for s in JobStatus)}", field="status")
     if top is not None and not re.fullmatch(r"[0-9]{1,4}", top):  # int() would take "5_0", " 5", "٥"
@@ -51,7 +61,15 @@ def list_jobs(svc: Any, status: str | None, top: str | None, continuation: str |
     count = int(top) if top is not None else 50
     if not 1 <= count <= MAX_TOP:
         raise ValidationError(f"top must be 1..{MAX_TOP}", field="top")
-    docs, token = svc.jobs.list(status=status, top=count, continuation=continuation or None)
+    if continuation and not _CONTINUATION.fullmatch(continuation):
+        raise ValidationError("continuationToken is not a token this API returned",
+                              code="invalid_continuation_token", field="continuationToken")
+    try:
+        docs, token = svc.jobs.list(status=status, top=count, continuation=continuation or None)
+    except ValidationError as exc:  # a token the store rejects is a 400, not page 1, under one code
+        if exc.field != "continuationToken":
+            raise
+        raise ValidationError(exc.message, code="invalid_continuation_token", field="continuationToken") from exc
     return {"jobs": [job_summary(d) for d in docs], "continuationToken": token}
 
 
@@ -69,7 +87,7 @@ def wait_instances(job_id: str, max_retries: int) -> list[str]:
     return ids
 
 
-async def cancel_job(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
+async def cancel_job(svc: Services, client: df.DurableOrchestrationClient, job_id: str) -> dict[str, Any]:
     """Stops the orchestrations, terminates the Batch job and marks the job cancelled.
 
     The adapters block, so they run in a thread: the event loop stays free for the
@@ -87,7 +105,7 @@ async def cancel_job(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
     return public_job(await asyncio.to_thread(_cancel_job_state, svc, job_id))
 
 
-def _cancel_job_state(svc: Any, job_id: str) -> dict[str, Any]:
+def _cancel_job_state(svc: Services, job_id: str) -> dict[str, Any]:
     try:
         svc.backend.terminate_job(job_id)
     except NotFoundError:
@@ -115,7 +133,7 @@ def _status_json(status: Any) -> dict[str, Any]:
     return data
 
 
-async def job_history(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
+async def job_history(svc: Services, client: df.DurableOrchestrationClient, job_id: str) -> dict[str, Any]:
     """The orchestration's history, with the history of each wait it started."""
     validate_job_id(job_id)
     status = await client.get_status(job_id, show_history=True, show_history_output=True)
@@ -134,7 +152,7 @@ async def job_history(svc: Any, client: Any, job_id: str) -> dict[str, Any]:
     return result
 
 
-def health(svc: Any) -> tuple[bool, dict[str, Any]]:
+def health(svc: Services) -> tuple[bool, dict[str, Any]]:
     checks: dict[str, Any] = {}
     probes = {
         "jobStore": svc.jobs.ping,

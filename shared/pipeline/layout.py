@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from shared.bootstrap import Services
 from shared.errors import PipelineError
 
 LOG_TAIL_BYTES = 4_000
@@ -33,6 +32,11 @@ def tools_prefix(job_id: str) -> str:
     return f"{job_id}/tools/"
 
 
+def input_blob(job_id: str, bundle_name: str) -> str:
+    """The job's own copy of the bundle version it validated (written once); tasks read this."""
+    return f"{job_id}/input/{bundle_name}"
+
+
 def inspect_blob(job_id: str) -> str:
     return f"{job_id}/inspect.json"
 
@@ -41,11 +45,11 @@ def video_blob(job_id: str, name: str) -> str:
     return f"{job_id}/{name}"
 
 
-def log_url(svc: Any, job_id: str, task_id: str) -> str:
+def log_url(svc: Services, job_id: str, task_id: str) -> str:
     return svc.blobs.url(svc.settings.renders_container, logs_prefix(job_id, task_id) + "stderr.txt")
 
 
-def log_tail(svc: Any, job_id: str, task_id: str) -> str:
+def log_tail(svc: Services, job_id: str, task_id: str) -> str:
     """The end of a task's stderr (then stdout), for error messages; empty if there is none."""
     for name in ("stderr.txt", "stdout.txt"):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared.bootstrap import Services
 from shared.errors import PipelineError
 from shared.ports import LifecycleEvent
 
@@ -28,7 +29,7 @@ def lifecycle_event(kind: str, doc: dict[str, Any], now: str) -> LifecycleEvent:
                           subject=f"/jobs/{job_id}", data=data, event_time=now)
 
 
-def publish(svc: Any, kind: str, doc: dict[str, Any]) -> None:
+def publish(svc: Services, kind: str, doc: dict[str, Any]) -> None:
     """Publishing is best effort after the state change it reports: a lost event is logged, not fatal,
     unless the topic is only briefly unreachable, in which case the activity's retry sends it again."""
     event = lifecycle_event(kind, doc, svc.now())

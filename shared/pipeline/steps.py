@@ -16,13 +16,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shared import names
+from shared.bootstrap import Services
 from shared.bundle import BundleLimits, validate_bundle
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
-from shared.jobs import apply_status, create_job_document, update_job
-from shared.model import ChunkStatus, JobSource, JobSpec, JobStatus, job_document, normalize_etag
+from shared.job_document import ChunkStatus, JobSource, JobStatus, job_document, normalize_etag
+from shared.job_spec import JobSpec
+from shared.jobs import Mutation, apply_status, create_job_document, update_job
 from shared.mp4 import Mp4Error, read_video_track
 from shared.pipeline import batch_tasks, layout
 from shared.pipeline.lifecycle import publish
+from shared.pipeline.public_errors import plain_message, public_error
 from shared.planning import (
     BlendInfo,
     SpecDefaults,
@@ -66,19 +69,29 @@ def _set_status(doc: Json, status: JobStatus, now: str) -> None:
     apply_status(doc, status, now=now)
 
 
-def register_job(svc: Any, request: Json) -> Json:
-    """Creates the job document (queued) unless it exists; publishes Queued once."""
+def register_job(svc: Services, request: Json) -> Json:
+    """Creates the job document (queued) unless it exists, and publishes Queued once.
+
+    An HTTP job's document exists already (submission wrote it to answer the POST), and a
+    retried run may find the document it created itself: so whether Queued went out is
+    recorded on the document (history.queuedPublished), not inferred from who created it."""
     job_id = request["jobId"]
     source = JobSource.from_json(request["source"])
     doc = job_document(job_id, source, now=svc.now(), renders_container=svc.settings.renders_container)
     doc["request"] = request.get("request") or {}
     stored, created = create_job_document(svc.jobs, doc)
-    if created:
+    if not (stored.get("history") or {}).get("queuedPublished") and not _finished(stored):
         publish(svc, "Queued", stored)
+        update_job(svc.jobs, job_id, _mark_queued_published)
     return {"status": stored["status"], "created": created}
 
 
-def validate_bundle_step(svc: Any, payload: Json) -> Json:
+def _mark_queued_published(doc: Json) -> None:
+    if not _finished(doc):
+        doc.setdefault("history", {})["queuedPublished"] = True
+
+
+def validate_bundle_step(svc: Services, payload: Json) -> Json:
     """Downloads the bundle (capped) and checks it; never modifies or deletes it."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
@@ -100,6 +113,7 @@ def validate_bundle_step(svc: Any, payload: Json) -> Json:
             info = validate_bundle(path, limits, name=source.blob_name,
                                    blend=(doc.get("request") or {}).get("blend"))
             manifest = combine_manifests(doc.get("request"), info.manifest)
+            copy = _store_input_copy(svc, job_id, source, path)
         except NotFoundError:
             return {"ok": False, "error": _error(
                 "bundle_missing", f"the bundle {source.container}/{source.blob_name} no longer exists")}
@@ -111,8 +125,31 @@ def validate_bundle_step(svc: Any, payload: Json) -> Json:
             return
         d["bundle"] = info.to_json(max_assets=200)
         d["manifest"] = manifest
+        d["input"] = copy
     update_job(svc.jobs, job_id, record)
     return {"ok": True, "kind": info.kind, "blendPath": info.blend_path}
+
+
+def _store_input_copy(svc: Services, job_id: str, source: JobSource, path: Path) -> Json:
+    """Uploads the bytes just validated as the job's input copy, which every task reads.
+
+    The scene blob may be overwritten while the job renders (the new version is a job of
+    its own); tasks reading it by name would mix versions into one job. The copy is an
+    upload of the validated file, not a server-side copy (the local blob store runs
+    without one), streamed from disk, and never overwritten: a second run of this step
+    (the same version, as the eTag check above holds) finds it in place."""
+    container = svc.settings.renders_container
+    name = layout.input_blob(job_id, PurePosixPath(source.blob_name).name)
+    size = path.stat().st_size
+    try:
+        stored = svc.blobs.upload_file(container, name, path, overwrite=False)
+    except ConflictError:
+        stored = svc.blobs.info(container, name)
+        if stored.size != size:
+            raise ValidationError(f"the job's input copy {container}/{name} is not the validated bundle "
+                                  f"({stored.size} bytes, not {size})", code="bundle_changed",
+                                  field="bundle") from None
+    return {"container": container, "blob": name, "eTag": normalize_etag(stored.etag), "size": size}
 
 
 def _check_same_version(source: JobSource, etag: str) -> None:
@@ -124,12 +161,13 @@ def _check_same_version(source: JobSource, etag: str) -> None:
             code="bundle_changed", field="bundle")
 
 
-def _needs_inspection(manifest: Json) -> bool:
-    return not all(key in manifest for key in ("frames", "fps", "resolution"))
+def start_batch_job(svc: Services, payload: Json) -> Json:
+    """Creates the Batch job, ships the node scripts, and adds the task that inspects the .blend.
 
-
-def start_batch_job(svc: Any, payload: Json) -> Json:
-    """Creates the Batch job, ships the node scripts, and asks the .blend what the manifest left out."""
+    The inspection runs for every job, even when the manifest gives frames, fps and
+    resolution: it is cheap next to a render, and it is what finds an unreadable .blend
+    (scene_unreadable) or a scene the .blend does not have (scene_not_found) before any
+    render task exists, rather than after every retry of every chunk."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
     if _finished(doc):
@@ -140,37 +178,37 @@ def start_batch_job(svc: Any, payload: Json) -> Json:
         _terminate_quietly(svc, job_id)
         return {"inspect": False}
     batch_tasks.upload_node_scripts(svc, job_id)
-    inspect = _needs_inspection(manifest)
-    if inspect:
-        svc.backend.add_tasks(job_id, [batch_tasks.inspect_task(svc, doc)])
-    return {"inspect": inspect}
+    svc.backend.add_tasks(job_id, [batch_tasks.inspect_task(svc, doc)])
+    return {"inspect": True}
 
 
-def _blend_info(svc: Any, job_id: str) -> BlendInfo:
+def _blend_info(svc: Services, job_id: str) -> BlendInfo:
     """What the inspect task found in the .blend, or ValidationError explaining why nothing."""
     state = svc.backend.get_task(job_id, names.INSPECT_TASK_ID)
     if state.result != TaskResult.SUCCESS:
+        _log_task_failure(svc, job_id, names.INSPECT_TASK_ID, state)
         raise ValidationError(
-            f"Blender could not read the scene (exit code {state.exit_code}): "
-            f"{layout.log_tail(svc, job_id, names.INSPECT_TASK_ID)}",
-            code="scene_unreadable", field="bundle")
+            f"Blender could not open the .blend (exit code {state.exit_code}); the inspect task's log says why",
+            code="scene_unreadable", field="bundle",
+            details={"log": layout.log_url(svc, job_id, names.INSPECT_TASK_ID)})
     try:
         raw = json.loads(svc.blobs.download(svc.settings.renders_container, layout.inspect_blob(job_id),
                                             max_bytes=1024 * 1024))
     except (NotFoundError, ValueError) as exc:
-        raise ValidationError(f"the scene inspection wrote no readable result: {exc}",
+        log.warning("job %s: no readable scene inspection: %s", job_id, exc)
+        raise ValidationError("the scene inspection wrote no readable result",
                               code="scene_unreadable", field="bundle") from None
     return batch_tasks.blend_info_from_inspection(raw, (svc.jobs.get(job_id).get("manifest") or {}).get("scene"))
 
 
-def plan_job(svc: Any, payload: Json) -> Json:
+def plan_job(svc: Services, payload: Json) -> Json:
     """Merges manifest > .blend > defaults into the spec and splits the frames into chunks."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
     manifest = doc.get("manifest") or {}
     settings = svc.settings
     try:
-        blend = _blend_info(svc, job_id) if _needs_inspection(manifest) else None
+        blend = _blend_info(svc, job_id)
         defaults = SpecDefaults(chunk_size=settings.default_chunk_size, max_retries=settings.default_max_retries)
         spec = merge_spec(manifest, blend, defaults)
         chunks = plan_chunks(spec.frames, spec.chunk_size)
@@ -194,7 +232,7 @@ def plan_job(svc: Any, payload: Json) -> Json:
     return {"ok": True, "video": spec.video is not None, "chunks": len(chunks), "frames": len(spec.frames)}
 
 
-def add_render_tasks(svc: Any, payload: Json) -> Json:
+def add_render_tasks(svc: Services, payload: Json) -> Json:
     """Adds a task for every chunk waiting for a run (all at first, then the requeued ones)."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
@@ -267,14 +305,14 @@ def _apply_states(doc: Json, states: list[TaskState]) -> bool:
             chunk["status"] = new.value
             chunk["seconds"] = _seconds(state)
             if new == ChunkStatus.FAILED:
-                chunk["failure"] = {"exitCode": state.exit_code, "reason": state.failure}
+                chunk["failure"] = {"exitCode": state.exit_code, "reason": plain_message(state.failure)}
             changed = True
     if changed:
         doc["progress"] = progress(chunks_from_json(doc["chunks"]))
     return changed
 
 
-def poll_tasks(svc: Any, payload: Json) -> Json:
+def poll_tasks(svc: Services, payload: Json) -> Json:
     """Is every task of the job settled? While rendering, also brings progress up to date."""
     job_id = payload["jobId"]
     counts = svc.backend.task_counts(job_id)
@@ -286,7 +324,7 @@ def poll_tasks(svc: Any, payload: Json) -> Json:
     return {"done": counts.active + counts.running == 0, "counts": counts.to_json()}
 
 
-def collect_render_results(svc: Any, payload: Json) -> Json:
+def collect_render_results(svc: Services, payload: Json) -> Json:
     """After a round: which chunks failed, which get another run, and whether any ran out of runs."""
     job_id = payload["jobId"]
     states = svc.backend.list_tasks(job_id)
@@ -329,7 +367,7 @@ def collect_render_results(svc: Any, payload: Json) -> Json:
     return {"retry": bool(plan.requeue), "requeued": list(plan.requeue)}
 
 
-def add_stitch_task(svc: Any, payload: Json) -> Json:
+def add_stitch_task(svc: Services, payload: Json) -> Json:
     job_id = payload["jobId"]
     doc = update_job(svc.jobs, job_id, lambda d: _set_status(d, JobStatus.STITCHING, svc.now()))
     if _finished(doc):
@@ -339,7 +377,7 @@ def add_stitch_task(svc: Any, payload: Json) -> Json:
     return {"added": 1}
 
 
-def verify_outputs(svc: Any, payload: Json) -> Json:
+def verify_outputs(svc: Services, payload: Json) -> Json:
     """Every frame present and non-empty; the video's frame count equals the job's."""
     job_id = payload["jobId"]
     doc = svc.jobs.get(job_id)
@@ -358,9 +396,9 @@ def verify_outputs(svc: Any, payload: Json) -> Json:
     if spec.video is not None:
         state = svc.backend.get_task(job_id, names.STITCH_TASK_ID)
         if state.result != TaskResult.SUCCESS:
+            _log_task_failure(svc, job_id, names.STITCH_TASK_ID, state)
             return {"ok": False, "error": _error(
-                "stitch_failed", f"FFmpeg failed (exit code {state.exit_code}): "
-                f"{layout.log_tail(svc, job_id, names.STITCH_TASK_ID)}",
+                "stitch_failed", f"FFmpeg failed (exit code {state.exit_code}); the stitch task's log says why",
                 {"log": layout.log_url(svc, job_id, names.STITCH_TASK_ID)})}
         video_blob = layout.video_blob(job_id, spec.video.name)
         try:
@@ -378,7 +416,7 @@ def verify_outputs(svc: Any, payload: Json) -> Json:
     return {"ok": True, "outputs": outputs}
 
 
-def finalize_job(svc: Any, payload: Json) -> Json:
+def finalize_job(svc: Services, payload: Json) -> Json:
     def complete(d: Json) -> None:
         if _finished(d):
             return
@@ -387,15 +425,19 @@ def finalize_job(svc: Any, payload: Json) -> Json:
     return _end_job(svc, payload["jobId"], complete, JobStatus.COMPLETED, "Completed")
 
 
-def fail_job(svc: Any, payload: Json) -> Json:
+def fail_job(svc: Services, payload: Json) -> Json:
+    error = public_error(payload["error"])
+    if error != payload["error"]:
+        log.warning("job %s fails with %s: %s", payload["jobId"], error["code"], payload["error"].get("message"))
+
     def fail(d: Json) -> None:
         if not JobStatus(d["status"]).is_terminal:
-            d["error"] = payload["error"]
+            d["error"] = error
         _set_status(d, JobStatus.FAILED, svc.now())
     return _end_job(svc, payload["jobId"], fail, JobStatus.FAILED, "Failed")
 
 
-def _end_job(svc: Any, job_id: str, mutate: Any, status: JobStatus, event: str) -> Json:
+def _end_job(svc: Services, job_id: str, mutate: Mutation, status: JobStatus, event: str) -> Json:
     """Records the end, frees the Batch job, and publishes the event if this end is the job's."""
     doc = update_job(svc.jobs, job_id, mutate)
     _terminate_quietly(svc, job_id)
@@ -404,7 +446,13 @@ def _end_job(svc: Any, job_id: str, mutate: Any, status: JobStatus, event: str) 
     return {"status": doc["status"]}
 
 
-def _terminate_quietly(svc: Any, job_id: str) -> None:
+def _log_task_failure(svc: Services, job_id: str, task_id: str, state: TaskState) -> None:
+    """What a failed task said (tracebacks, node paths) is for the logs, not for the job's error."""
+    log.warning("job %s: task %s failed (exit code %s, %s): %s", job_id, task_id, state.exit_code,
+                state.failure, layout.log_tail(svc, job_id, task_id))
+
+
+def _terminate_quietly(svc: Services, job_id: str) -> None:
     try:
         svc.backend.terminate_job(job_id)
     except (NotFoundError, ConflictError):

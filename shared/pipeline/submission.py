@@ -5,22 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import urllib.parse
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import azure.durable_functions as df
+
 from shared import names
+from shared.bootstrap import Services
 from shared.errors import ConflictError, NotFoundError, ValidationError
+from shared.job_document import JobSource, SourceKind, job_document, new_job_id, upload_job_id, validate_job_id
+from shared.job_spec import manifest_from_json
 from shared.jobs import create_job_document
-from shared.model import (
-    JobSource,
-    SourceKind,
-    job_document,
-    manifest_from_json,
-    new_job_id,
-    upload_job_id,
-    validate_job_id,
-)
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +80,27 @@ def parse_marker(event: BlobEvent, renders_container: str) -> tuple[str, str] | 
     return (match.group(1), match.group(2)) if match else None
 
 
-def orchestration_input(svc: Any, job_id: str, source: JobSource, request: dict[str, Any] | None) -> dict:
+def orchestration_input(svc: Services, job_id: str, source: JobSource, request: dict[str, Any] | None) -> dict:
     return {"jobId": job_id, "source": source.to_json(), "request": request or {},
             "pollSeconds": svc.settings.poll_interval_seconds}
 
 
-async def start_upload_job(svc: Any, client: Any, event: BlobEvent) -> str | None:
-    """Starts the job for an uploaded bundle unless it exists: redelivered events are no-ops."""
+def check_url_names_subject(event: BlobEvent) -> None:
+    """ValidationError unless `data.url` names the subject's blob.
+
+    The job records the url and derives its id from it, while it renders the subject's
+    blob: an event whose url names another blob would record a forged source. The url's
+    path is compared decoded (Event Grid percent-encodes it; the subject is plain)."""
+    path = urllib.parse.unquote(urllib.parse.urlsplit(event.url).path)
+    if not path.endswith(f"/{event.container}/{event.blob_name}"):
+        raise ValidationError(f"data.url {event.url!r} does not name the subject's blob "
+                              f"{event.container}/{event.blob_name}", field="data.url")
+
+
+async def start_upload_job(svc: Services, client: df.DurableOrchestrationClient, event: BlobEvent) -> str | None:
+    """Starts the job for an uploaded bundle unless it exists: redelivered events are no-ops.
+    Raises ValidationError for an event whose url and subject disagree (no job)."""
+    check_url_names_subject(event)
     job_id = upload_job_id(event.url, event.etag)
     status = await client.get_status(job_id)  # the SDK's client is async; the adapters are not
     if getattr(status, "runtime_status", None) is not None:
@@ -96,15 +108,41 @@ async def start_upload_job(svc: Any, client: Any, event: BlobEvent) -> str | Non
         return None
     source = JobSource(kind=SourceKind.BLOB, container=event.container, blob_name=event.blob_name,
                        blob_url=event.url, etag=event.etag)
-    try:
-        await client.start_new(names.RENDER_JOB, job_id, orchestration_input(svc, job_id, source, None))
-    except Exception as exc:  # the SDK raises plain Exception; a concurrent duplicate lands here
-        if "already exists" in str(exc).lower() or "409" in str(exc):
-            log.info("job %s started concurrently by a duplicate event", job_id)
-            return None
-        raise
+    if not await _start_once(client, job_id, orchestration_input(svc, job_id, source, None)):
+        log.info("job %s started concurrently by a duplicate event", job_id)
+        return None
     log.info("job %s started for %s/%s", job_id, event.container, event.blob_name)
     return job_id
+
+
+async def _start_once(client: df.DurableOrchestrationClient, job_id: str, payload: dict[str, Any]) -> bool:
+    """Starts the job's orchestration unless it runs already: True if this call started it.
+
+    Two callers may both see no instance and both start one (a duplicate event, two POSTs
+    with one Idempotency-Key). The loser gets a plain Exception whose text varies by host
+    (409, "already exists", "is running"), so the instance's existence decides, not the text."""
+    try:
+        await client.start_new(names.RENDER_JOB, job_id, payload)
+    except Exception:
+        status = await client.get_status(job_id)
+        if getattr(status, "runtime_status", None) is not None:
+            return False
+        raise
+    return True
+
+
+PRINCIPAL_HEADER = "x-ms-client-principal-name"
+
+
+def submitter_of(headers: Mapping[str, str], *, trust_app_service_auth: bool) -> str | None:
+    """Who submitted a job: the App Service authentication principal, when the app runs behind it.
+
+    Without App Service authentication the principal headers are the caller's own words
+    (anyone holding a function key could claim to be anyone), so they are ignored."""
+    if not trust_app_service_auth:
+        return None
+    name = (headers.get(PRINCIPAL_HEADER) or "").strip()
+    return name[:256] or None
 
 
 @dataclass(frozen=True)
@@ -113,18 +151,18 @@ class Submitted:
     created: bool
 
 
-async def submit_http_job(svc: Any, client: Any, body: Any, idempotency_key: str | None,
+async def submit_http_job(svc: Services, client: df.DurableOrchestrationClient, body: Any, idempotency_key: str | None,
                           submitter: str | None) -> Submitted:
     """POST /api/jobs: validates the body, records the job, starts its orchestration."""
     job_id, source, request, stored, created = await asyncio.to_thread(
         _record_http_job, svc, body, idempotency_key, submitter)
     status = await client.get_status(job_id)
     if getattr(status, "runtime_status", None) is None:
-        await client.start_new(names.RENDER_JOB, job_id, orchestration_input(svc, job_id, source, request))
+        await _start_once(client, job_id, orchestration_input(svc, job_id, source, request))
     return Submitted(job=stored, created=created)
 
 
-def _record_http_job(svc: Any, body: Any, idempotency_key: str | None,
+def _record_http_job(svc: Services, body: Any, idempotency_key: str | None,
                      submitter: str | None) -> tuple[str, JobSource, dict[str, Any], dict[str, Any], bool]:
     """The blocking half of submit_http_job (run in a thread): validate, look up, record."""
     request = manifest_from_json(body, request=True)

@@ -13,7 +13,7 @@ import zlib
 import pytest
 
 from shared.adapters.local_batch_backend import LocalBatchBackend
-from shared.model import upload_job_id
+from shared.job_document import upload_job_id
 from shared.mp4 import read_video_track
 from stack.local import api_request, wait_for
 from tests.e2e.conftest import (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.model import upload_job_id
+from shared.job_document import upload_job_id
 from stack.local import LocalStack, api_request, wait_for
 from tests.e2e.conftest import upload, wait_for_job
 

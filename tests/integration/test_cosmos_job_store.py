@@ -10,8 +10,8 @@ import pytest
 from shared.adapters.cosmos_job_store import CosmosJobStore, ensure_cosmos_container
 from shared.config import Settings
 from shared.errors import ConflictError, NotFoundError, TransientError, ValidationError
+from shared.job_document import JobSource, JobStatus, SourceKind, job_document
 from shared.jobs import apply_status, create_job_document, update_job
-from shared.model import JobSource, JobStatus, SourceKind, job_document
 
 # The local server's certificate is self-signed (COSMOS_VERIFY_TLS=false).
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")

@@ -6,10 +6,12 @@ in a FakeBlobStore. Real Blender and FFmpeg runs are the e2e tests' business."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -17,7 +19,7 @@ import imageio_ffmpeg
 
 from shared.adapters.fake_blob_store import FakeBlobStore
 from shared.adapters.fake_render_backend import FakeRenderBackend
-from shared.tasks import TaskResult, TaskSpec, UploadCondition
+from shared.tasks import TaskResult, TaskSpec, TaskState, UploadCondition
 
 
 @functools.cache
@@ -34,13 +36,46 @@ def _flag_values(argv: Sequence[str], flag: str) -> list[str]:
     return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == flag]
 
 
+FAILED_STDERR = b"Error: simulated render failure"
+# What inspecting a .blend finds unless told otherwise: one scene, as Blender's defaults.
+DEFAULT_INSPECTION = {"active_scene": "Scene", "blender_version": "5.0.1", "scenes": [{
+    "name": "Scene", "frame_start": 1, "frame_end": 250, "frame_step": 1, "fps": 24, "fps_base": 1.0,
+    "resolution_x": 1920, "resolution_y": 1080, "resolution_percentage": 100, "engine": "BLENDER_EEVEE"}]}
+
+
+def frame_bytes(bundle: bytes) -> bytes:
+    """What a simulated frame holds: which bundle bytes it was rendered from."""
+    return b"\x89PNG frame of " + hashlib.sha256(bundle).hexdigest().encode()
+
+
 class SimulatedBackend(FakeRenderBackend):
     def __init__(self, blobs: FakeBlobStore, *, inspection: dict[str, Any] | None = None,
-                 fail_ids: Sequence[str] = (), video_frames: int | None = None) -> None:
+                 fail_ids: Sequence[str] = (), video_frames: int | None = None,
+                 failed_stderr: bytes = FAILED_STDERR, failure: str | None = None) -> None:
         super().__init__(fail_ids=fail_ids)
         self.blobs = blobs
-        self.inspection = inspection or {}
+        self.inspection = inspection or DEFAULT_INSPECTION
         self.video_frames = video_frames  # None: as many as the stitch asks for
+        self.failed_stderr = failed_stderr  # what a failed task leaves in its stderr.txt
+        self.failure = failure  # the backend's reason for a failed task, if not "exit code N"
+
+    def list_tasks(self, job_id: str) -> list[TaskState]:
+        return [self._with_failure(s) for s in super().list_tasks(job_id)]
+
+    def get_task(self, job_id: str, task_id: str) -> TaskState:
+        return self._with_failure(super().get_task(job_id, task_id))
+
+    def _with_failure(self, state: TaskState) -> TaskState:
+        if self.failure is not None and state.result == TaskResult.FAILURE:
+            return replace(state, failure=self.failure)
+        return state
+
+    def _bundle_bytes(self, task: TaskSpec) -> bytes:
+        """The bundle the task downloads, read when it runs, as a node does."""
+        for resource in task.resource_files:
+            if resource.blob and not resource.path.startswith("tools/"):
+                return self.blobs.download(resource.container, resource.blob)
+        return b""
 
     def add_tasks(self, job_id: str, tasks: Sequence[TaskSpec]) -> None:
         super().add_tasks(job_id, tasks)
@@ -57,8 +92,9 @@ class SimulatedBackend(FakeRenderBackend):
             if out.condition == UploadCondition.FAILURE and ok:
                 continue
             if out.pattern.startswith("frames/"):
+                content = frame_bytes(self._bundle_bytes(task))
                 for path in expected:
-                    self.blobs.upload(out.container, out.prefix + PurePosixPath(path).name, b"\x89PNG frame",
+                    self.blobs.upload(out.container, out.prefix + PurePosixPath(path).name, content,
                                       overwrite=True)
             elif out.pattern == "inspect.json":
                 self.blobs.upload(out.container, out.prefix, json.dumps(self.inspection).encode(), overwrite=True)
@@ -70,4 +106,4 @@ class SimulatedBackend(FakeRenderBackend):
                 self.blobs.upload(out.container, out.prefix, json.dumps(marker).encode(), overwrite=True)
             elif out.pattern.startswith("../std"):
                 self.blobs.upload(out.container, out.prefix + "stderr.txt",
-                                  b"" if ok else b"Error: simulated render failure", overwrite=True)
+                                  b"" if ok else self.failed_stderr, overwrite=True)

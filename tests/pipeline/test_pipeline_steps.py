@@ -18,7 +18,7 @@ from shared.adapters.fake_event_publisher import RecordingEventPublisher
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.bootstrap import Services
 from shared.config import Settings
-from shared.model import JobSource, SourceKind, upload_job_id
+from shared.job_document import JobSource, SourceKind, upload_job_id
 from shared.pipeline import steps
 from tests.pipeline.replay import Replay
 from tests.pipeline.sim import SimulatedBackend
@@ -106,7 +106,7 @@ def test_an_upload_renders_every_chunk_stitches_and_completes(functions):
     assert svc.blobs.download("scenes", "artist-a/shot010.zip") == uploaded  # the upload is untouched
 
 
-def test_a_render_json_overrides_the_blend_and_skips_inspection(functions):
+def test_a_render_json_overrides_the_blend_which_is_still_inspected_first(functions):
     svc = make_services()
     manifest = {"frames": "1001-1012", "fps": 25, "resolution": "96x54", "chunkSize": 4,
                 "video": {"name": "shot010.mp4", "crf": 20}}
@@ -115,8 +115,8 @@ def test_a_render_json_overrides_the_blend_and_skips_inspection(functions):
     doc = svc.jobs.get(job_id)
     assert doc["spec"]["frames"] == "1001-1012" and doc["spec"]["chunkSize"] == 4
     task_ids = [task.id for _, task in svc.backend.added]
-    assert names.INSPECT_TASK_ID not in task_ids
-    assert task_ids == ["chunk-0001", "chunk-0002", "chunk-0003", "stitch"]
+    # The inspection checks the .blend opens and has the scene, even when the manifest says it all.
+    assert task_ids == [names.INSPECT_TASK_ID, "chunk-0001", "chunk-0002", "chunk-0003", "stitch"]
     stitch = svc.backend.added[-1][1]
     assert "-start_number" in stitch.argv and "1001" in stitch.argv
     assert doc["outputs"]["videoBlob"] == f"{job_id}/shot010.mp4"
@@ -151,6 +151,7 @@ def test_frames_that_fail_every_attempt_fail_the_job_naming_the_frames(functions
     (b"not a bundle at all", "bundle_not_zip_or_blend"),
     (bundle_zip(extra={"../escape.txt": b"x"}), "bundle_unsafe_path"),
     (bundle_zip(manifest={"frames": "20-10"}), "manifest_invalid"),
+    (bundle_zip(manifest={"resolution": "3x3"}), "manifest_invalid"),  # no task for a frame Blender cannot make
 ])
 def test_a_bad_bundle_fails_the_job_with_a_clear_error(functions, data, code):
     svc = make_services()
@@ -198,7 +199,7 @@ def test_a_10000_frame_job_keeps_every_instance_history_small(functions):
     assert run.status == "Completed", run.error
     doc = svc.jobs.get(job_id)
     assert len(doc["chunks"]) == 1000 and doc["progress"]["framesDone"] == 10000
-    assert len(svc.backend.added) == 1000
+    assert len([task for _, task in svc.backend.added if task.id != names.INSPECT_TASK_ID]) == 1000
     # The chunk list lives in the job document, not in any orchestration's history.
     assert run.max_history < 100
 

@@ -11,7 +11,7 @@ import pytest
 
 from shared.bundle import validate_bundle
 from shared.errors import ValidationError
-from shared.model import manifest_from_json
+from shared.job_spec import manifest_from_json
 from tests.pipeline.test_pipeline_steps import BLEND, bundle_zip, functions, make_services, run_upload
 
 __all__ = ["functions"]  # the module-scoped fixture the replayed orchestration needs

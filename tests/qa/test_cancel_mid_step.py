@@ -3,8 +3,8 @@ running activity): the cancelled job document never changes again and gets no ne
 
 from __future__ import annotations
 
+from shared.job_document import JobSource, SourceKind, upload_job_id
 from shared.jobs import cancel
-from shared.model import JobSource, SourceKind, upload_job_id
 from shared.pipeline import steps
 from tests.pipeline.test_pipeline_steps import bundle_zip
 from tests.qa.fakes import make_services
@@ -61,7 +61,7 @@ def test_late_render_stitch_and_finalize_steps_leave_a_cancelled_job_alone():
     assert steps.add_stitch_task(svc, {"jobId": job_id}) == {"added": 0}
     steps.finalize_job(svc, {"jobId": job_id, "outputs": {"videoUrl": "http://x/v.mp4", "frameCount": 20}})
     assert _content(svc.jobs.get(job_id)) == cancelled
-    assert svc.backend.added == []
+    assert [task.id for _, task in svc.backend.added] == ["inspect"]  # added before the cancel: no render, no stitch
 
 
 def test_a_requeue_after_a_cancel_does_not_reset_chunks():

@@ -90,3 +90,27 @@ def test_a_marker_wakes_the_wait_of_its_round(fake_services):
     client = FakeDurableClient()
     asyncio.run(_trigger("on_render_output")(_event(RENDERS + "job-1/chunks/chunk-0003-r2.json", DATA), client))
     assert client.raised == [("job-1:render:2", "tasks_changed", {"taskId": "chunk-0003-r2"})]
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/devstoreaccount1/scenes/other/approved.zip",    # another blob in the container
+    "http://127.0.0.1/devstoreaccount1/renders/a/shot.zip",           # the same name in another container
+    "http://127.0.0.1/devstoreaccount1/scenes/a/shot.zip/../../x.zip",
+    "http://127.0.0.1/devstoreaccount1/scenes/b/a/shot.zip.zip",
+])
+def test_an_event_whose_url_names_another_blob_than_its_subject_starts_no_job(fake_services, caplog, url):
+    client = FakeDurableClient()
+    asyncio.run(_trigger("on_scene_uploaded")(_event(SCENES + "a/shot.zip", {**DATA, "url": url}), client))
+    assert client.started == {}
+    assert fake_services.jobs.docs == {}
+    assert any("does not name the subject's blob" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
+
+
+def test_an_event_url_percent_encoding_the_subjects_name_starts_its_job(fake_services):
+    client = FakeDurableClient()
+    data = {**DATA, "url": "http://127.0.0.1/devstoreaccount1/scenes/a/shot%20010%2B.zip"}
+    asyncio.run(_trigger("on_scene_uploaded")(_event(SCENES + "a/shot 010+.zip", data), client))
+    [started] = client.started.values()
+    assert started["source"]["blobName"] == "a/shot 010+.zip"
+    assert started["source"]["blobUrl"] == data["url"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ValidationError
-from shared.model import VideoSpec, manifest_from_json, validate_job_id
+from shared.job_document import validate_job_id
+from shared.job_spec import VideoSpec, manifest_from_json
 
 
 @pytest.mark.parametrize(("manifest", "field"), [
@@ -15,6 +16,10 @@ from shared.model import VideoSpec, manifest_from_json, validate_job_id
     ({"fps": 1e-300}, "fps"),                 # was accepted and stored as fps 0
     ({"fps": 4e-7}, "fps"),
     ({"video": {"name": "shot.mp4\n"}}, "video.name"),  # "$" matched before the newline
+    # Passed validation, then failed every render task: Blender renders nothing under 4 px.
+    ({"resolution": "1x1"}, "resolution.width"),
+    ({"resolution": "1920x3"}, "resolution.height"),
+    ({"resolution": {"width": 2, "height": 1080}}, "resolution.width"),
 ])
 def test_bad_manifest_values_name_their_field(manifest, field):
     with pytest.raises(ValidationError) as err:
@@ -52,3 +57,14 @@ def test_a_body_that_is_not_an_object_names_the_body(body):
     with pytest.raises(ValidationError) as err:
         manifest_from_json(body, request=True)
     assert err.value.field == "body"
+
+
+def test_a_blend_that_renders_under_4_px_fails_planning_naming_the_resolution():
+    from shared.pipeline.batch_tasks import blend_info_from_inspection
+
+    scene = {"name": "Scene", "frame_start": 1, "frame_end": 2, "fps": 24, "resolution_x": 32,
+             "resolution_y": 32, "resolution_percentage": 10}
+    with pytest.raises(ValidationError) as err:
+        blend_info_from_inspection({"active_scene": "Scene", "scenes": [scene]}, None)
+    assert err.value.field == "resolution"
+    assert "3x3" in err.value.message

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import urllib.request
 import zipfile
 
 import pytest
 
-from shared.model import upload_job_id
-from stack.local import api_request
+from shared.job_document import upload_job_id
+from stack.local import api_request, wait_for
 from tests.e2e.conftest import wait_for_job
 
 pytestmark = pytest.mark.slow
@@ -80,3 +81,85 @@ def test_an_upload_the_nodes_could_not_unpack_fails_its_job_as_unsafe(stack):
     doc = wait_for_job(stack, job_id, timeout=120)
     assert doc["status"] == "failed"
     assert doc["error"]["code"] == "bundle_unsafe_path"
+
+
+def test_racing_posts_with_one_idempotency_key_answer_one_job_and_no_500(stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _upload(stack, "qa/race.zip", _zip({"shot.blend": BLEND}))
+    request = {"bundle": "qa/race.zip", "frames": "1-2", "fps": 24, "resolution": "64x36", "video": None}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: api_request(stack, "POST", "/jobs", request,
+                                                      headers={"Idempotency-Key": "qa-race-1"}), range(6)))
+    assert sorted(status for status, _ in answers) == [200] * 5 + [202], answers
+    assert {body["id"] for _, body in answers} == {"qa-race-1"}
+    api_request(stack, "POST", "/jobs/qa-race-1/cancel")
+
+
+def test_a_client_sent_principal_header_names_no_submitter(stack):
+    _upload(stack, "qa/principal.zip", _zip({"shot.blend": BLEND}))
+    request = {"bundle": "qa/principal.zip", "frames": "1-2", "fps": 24, "resolution": "64x36", "video": None}
+    status, job = api_request(stack, "POST", "/jobs", request,
+                              headers={"x-ms-client-principal-name": "render-admin@studio.example"})
+    assert status == 202, job
+    assert job["source"]["submitter"] is None
+    api_request(stack, "POST", f"/jobs/{job['id']}/cancel")
+
+
+@pytest.mark.parametrize("token", ["%00%01", "%C3%A9t%C3%A9", "a%0Ab"])
+def test_a_malformed_continuation_token_is_a_400(stack, token):
+    status, body = api_request(stack, "GET", f"/jobs?top=1&continuationToken={token}")
+    assert status == 400, body
+    assert body["error"]["code"] == "invalid_continuation_token"
+
+
+def test_an_unreadable_blend_fails_scene_unreadable_with_a_plain_error(stack):
+    manifest = json.dumps({"frames": "1-2", "fps": 24, "resolution": "64x36", "video": None}).encode()
+    job_id = _upload(stack, "qa/unreadable.zip", _zip({"shot.blend": BLEND, "render.json": manifest}))
+    doc = wait_for_job(stack, job_id, timeout=180)
+    assert doc["status"] == "failed"
+    assert doc["error"]["code"] == "scene_unreadable", doc["error"]
+    assert "Traceback" not in json.dumps(doc["error"]) and doc["chunks"] == []
+
+
+def _published(stack, job_id: str) -> list[str]:
+    request = urllib.request.Request(f"{stack.devhost_url}/eventgrid/topics/render-jobs/events",
+                                     headers={"x-functions-key": stack.master_key})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return [e["eventType"] for e in json.loads(response.read()) if e["subject"] == f"/jobs/{job_id}"]
+
+
+def test_a_job_submitted_over_http_publishes_queued_once(stack):
+    _upload(stack, "qa/posted.zip", _zip({"shot.blend": BLEND}))
+    request = {"bundle": "qa/posted.zip", "frames": "1-2", "fps": 24, "resolution": "64x36", "video": None}
+    status, job = api_request(stack, "POST", "/jobs", request, headers={"Idempotency-Key": "qa-posted-1"})
+    assert status == 202, job
+    api_request(stack, "POST", "/jobs", request, headers={"Idempotency-Key": "qa-posted-1"})  # a retry
+    doc = wait_for_job(stack, job["id"], timeout=180)  # the .blend is no real one: it fails scene_unreadable
+    assert doc["status"] == "failed"
+    events = wait_for(lambda: (e := _published(stack, job["id"])) and e[-1].endswith("Failed") and e, 30,
+                      what="the Failed event")
+    assert events == ["RenderPipeline.Job.Queued", "RenderPipeline.Job.Failed"]
+
+
+def test_a_forged_blob_created_event_through_the_webhook_starts_no_job(stack):
+    from azure.storage.blob import BlobServiceClient
+
+    scenes = BlobServiceClient.from_connection_string(stack.storage_connection_string).get_container_client("scenes")
+    real = scenes.get_blob_client("qa/forged-subject.zip").upload_blob(_zip({"shot.blend": BLEND}), overwrite=True)
+    forged_url = scenes.get_blob_client("approved/hero.zip").url  # a blob the job would claim it renders
+    event = [{"id": "forged-1", "eventType": "Microsoft.Storage.BlobCreated", "dataVersion": "1",
+              "subject": "/blobServices/default/containers/scenes/blobs/qa/forged-subject.zip",
+              "eventTime": "2026-12-01T00:00:00Z", "topic": "/subscriptions/x/storageAccounts/devstoreaccount1",
+              "data": {"api": "PutBlob", "url": forged_url, "eTag": str(real["etag"]), "contentLength": 10}}]
+    request = urllib.request.Request(
+        f"{stack.devhost_url}/runtime/webhooks/eventgrid?functionName=on_scene_uploaded",
+        data=json.dumps(event).encode(), method="POST",
+        headers={"x-functions-key": stack.master_key, "content-type": "application/json",
+                 "aeg-event-type": "Notification"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status in (200, 202)
+    forged_job = upload_job_id(forged_url, str(real["etag"]))
+    time.sleep(3)  # the function ran (delivery is synchronous); nothing may appear later either
+    assert api_request(stack, "GET", f"/jobs/{forged_job}")[0] == 404
+    assert api_request(stack, "GET", f"/jobs/{forged_job}/history")[0] == 404

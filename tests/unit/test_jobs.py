@@ -6,6 +6,9 @@ import pytest
 
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.errors import ConflictError, NotFoundError, PermanentError, TransientError, ValidationError
+from shared.frames import FrameSet
+from shared.job_document import ChunkStatus, ErrorInfo, JobSource, JobStatus, SourceKind, job_document
+from shared.job_spec import JobSpec, Resolution
 from shared.jobs import (
     apply_chunk_updates,
     apply_chunks,
@@ -17,17 +20,6 @@ from shared.jobs import (
     create_job_document,
     set_status,
     update_job,
-)
-from shared.model import (
-    ChunkStatus,
-    ErrorInfo,
-    FrameSet,
-    JobSource,
-    JobSpec,
-    JobStatus,
-    Resolution,
-    SourceKind,
-    job_document,
 )
 from shared.planning import plan_chunks, with_chunk_result
 

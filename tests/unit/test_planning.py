@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ValidationError
-from shared.model import ChunkStatus, FrameSet, ImageFormat, Resolution, VideoSpec
+from shared.frames import FrameSet
+from shared.job_document import ChunkStatus
+from shared.job_spec import ImageFormat, Resolution, VideoSpec
+from shared.names import split_render_task_id
 from shared.planning import (
     BlendInfo,
     SpecDefaults,
     all_settled,
-    chunk_id_of_task,
     chunks_from_json,
     chunks_to_json,
     combine_manifests,
@@ -64,7 +66,7 @@ def test_video_null_in_the_manifest_means_no_video():
 
 
 def test_blend_frame_step_and_json_round_trip():
-    blend = BlendInfo(frame_start=1, frame_end=10, frame_step=3, resolution=Resolution(2, 2))
+    blend = BlendInfo(frame_start=1, frame_end=10, frame_step=3, resolution=Resolution(4, 4))
     assert BlendInfo.from_json(blend.to_json()) == blend
     assert merge_spec({}, blend, SpecDefaults()).frames.to_spec() == "1-10x3"
 
@@ -76,7 +78,9 @@ def test_combined_manifests_prefer_the_first():
 def test_task_ids_get_a_suffix_per_rerun():
     assert task_id("chunk-0001", 1) == "chunk-0001"
     assert task_id("chunk-0001", 3) == "chunk-0001-r2"
-    assert chunk_id_of_task("chunk-0001-r2") == chunk_id_of_task("chunk-0001") == "chunk-0001"
+    assert split_render_task_id("chunk-0001-r2")[0] == split_render_task_id("chunk-0001")[0] == "chunk-0001"
+    assert [split_render_task_id(task_id("chunk-0007", n)) for n in (1, 2, 12)] == [
+        ("chunk-0007", 0), ("chunk-0007", 1), ("chunk-0007", 11)]
     with pytest.raises(ValueError):
         task_id("chunk-0001", 0)
 

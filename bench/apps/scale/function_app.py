@@ -36,7 +36,7 @@ from shared.adapters.fake_job_store import FakeJobStore  # noqa: E402
 from shared.adapters.fake_render_backend import FakeRenderBackend  # noqa: E402
 from shared.bootstrap import Services  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.model import JobSource, SourceKind, upload_job_id  # noqa: E402
+from shared.job_document import JobSource, SourceKind, upload_job_id  # noqa: E402
 from shared.pipeline import steps  # noqa: E402
 from shared.tasks import TaskResult, TaskSpec  # noqa: E402
 from tests.pipeline.sim import SimulatedBackend  # noqa: E402

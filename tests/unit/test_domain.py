@@ -5,24 +5,20 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ValidationError
-from shared.model import (
-    MAX_FRAMES_PER_JOB,
+from shared.frames import MAX_FRAMES_PER_JOB, FrameSet
+from shared.job_document import (
     Chunk,
     ChunkStatus,
-    FrameSet,
     JobSource,
-    JobSpec,
     JobStatus,
-    Resolution,
     SourceKind,
-    VideoSpec,
     job_document,
-    manifest_from_json,
     new_job_id,
     normalize_etag,
     upload_job_id,
     validate_job_id,
 )
+from shared.job_spec import JobSpec, Resolution, VideoSpec, manifest_from_json
 
 # ---------------------------------------------------------------- FrameSet
 
@@ -122,7 +118,7 @@ def test_job_spec_round_trips_through_json():
     data = spec.to_json()
     assert data["frames"] == "1-48" and data["fps"] == 23.976 and data["chunkSize"] == 8
     assert JobSpec.from_json(data) == spec
-    no_video = JobSpec(frames=FrameSet.parse("1"), fps=24, resolution=Resolution(2, 2), video=None)
+    no_video = JobSpec(frames=FrameSet.parse("1"), fps=24, resolution=Resolution(4, 4), video=None)
     assert no_video.to_json()["video"] is None and no_video.to_json()["fps"] == 24
     assert JobSpec.from_json(no_video.to_json()).video is None
 
@@ -133,7 +129,7 @@ def test_job_spec_round_trips_through_json():
     ({"scene": ""}, "scene"),
 ])
 def test_job_spec_checks_its_ranges(kwargs, field):
-    base = {"frames": FrameSet.parse("1"), "fps": 24, "resolution": Resolution(2, 2)}
+    base = {"frames": FrameSet.parse("1"), "fps": 24, "resolution": Resolution(4, 4)}
     with pytest.raises(ValidationError) as err:
         JobSpec(**{**base, **kwargs})
     assert err.value.field == field
@@ -231,7 +227,7 @@ def test_manifest_is_normalized_and_keeps_only_given_keys():
     ({"maxRetries": 11}, "maxRetries"),
     ({"format": "GIF"}, "format"),
     ({"fps": "24"}, "fps"),
-    ({"resolution": {"width": 1, "height": 0}}, "resolution.height"),
+    ({"resolution": {"width": 4, "height": 0}}, "resolution.height"),
     ({"engine": "cycles"}, "engine"),
     ({"blend": "../x.blend"}, "blend"),
     ({"blend": "x.txt"}, "blend"),

@@ -1,0 +1,285 @@
+"""The job spec (what to render) and the manifest it is made from (render.json or the POST body).
+
+Pure: no I/O, no environment, no clock (orchestrators import this module). Every
+type is a frozen dataclass with to_json()/from_json() over plain camelCase dicts.
+manifest_from_json checks every key a client may send and names the field at fault;
+JobSpec checks the merged result again, so a spec read back from a job document is
+as sane as one made from a manifest.
+
+Resolution keeps what was asked for (odd sizes included); the stitch makes it even.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from shared.errors import ValidationError
+from shared.frames import FrameSet
+from shared.paths import is_safe_relative_path
+
+MAX_CHUNK_SIZE = 10_000
+MIN_RESOLUTION = 4                # Blender renders nothing smaller (its resolution_x/y minimum)
+MAX_RESOLUTION = 16_384
+MAX_FPS = 1_000.0
+MAX_SAMPLES = 1_000_000
+MAX_SCENE_NAME = 63             # Blender's ID name limit (MAX_ID_NAME - 2)
+
+FORMAT_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "OPEN_EXR": "exr", "TIFF": "tif"}  # as Blender writes them
+VIDEO_CODECS = ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
+ENGINES = ("CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH")
+
+@dataclass(frozen=True)
+class Resolution:
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        for name, value in (("width", self.width), ("height", self.height)):
+            if not _is_int(value) or not MIN_RESOLUTION <= value <= MAX_RESOLUTION:
+                raise ValidationError(f"{name} must be an integer {MIN_RESOLUTION}..{MAX_RESOLUTION}",
+                                      field=f"resolution.{name}")
+
+    def to_json(self) -> dict[str, int]:
+        return {"width": self.width, "height": self.height}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Resolution:
+        """{"width": w, "height": h}, or "WxH" as artists write it."""
+        if isinstance(data, str):
+            match = re.fullmatch(r"\s*(\d{1,6})\s*[xX]\s*(\d{1,6})\s*", data)
+            if not match:
+                raise ValidationError("resolution must look like \"1920x1080\"", field="resolution")
+            return cls(int(match.group(1)), int(match.group(2)))
+        if isinstance(data, Mapping):
+            _reject_unknown(data, {"width", "height"}, "resolution")
+            return cls(data.get("width"), data.get("height"))  # type: ignore[arg-type]
+        raise ValidationError("resolution must be \"WxH\" or {width, height}", field="resolution")
+
+
+_VIDEO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\.mp4$")
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    codec: str = "libx264"
+    crf: int = 18
+    name: str = "video.mp4"
+
+    def __post_init__(self) -> None:
+        if self.codec not in VIDEO_CODECS:
+            raise ValidationError(f"codec must be one of {', '.join(VIDEO_CODECS)}", field="video.codec")
+        if not _is_int(self.crf) or not 0 <= self.crf <= 51:
+            raise ValidationError("crf must be an integer 0..51", field="video.crf")
+        if not isinstance(self.name, str) or not _VIDEO_NAME.fullmatch(self.name) or ".." in self.name:
+            raise ValidationError("name must be a plain file name (letters, digits, . _ -) ending .mp4",
+                                  field="video.name")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"codec": self.codec, "crf": self.crf, "name": self.name}
+
+    @classmethod
+    def from_json(cls, data: Any) -> VideoSpec:
+        if not isinstance(data, Mapping):
+            raise ValidationError("video must be an object or null", field="video")
+        _reject_unknown(data, {"codec", "crf", "name"}, "video")
+        defaults = cls()
+        return cls(codec=data.get("codec", defaults.codec), crf=data.get("crf", defaults.crf),
+                   name=data.get("name", defaults.name))
+
+
+class ImageFormat(StrEnum):
+    PNG = "PNG"
+    JPEG = "JPEG"
+    OPEN_EXR = "OPEN_EXR"
+    TIFF = "TIFF"
+
+    @property
+    def extension(self) -> str:
+        return FORMAT_EXTENSIONS[self.value]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to render. engine/samples None means "as saved in the .blend"."""
+
+    frames: FrameSet
+    fps: float
+    resolution: Resolution
+    scene: str | None = None
+    chunk_size: int = 10
+    format: ImageFormat = ImageFormat.PNG
+    video: VideoSpec | None = field(default_factory=VideoSpec)
+    priority: int = 0
+    max_retries: int = 2
+    engine: str | None = None
+    samples: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_range(self.chunk_size, 1, MAX_CHUNK_SIZE, "chunkSize")
+        _check_range(self.priority, -1000, 1000, "priority")
+        _check_range(self.max_retries, 0, 10, "maxRetries")
+        _check_fps(self.fps, "fps")
+        _check_scene(self.scene, "scene")
+        if self.engine is not None and self.engine not in ENGINES:
+            raise ValidationError(f"engine must be one of {', '.join(ENGINES)}", field="engine")
+        if self.samples is not None:
+            _check_range(self.samples, 1, MAX_SAMPLES, "samples")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scene": self.scene, "frames": self.frames.to_json(), "chunkSize": self.chunk_size,
+            "fps": _number(self.fps), "resolution": self.resolution.to_json(), "format": self.format.value,
+            "video": self.video.to_json() if self.video else None, "priority": self.priority,
+            "maxRetries": self.max_retries, "engine": self.engine, "samples": self.samples,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobSpec:
+        return cls(
+            frames=FrameSet.from_json(data["frames"]), fps=float(data["fps"]),
+            resolution=Resolution.from_json(data["resolution"]), scene=data.get("scene"),
+            chunk_size=data.get("chunkSize", 10), format=ImageFormat(data.get("format", "PNG")),
+            video=VideoSpec.from_json(data["video"]) if data.get("video") else None,
+            priority=data.get("priority", 0), max_retries=data.get("maxRetries", 2),
+            engine=data.get("engine"), samples=data.get("samples"),
+        )
+
+
+# ---------------------------------------------------------------- manifest (render.json / POST body)
+
+MANIFEST_KEYS = ("scene", "frames", "chunkSize", "fps", "resolution", "format", "video", "priority",
+                 "maxRetries", "engine", "samples", "blend")
+REQUEST_KEYS = (*MANIFEST_KEYS, "bundle")
+MAX_REPORTED_ERRORS = 20   # a render.json of 100,000 unknown keys must not make a 4 MB error
+MAX_REPORTED_KEY = 100
+
+
+def manifest_from_json(data: Any, *, request: bool = False) -> dict[str, Any]:
+    """Validate render.json (or, with request=True, the POST /api/jobs body, which must
+    name its `bundle` blob). Returns only the keys given, normalized to plain JSON.
+    Raises ValidationError(code="manifest_invalid") naming the first bad field, with
+    the first MAX_REPORTED_ERRORS problems in details["errors"] (errorCount: how many)."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("must be a JSON object", code="manifest_invalid", field="body" if request else "")
+    allowed = REQUEST_KEYS if request else MANIFEST_KEYS
+    errors: list[dict[str, str]] = []
+    out: dict[str, Any] = {}
+    for key in data:
+        if key not in allowed:
+            name = str(key)
+            errors.append({"field": name if len(name) <= MAX_REPORTED_KEY else name[:MAX_REPORTED_KEY] + "…",
+                           "message": "unknown key"})
+    for key in allowed:
+        if key not in data:
+            continue
+        try:
+            out[key] = _MANIFEST_FIELDS[key](data[key])
+        except ValidationError as exc:
+            errors.append({"field": exc.field or key, "message": exc.message})
+    if request and "bundle" not in data:
+        errors.append({"field": "bundle", "message": "required: the scene bundle's blob name"})
+    if errors:
+        first = errors[0]
+        shown = errors[:MAX_REPORTED_ERRORS]
+        message = "; ".join(f"{e['field']}: {e['message']}" for e in shown)
+        if len(errors) > len(shown):
+            message += f"; and {len(errors) - len(shown)} more"
+        raise ValidationError(message, field=first["field"], code="manifest_invalid",
+                              details={"errors": shown, "errorCount": len(errors)})
+    return out
+
+
+def _manifest_scene(value: Any) -> Any:
+    _check_scene(value, "scene")
+    return value
+
+
+def _manifest_int(name: str, low: int, high: int) -> Any:
+    def check(value: Any) -> int:
+        _check_range(value, low, high, name)
+        return int(value)
+    return check
+
+
+def _manifest_fps(value: Any) -> Any:
+    _check_fps(value, "fps")
+    _check_fps(_number(float(value)), "fps")  # 1e-9 would be stored as 0 (six decimals kept)
+    return _number(float(value))
+
+
+def _manifest_format(value: Any) -> str:
+    if not isinstance(value, str) or value not in FORMAT_EXTENSIONS:  # a list or object is unhashable
+        raise ValidationError(f"format must be one of {', '.join(FORMAT_EXTENSIONS)}", field="format")
+    return str(value)
+
+
+def _manifest_engine(value: Any) -> str:
+    if not isinstance(value, str) or value not in ENGINES:
+        raise ValidationError(f"engine must be one of {', '.join(ENGINES)}", field="engine")
+    return str(value)
+
+
+def _manifest_path(name: str, suffixes: tuple[str, ...]) -> Any:
+    def check(value: Any) -> str:
+        if (not isinstance(value, str) or not is_safe_relative_path(value) or len(value) > 1024
+                or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)):  # as blob_store.check_blob_name
+            raise ValidationError("must be a relative path without '..', '\\', control characters "
+                                  "or empty segments", field=name)
+        if not value.lower().endswith(suffixes):
+            raise ValidationError(f"must end with {' or '.join(suffixes)}", field=name)
+        return value
+    return check
+
+
+_MANIFEST_FIELDS: dict[str, Any] = {
+    "scene": _manifest_scene,
+    "frames": lambda v: FrameSet.parse(v).to_json(),
+    "chunkSize": _manifest_int("chunkSize", 1, MAX_CHUNK_SIZE),
+    "fps": _manifest_fps,
+    "resolution": lambda v: Resolution.from_json(v).to_json(),
+    "format": _manifest_format,
+    "video": lambda v: None if v is None else VideoSpec.from_json(v).to_json(),
+    "priority": _manifest_int("priority", -1000, 1000),
+    "maxRetries": _manifest_int("maxRetries", 0, 10),
+    "engine": _manifest_engine,
+    "samples": _manifest_int("samples", 1, MAX_SAMPLES),
+    "blend": _manifest_path("blend", (".blend",)),
+    "bundle": _manifest_path("bundle", (".zip", ".blend")),
+}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_range(value: object, low: int, high: int, name: str) -> None:
+    if not _is_int(value) or not low <= value <= high:  # type: ignore[operator]
+        raise ValidationError(f"must be an integer {low}..{high}", field=name)
+
+
+def _check_fps(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_FPS:
+        raise ValidationError(f"must be a number above 0 and at most {MAX_FPS:g}", field=name)
+
+
+def _check_scene(value: object, name: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_SCENE_NAME or not value.isprintable():
+        raise ValidationError(f"must be a scene name of 1..{MAX_SCENE_NAME} printable characters",
+                              field=name)
+
+
+def _number(value: float) -> int | float:
+    """fps as JSON: 24 rather than 24.0, and 23.976024 rather than 23.976023976023978."""
+    return int(value) if float(value).is_integer() else round(float(value), 6)
+
+
+def _reject_unknown(data: Mapping[str, Any], allowed: Iterable[str], prefix: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise ValidationError("unknown key", field=f"{prefix}.{key}")
