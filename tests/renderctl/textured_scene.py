@@ -26,6 +26,7 @@ def main(folder: Path) -> None:
     scene.cycles.samples = 1
     scene.cycles.use_denoising = False
     scene.render.image_settings.file_format = "PNG"
+    scene.view_settings.view_transform = "Standard"  # AgX would desaturate the pure green
 
     textures = folder / "textures" / "wood"
     textures.mkdir(parents=True, exist_ok=True)
