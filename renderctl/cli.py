@@ -116,13 +116,18 @@ def submit_cmd(ctx: click.Context, path: Path, frames: str | None, chunk_size: i
 @cli.command("wait")
 @click.argument("job")
 @click.option("--timeout", type=click.FloatRange(0), help="Give up waiting after this many seconds (exit 1).")
+@json_option
 @click.pass_context
-def wait_cmd(ctx: click.Context, job: str, timeout: float | None) -> None:
+def wait_cmd(ctx: click.Context, job: str, timeout: float | None, as_json: bool) -> None:
     """Show JOB's progress until it completes (0), fails (2), is cancelled (3) or paused (4).
 
-    Ctrl-C stops the waiting, never the job.
+    Ctrl-C stops the waiting, never the job. With --json, the job as last read.
     """
-    ctx.exit(wait_for_job(api_of(ctx), job, err, timeout=timeout))
+    last: list[dict[str, Any]] = []
+    code = wait_for_job(api_of(ctx), job, err, timeout=timeout, last=last)
+    if as_json and last:
+        print_json(last[-1])
+    ctx.exit(code)
 
 
 # ---------------------------------------------------------------- reading

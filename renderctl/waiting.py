@@ -42,7 +42,9 @@ def result_line(job: dict[str, Any]) -> str:
     return line
 
 
-def wait(api: Api, job_id: str, console: Console, *, timeout: float | None, interval: float = 1.0) -> int:
+def wait(api: Api, job_id: str, console: Console, *, timeout: float | None, interval: float = 1.0,
+         last: list[dict[str, Any]] | None = None) -> int:
+    """The exit code; `last`, if given, receives the job as last read."""
     deadline = None if timeout is None else time.monotonic() + timeout
     job = api.get_job(job_id)
     try:
@@ -61,5 +63,8 @@ def wait(api: Api, job_id: str, console: Console, *, timeout: float | None, inte
     except KeyboardInterrupt:
         console.print(f"stopped waiting; {job_id} goes on (renderctl wait {job_id})")
         return INTERRUPTED
+    finally:
+        if last is not None:
+            last.append(job)
     console.print(result_line(job))
     return EXIT_CODES[job["status"]]

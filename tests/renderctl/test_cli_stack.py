@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -14,6 +18,7 @@ from azure.storage.blob import BlobServiceClient
 
 from shared.model import upload_job_id
 from stack.local import StackInfo, api_request
+from stack.services import ROOT
 from tests.renderctl.conftest import renderctl
 
 pytestmark = pytest.mark.slow
@@ -131,10 +136,22 @@ def test_waiting_times_out_with_1_and_a_cancelled_job_exits_3(stack, textured_fo
     timed_out = renderctl("wait", job_id, "--timeout", "0", env=env, cwd=tmp_path)
     assert timed_out.code == 1, timed_out.output
     assert api_request(stack, "GET", f"/jobs/{job_id}")[1]["status"] not in ("cancelled", "failed")  # goes on
+
+    # Ctrl-C stops the waiting, not the job.
+    waiting = subprocess.Popen([sys.executable, "-m", "renderctl", "wait", job_id], cwd=tmp_path, text=True,
+                               env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **env},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(3)
+    waiting.send_signal(signal.SIGINT)
+    _, stderr = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130 and f"{job_id} goes on" in stderr, stderr
+    assert api_request(stack, "GET", f"/jobs/{job_id}")[1]["status"] not in ("cancelled", "failed")
+
     cancelled = renderctl("cancel", job_id, env=env, cwd=tmp_path)
     assert cancelled.code == 0 and "cancelled" in cancelled.stdout, cancelled.output
-    waited = renderctl("wait", job_id, env=env, cwd=tmp_path)
+    waited = renderctl("wait", job_id, "--json", env=env, cwd=tmp_path)
     assert waited.code == 3, waited.output
+    assert json.loads(waited.stdout)["status"] == "cancelled"
     again = renderctl("cancel", job_id, env=env, cwd=tmp_path)
     assert again.code == 1 and "409 job_finished" in again.stderr
 
