@@ -60,8 +60,16 @@ def show(api: Api, job: dict[str, Any], out: Console) -> None:
         details = error.get("details") or {}
         for failed in (details.get("chunks") or []) if isinstance(details, dict) else []:
             out.print(f"  failed {failed.get('chunk')} frames {_frames(failed.get('frames'))} "
-                      f"exit {failed.get('exitCode', '?')}", markup=False)
-            _log_tail(api, job["id"], str(failed.get("chunk")), out)
+                      f"exit {failed.get('exitCode', '?')}: {failed.get('reason') or ''}", markup=False)
+            _log_tail(api, job["id"], failed_task(failed), out)
+
+
+def failed_task(failed: dict[str, Any]) -> str:
+    """The task of a failed chunk's last attempt: named by its log URL (…/logs/<taskId>/…)."""
+    parts = str(failed.get("log") or "").split("/")
+    if "logs" in parts and parts.index("logs") + 1 < len(parts):
+        return parts[parts.index("logs") + 1]
+    return str(failed.get("chunk"))
 
 
 def _frames(frames: Any) -> str:

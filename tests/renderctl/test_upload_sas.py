@@ -121,3 +121,20 @@ def test_a_hostile_upload_request_gets_a_clear_error_and_no_url(container, signe
     with pytest.raises(ValidationError) as refused:
         issue_upload(signer, container, body)
     assert refused.value.field in ("name", "body", "blobName")
+
+
+def test_the_signer_follows_the_storage_settings(azurite):
+    from shared.adapters.blob_sas import UserDelegationSigner, signer_from_settings
+    from shared.config import Settings
+
+    base = {"COSMOS_ENDPOINT": "https://cosmos", "LOCALBATCH_URL": "http://batch"}
+    keyed = Settings.from_env({**base, "STORAGE_CONNECTION_STRING": azurite.connection_string})
+    assert isinstance(signer_from_settings(keyed), AccountKeySigner)
+    # In Azure there is no account key: the app's identity gets a user delegation key instead.
+    identity = Settings.from_env({**base, "STORAGE_ACCOUNT_URL": "https://account.blob.core.windows.net"})
+    assert isinstance(signer_from_settings(identity), UserDelegationSigner)
+
+
+def test_a_connection_string_without_an_account_key_cannot_sign():
+    with pytest.raises(ValueError, match="no account key"):
+        AccountKeySigner("BlobEndpoint=https://account.blob.core.windows.net/;SharedAccessSignature=sv=x")
