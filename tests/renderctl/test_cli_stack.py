@@ -6,11 +6,9 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from azure.storage.blob import BlobServiceClient
 from shared.model import upload_job_id
 from stack.local import StackInfo, api_request
 from stack.services import ROOT
+from tests.render.helpers import read_png
 from tests.renderctl.conftest import renderctl
 
 pytestmark = pytest.mark.slow
@@ -36,37 +35,13 @@ def upload_blobs(stack: StackInfo) -> list:
     return list(scenes(stack).list_blobs(name_starts_with="_uploads/"))
 
 
-def mean_rgb(png: bytes) -> tuple[float, float, float]:
-    """The mean colour of an 8-bit RGB(A) PNG without filters beyond what Blender writes."""
-    width, height = struct.unpack(">II", png[16:24])
-    channels = {2: 3, 6: 4}[png[25]]
-    idat, pos = b"", 8
-    while pos < len(png):
-        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
-        if kind == b"IDAT":
-            idat += png[pos + 8:pos + 8 + length]
-        pos += 12 + length
-    raw, stride = zlib.decompress(idat), width * channels
-    rows, prev = [], bytearray(stride)
-    for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            left = line[i - channels] if i >= channels else 0
-            up, corner = prev[i], prev[i - channels] if i >= channels else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 255
-            elif kind == 2:
-                line[i] = (line[i] + up) & 255
-            elif kind == 3:
-                line[i] = (line[i] + (left + up) // 2) & 255
-            elif kind == 4:
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
-        rows.append(line)
-        prev = line
-    pixels = [row[x * channels:x * channels + 3] for row in rows for x in range(width)]
-    return tuple(sum(p[c] for p in pixels) / len(pixels) for c in range(3))  # type: ignore[return-value]
+def mean_rgb(png: bytes, tmp_path: Path) -> tuple[float, float, float]:
+    path = tmp_path / "frame.png"
+    path.write_bytes(png)
+    image = read_png(path)
+    pixels = [image.pixels[i:i + 3] for i in range(0, len(image.pixels), image.channels)]
+    return (sum(p[0] for p in pixels) / len(pixels), sum(p[1] for p in pixels) / len(pixels),
+            sum(p[2] for p in pixels) / len(pixels))
 
 
 def test_a_folder_with_textures_in_subfolders_renders_with_its_textures(stack, textured_folder, tmp_path):
@@ -81,7 +56,7 @@ def test_a_folder_with_textures_in_subfolders_renders_with_its_textures(stack, t
     assert doc["status"] == "completed" and doc["progress"]["framesDone"] == 2
     renders = BlobServiceClient.from_connection_string(stack.storage_connection_string).get_container_client("renders")
     frame = renders.get_blob_client("shot020-v1/frames/shot_0001.png").download_blob().readall()
-    red, green, blue = mean_rgb(frame)
+    red, green, blue = mean_rgb(frame, tmp_path)
     assert green > 150 and red < 40 and blue < 40, (red, green, blue)  # magenta if the texture was not found
 
     # One submit, one job: the uploaded blob did not start a second job through the scenes trigger.
@@ -191,3 +166,23 @@ def test_a_rejected_folder_uploads_nothing(stack, textured_folder, tmp_path):
     run = renderctl("submit", str(folder), env=env_for(stack, tmp_path), cwd=tmp_path)
     assert run.code == 1 and "bundle_rejected" in run.stderr and "textures/secret.png: a symbolic link" in run.stderr
     assert len(upload_blobs(stack)) == before
+
+
+def test_a_bare_blend_and_a_zip_are_submitted_with_the_options_winning(stack, textured_folder, tmp_path):
+    env = env_for(stack, tmp_path)
+    run = renderctl("submit", str(textured_folder / "shot.blend"), "--frames", "2", "--no-video", "--samples", "2",
+                    "--priority", "10", "--resolution", "16x10", "--wait", "--json", env=env, cwd=tmp_path)
+    assert run.code == 0, run.output
+    job = json.loads(run.stdout)
+    doc = api_request(stack, "GET", f"/jobs/{job['id']}")[1]
+    assert doc["status"] == "completed"
+    assert doc["spec"]["video"] is None and doc["spec"]["samples"] == 2 and doc["spec"]["priority"] == 10
+    assert doc["spec"]["resolution"] == {"width": 16, "height": 10} and doc["progress"]["framesTotal"] == 1
+    assert doc["source"]["blobName"].endswith("/shot.blend")
+
+    bundle = tmp_path / "shot030.zip"
+    shutil.make_archive(str(bundle.with_suffix("")), "zip", textured_folder)
+    zipped = renderctl("submit", str(bundle), "--fps", "12", "--wait", env=env, cwd=tmp_path)
+    assert zipped.code == 0, zipped.output
+    doc = api_request(stack, "GET", f"/jobs/{zipped.stdout.strip()}")[1]
+    assert doc["status"] == "completed" and doc["spec"]["fps"] == 12 and doc["outputs"]["videoFrames"] == 2
