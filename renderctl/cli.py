@@ -249,7 +249,35 @@ def priority_cmd(ctx: click.Context, job: str, value: int, as_json: bool) -> Non
         out.print(f"{result.get('id', job)} priority {value}")
 
 
+def hide_key(argv: list[str]) -> list[str]:
+    """argv with the value of --key masked: what the process list may show."""
+    shown, mask_next = [], False
+    for arg in argv:
+        if mask_next:
+            shown.append("***")
+            mask_next = False
+        elif arg == "--key":
+            shown.append(arg)
+            mask_next = True
+        elif arg.startswith("--key="):
+            shown.append("--key=***")
+        else:
+            shown.append(arg)
+    return shown
+
+
+def _retitle(argv: list[str]) -> None:
+    """The kernel shows a process's command line to every user: rewrite ours without the key."""
+    masked = hide_key(argv)
+    if masked != argv:
+        import setproctitle
+
+        setproctitle.setproctitle(" ".join(["renderctl", *masked]))
+
+
 def main(argv: list[str] | None = None) -> None:
+    if argv is None:
+        _retitle(sys.argv[1:])
     try:
         # standalone_mode=False: click returns ctx.exit()'s code, and raises the errors handled here.
         code = cli.main(args=argv, prog_name="renderctl", standalone_mode=False)

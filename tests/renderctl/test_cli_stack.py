@@ -112,11 +112,14 @@ def test_waiting_times_out_with_1_and_a_cancelled_job_exits_3(stack, textured_fo
     assert timed_out.code == 1, timed_out.output
     assert api_request(stack, "GET", f"/jobs/{job_id}")[1]["status"] not in ("cancelled", "failed")  # goes on
 
-    # Ctrl-C stops the waiting, not the job.
-    waiting = subprocess.Popen([sys.executable, "-m", "renderctl", "wait", job_id], cwd=tmp_path, text=True,
-                               env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **env},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A key given with --key does not stay in the process list; Ctrl-C stops the waiting, not the job.
+    keyless = {k: v for k, v in env.items() if k != "RENDER_API_KEY"}
+    waiting = subprocess.Popen([sys.executable, "-m", "renderctl", "--key", stack.function_key, "wait", job_id],
+                               cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **keyless})
     time.sleep(3)
+    cmdline = Path(f"/proc/{waiting.pid}/cmdline").read_bytes()
+    assert b"wait" in cmdline and stack.function_key.encode() not in cmdline, cmdline
     waiting.send_signal(signal.SIGINT)
     _, stderr = waiting.communicate(timeout=30)
     assert waiting.returncode == 130 and f"{job_id} goes on" in stderr, stderr

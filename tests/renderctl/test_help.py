@@ -46,3 +46,11 @@ def test_a_bad_argument_is_a_usage_error_not_a_traceback(tmp_path):
                           env={"PYTHONPATH": str(ROOT), "HOME": str(tmp_path)})
     assert done.returncode == 2
     assert "--limit" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_key_is_masked_in_the_process_title():
+    from renderctl.cli import hide_key
+
+    assert hide_key(["--key", "s3cret", "jobs"]) == ["--key", "***", "jobs"]
+    assert hide_key(["--key=s3cret", "show", "job-1"]) == ["--key=***", "show", "job-1"]
+    assert hide_key(["jobs"]) == ["jobs"]
