@@ -15,6 +15,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class ConfigError(Exception):
@@ -98,4 +101,8 @@ def resolve(api: str | None, key: str | None, profile: str | None,
     url = found.api_url.rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"the API URL must start with http:// or https:// (got {url!r} from {found.source})")
+    host = urlsplit(url).hostname or ""
+    if chosen_key and url.startswith("http://") and host not in LOOPBACK:
+        raise ConfigError(f"refusing to send the key in clear text to {host}: use https:// (plain http is "
+                          "for a local stack on this machine only)")
     return Target(url if url.endswith("/api") else url + "/api", chosen_key, found.source)

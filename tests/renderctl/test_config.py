@@ -70,3 +70,11 @@ def test_a_non_http_url_is_refused(tmp_path):
 def test_the_key_never_shows_in_the_target_repr(tmp_path):
     target = resolve("https://x/api", "very-secret-key", None, env={"HOME": str(tmp_path)}, cwd=tmp_path)
     assert "very-secret-key" not in repr(target) and "very-secret-key" not in str(target)
+
+
+def test_a_key_is_never_sent_in_clear_text_beyond_this_machine(tmp_path):
+    env = {"HOME": str(tmp_path)}
+    with pytest.raises(ConfigError, match=r"clear text to farm\.example"):
+        resolve("http://farm.example/api", "k", None, env=env, cwd=tmp_path)
+    assert resolve("http://127.0.0.1:7071/api", "k", None, env=env, cwd=tmp_path).key == "k"
+    assert resolve("https://farm.example/api", "k", None, env=env, cwd=tmp_path).key == "k"
