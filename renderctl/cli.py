@@ -49,7 +49,7 @@ def json_option(f: F) -> F:
 @click.option("--api", "url", metavar="URL", help="API base URL, e.g. https://<app>.azurewebsites.net/api "
               "(else RENDER_API_URL, a profile, or the local stack of `make up`).")
 @click.option("--key", metavar="KEY", help="Function key (else RENDER_API_KEY or the profile's). Prefer the "
-              "variable or a profile: other users of this machine can read command lines.")
+              "variable or a profile: the shell's history keeps command lines.")
 @click.option("--profile", metavar="NAME", help="Profile of ~/.config/renderctl/config.toml ([profiles.NAME] "
               "with api and key).")
 @click.version_option("0.1.0", prog_name="renderctl")
