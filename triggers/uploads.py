@@ -11,7 +11,7 @@ import azure.functions as func
 from shared import names
 from shared.bootstrap import services
 from shared.errors import ValidationError
-from shared.pipeline import submission
+from shared.pipeline import submission, uploads
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ async def on_scene_uploaded(event: func.EventGridEvent, client: df.DurableOrches
     if blob is None:
         return
     reason = submission.scene_upload_reason_to_skip(blob, svc.settings.scenes_container)
+    if reason is None and uploads.is_upload_blob(blob.blob_name):
+        reason = "uploaded through POST /api/uploads: its job comes from POST /api/jobs"
     if reason is not None:
         log.info("ignoring %s/%s: %s", blob.container, blob.blob_name, reason)
         return

@@ -138,7 +138,9 @@ class CosmosJobStore:
              continuation: str | None = None) -> tuple[list[JobDocument], str | None]:
         if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
             raise ValidationError(f"top must be 1..{MAX_TOP}", field="top")
-        if continuation is not None and (not continuation or len(continuation) > MAX_CONTINUATION_CHARS):
+        # The token travels in an HTTP header: a control character would fail there, not as bad input.
+        if continuation is not None and (not continuation or len(continuation) > MAX_CONTINUATION_CHARS
+                                         or not (continuation.isascii() and continuation.isprintable())):
             raise ValidationError("bad continuation token", field="continuationToken")
         query = "SELECT * FROM c"
         parameters: list[dict[str, Any]] = []

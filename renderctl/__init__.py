@@ -1,0 +1,1 @@
+"""renderctl: the command line over the render pipeline's HTTP API (submit, wait, download, ops)."""

@@ -1,0 +1,149 @@
+"""What the reading commands print: job tables, a job's detail, the history timeline,
+logs and downloads (the last two against routes the API is gaining)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from renderctl import timeline
+from renderctl.client import Api, CliError, NotSupported
+from renderctl.transfer import RemoteFile, download_files
+
+LOG_TAIL_LINES = 15
+
+
+def job_name(job: dict[str, Any]) -> str:
+    name = job.get("name") or (job.get("request") or {}).get("name")
+    if isinstance(name, str) and name:
+        return name
+    blob = (job.get("source") or {}).get("blobName") or ""
+    return PurePosixPath(blob).name if blob else "-"
+
+
+def progress_text(job: dict[str, Any]) -> str:
+    progress = job.get("progress") or {}
+    return f"{progress.get('framesDone', 0)}/{progress.get('framesTotal', 0)}"
+
+
+def job_row(job: dict[str, Any]) -> tuple[str, ...]:
+    source = job.get("source") or {}
+    submitted = str((job.get("timestamps") or {}).get("createdAt") or "-")
+    return (job["id"], job_name(job), job["status"], progress_text(job), submitted[:19].replace("T", " "),
+            str(source.get("submitter") or source.get("kind") or "-"))
+
+
+def show(api: Api, job: dict[str, Any], out: Console) -> None:
+    stamps = job.get("timestamps") or {}
+    out.print(f"[bold]{job['id']}[/bold]  {job['status']}  frames {progress_text(job)}  ({job_name(job)})")
+    out.print(f"submitted {stamps.get('createdAt', '-')}  started {stamps.get('startedAt') or '-'}  "
+              f"finished {stamps.get('finishedAt') or '-'}")
+    spec = job.get("spec") or {}
+    if spec:
+        out.print("spec: " + ", ".join(f"{k}={v}" for k, v in spec.items()), markup=False)
+    chunks = job.get("chunks") or []
+    if chunks:
+        table = Table("chunk", "frames", "status", "attempts", "seconds", box=None)
+        for chunk in chunks:
+            seconds = chunk.get("seconds")
+            table.add_row(chunk["id"], _frames(chunk.get("frames")), chunk.get("status", "?"),
+                          str(chunk.get("attempts", 0)), "-" if seconds is None else f"{seconds:.1f}")
+        out.print(table)
+    error = job.get("error")
+    if isinstance(error, dict) and error.get("code"):
+        out.print(f"[red]error {error['code']}[/red]: {error.get('message', '')}")
+        details = error.get("details") or {}
+        for failed in (details.get("chunks") or []) if isinstance(details, dict) else []:
+            out.print(f"  failed {failed.get('chunk')} frames {_frames(failed.get('frames'))} "
+                      f"exit {failed.get('exitCode', '?')}: {failed.get('reason') or ''}", markup=False)
+            _log_tail(api, job["id"], failed_task(failed), out)
+
+
+def failed_task(failed: dict[str, Any]) -> str:
+    """The task of a failed chunk's last attempt: named by its log URL (…/logs/<taskId>/…)."""
+    parts = str(failed.get("log") or "").split("/")
+    if "logs" in parts and parts.index("logs") + 1 < len(parts):
+        return parts[parts.index("logs") + 1]
+    return str(failed.get("chunk"))
+
+
+def _frames(frames: Any) -> str:
+    if isinstance(frames, list):
+        return ",".join(str(f) for f in frames[:6]) + ("…" if len(frames) > 6 else "")
+    return str(frames if frames is not None else "-")
+
+
+def _log_tail(api: Api, job_id: str, task: str, out: Console) -> None:
+    try:
+        text = fetch_log(api, job_id, task, "stderr")
+    except NotSupported:
+        out.print("    (log tails need the API's task log route, which it does not have yet)")
+        return
+    except CliError as exc:
+        out.print(f"    (no log: {exc.message})", markup=False)
+        return
+    for line in text.splitlines()[-LOG_TAIL_LINES:]:
+        out.print(f"    {line}", markup=False)
+
+
+def history(data: dict[str, Any], out: Console) -> None:
+    out.print(f"[bold]{data.get('instanceId')}[/bold] {data.get('runtimeStatus')}  "
+              f"created {data.get('createdTime', '-')}  updated {data.get('lastUpdatedTime', '-')}")
+    waits = {sub.get("instanceId"): sub for sub in data.get("subOrchestrations") or []}
+    for step in timeline.steps(data.get("history") or []):
+        out.print(f"  {step.start[:23]:<23} {step.kind:<13} {step.name:<34} "
+                  f"{timeline.duration(step.seconds):>8}  {step.outcome}", markup=False)
+    for instance, sub in waits.items():
+        steps = timeline.steps(sub.get("history") or [])
+        kinds = {k: sum(1 for s in steps if s.kind == k) for k in ("activity", "timer", "event")}
+        out.print(f"  wait {instance}: {sub.get('runtimeStatus')}, {kinds['activity']} polls, "
+                  f"{kinds['timer']} timers, {kinds['event']} events", markup=False)
+
+
+def fetch_log(api: Api, job_id: str, task: str, stream: str) -> str:
+    data = api.call("GET", f"jobs/{job_id}/tasks/{task}/log", params={"stream": stream}, feature="task logs")
+    if isinstance(data, dict):
+        return str(data.get("text") or data.get("content") or "")
+    return str(data or "")
+
+
+def logs(api: Api, job_id: str, task: str | None, stream: str, follow: bool, out: Console) -> None:
+    if task is None:
+        job = api.get_job(job_id)
+        chunks = job.get("chunks") or []
+        failed = [c["id"] for c in chunks if c.get("status") == "failed"]
+        task = failed[0] if failed else (chunks[0]["id"] if chunks else "inspect")
+    shown = 0
+    while True:
+        text = fetch_log(api, job_id, task, stream)
+        out.print(text[shown:], end="", markup=False)
+        shown = len(text)
+        if not follow or api.get_job(job_id)["status"] in ("completed", "failed", "cancelled"):
+            return
+        time.sleep(2)
+
+
+def download(api: Api, job_id: str, folder: Path, kinds: set[str], console: Console) -> None:
+    data = api.call("GET", f"jobs/{job_id}/outputs", feature="download outputs (short-lived read URLs)")
+    files = [RemoteFile(str(f["name"]), str(f["url"]), f.get("size")) for f in data.get("files", [])
+             if f.get("kind") in kinds]
+    if not files:
+        raise CliError(f"job {job_id} has no {' or '.join(sorted(kinds))} outputs (yet)", code="no_outputs")
+    total = sum(f.size or 0 for f in files)
+    with Progress(TextColumn("download"), BarColumn(), DownloadColumn(), MofNCompleteColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("download", total=total or None)
+        done, skipped = download_files(files, folder, lambda n: bar.advance(task, n))
+    console.print(f"{len(done)} downloaded, {len(skipped)} already there, into {folder}")
+
+
+def dashboard_url(job: dict[str, Any]) -> str:
+    url = job.get("dashboardUrl") or (job.get("links") or {}).get("dashboard")
+    if not isinstance(url, str) or not url:
+        raise NotSupported("the API cannot do this yet: it gives no dashboard URL for jobs", code="not_supported")
+    return url
