@@ -13,6 +13,7 @@ setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 # checkov pins versions the app's packages conflict with, so it gets a virtualenv of its own.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from shared.bundle import MAX_ENTRY_NAME_CHARS, MAX_SEGMENT_BYTES, BundleInfo, BundleLimits, validate_bundle
 from shared.errors import ValidationError
-from shared.model import is_safe_relative_path
+from shared.paths import is_safe_relative_path
 
 MAX_REPORTED = 20
 

@@ -19,7 +19,7 @@ from renderctl.bundling import BundleRejected, prepare
 from renderctl.client import Api, ApiError, CliError, NotSupported
 from renderctl.transfer import upload_file
 from shared.errors import ValidationError
-from shared.model import manifest_from_json
+from shared.job_spec import manifest_from_json
 
 # Submit options the API may not take yet, by body key → the option that sets it.
 NEWER_KEYS = {"name": "--name", "notBefore": "--at", "paused": "--paused", "frameOrder": "--frame-order"}

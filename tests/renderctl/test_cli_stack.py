@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.model import upload_job_id
+from shared.job_document import upload_job_id
 from stack.local import StackInfo, api_request
 from stack.services import ROOT
 from tests.render.helpers import read_png

@@ -66,6 +66,6 @@ def test_every_keyed_operation_documents_401_and_every_error_answer_has_the_erro
 
 
 def test_the_submit_body_lists_every_key_the_api_accepts(spec):
-    from shared.model import REQUEST_KEYS
+    from shared.job_spec import REQUEST_KEYS
 
     assert set(spec["components"]["schemas"]["SubmitRequest"]["properties"]) == set(REQUEST_KEYS)
