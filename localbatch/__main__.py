@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from localbatch.auth import KEY_ENV, UnusableKey
 from localbatch.server import AlreadyRunning, Options, serve
 
 DEFAULT_SLOTS = 2  # measured on 2 cores: see README.md, "Slot count"
@@ -35,7 +36,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error("--port must be from 0 to 65535")
     return Options(data_dir=args.data_dir, port=args.port, host=args.host,
                    storage_connection_string=args.storage_connection_string or None,
-                   slots=args.slots, poll_interval=args.poll_interval, retention_hours=args.retention_hours)
+                   slots=args.slots, poll_interval=args.poll_interval, retention_hours=args.retention_hours,
+                   key=os.environ.get(KEY_ENV) or None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                         stream=sys.stderr)
     try:
         asyncio.run(serve(options))
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, UnusableKey) as exc:
         print(f"localbatch: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

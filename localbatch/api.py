@@ -9,7 +9,9 @@
     GET  /jobs/{job}/taskcounts                          -> TaskCounts JSON
     GET  /health                                         -> {"status": "ok", ...}
 
-Errors are {"error": {"code", "message", "field"?}} with 400, 404, 409 or 500.
+Every request needs the `x-localbatch-key` header (401 without it) and bodies must be
+application/json (415 otherwise); see auth.py. Errors are
+{"error": {"code", "message", "field"?}} with 400, 401, 404, 409, 415 or 500.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from localbatch.auth import require_key
 from localbatch.scheduler import Scheduler
 from localbatch.specs import check_id, check_priority, parse_tasks
 from localbatch.store import Store
@@ -114,8 +117,9 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "slots": scheduler.slots, "running": len(scheduler.running)})
 
 
-def make_app(store: Store, scheduler: Scheduler) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
+def make_app(store: Store, scheduler: Scheduler, key: str) -> web.Application:
+    # The key check comes first: nothing of a request without it is read or parsed.
+    app = web.Application(middlewares=[require_key(key), errors], client_max_size=MAX_BODY)
     app[STORE], app[SCHEDULER] = store, scheduler
     app.router.add_post("/jobs", create_job)
     app.router.add_get("/jobs/{job}", get_job)

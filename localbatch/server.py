@@ -14,6 +14,7 @@ from typing import IO
 from aiohttp import web
 
 from localbatch.api import make_app
+from localbatch.auth import load_key
 from localbatch.files import BlobFiles
 from localbatch.nodebin import make_bin
 from localbatch.runner import Node
@@ -32,6 +33,7 @@ class Options:
     poll_interval: float
     retention_hours: float
     host: str = "127.0.0.1"
+    key: str | None = None  # None: the key in DIR/localbatch.key (made at the first start)
 
 
 class AlreadyRunning(RuntimeError):
@@ -53,6 +55,7 @@ async def serve(options: Options) -> None:
     data_dir = options.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock(data_dir)
+    key = load_key(data_dir, options.key)
     store = Store(data_dir / "localbatch.sqlite")
     node = Node(root=data_dir, bin_dir=make_bin(data_dir), files=BlobFiles(options.storage_connection_string))
     (data_dir / "shared").mkdir(exist_ok=True)
@@ -60,7 +63,7 @@ async def serve(options: Options) -> None:
                           retention=timedelta(hours=options.retention_hours))
     scheduler.recover()
 
-    runner = web.AppRunner(make_app(store, scheduler), access_log=None)
+    runner = web.AppRunner(make_app(store, scheduler, key), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.port)
     await site.start()

@@ -41,4 +41,4 @@ def shared_localbatch(tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture
 def backend(shared_localbatch: LocalBatchProcess) -> LocalBatchBackend:
-    return LocalBatchBackend(shared_localbatch.url)
+    return shared_localbatch.backend()

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from localbatch.launcher import LaunchError
-from shared.adapters.local_batch_backend import LocalBatchBackend
 from shared.tasks import TaskResult, TaskSpec, TaskStatus
 from tests.contract.render_backend_contract import poll_until_done
 from tests.localbatch.conftest import Launch
@@ -20,7 +19,7 @@ def gate(flag: Path) -> tuple[str, ...]:
 
 
 def test_higher_priority_job_runs_first_then_fifo(launch: Launch, tmp_path: Path) -> None:
-    backend = LocalBatchBackend(launch(slots=1).url)
+    backend = launch(slots=1).backend()
     flag = tmp_path / "go"
     backend.create_job("gate")
     backend.add_tasks("gate", [TaskSpec(id="hold", argv=gate(flag))])
@@ -36,7 +35,7 @@ def test_higher_priority_job_runs_first_then_fifo(launch: Launch, tmp_path: Path
 
 
 def test_slots_limit_how_many_tasks_run_at_once(launch: Launch, tmp_path: Path) -> None:
-    backend = LocalBatchBackend(launch(slots=2).url)
+    backend = launch(slots=2).backend()
     flag = tmp_path / "go"
     backend.create_job("job")
     backend.add_tasks("job", [TaskSpec(id=f"t{i}", argv=gate(flag)) for i in range(3)])
@@ -63,7 +62,7 @@ def test_crash_during_a_task_reruns_it_and_keeps_finished_tasks(launch: Launch, 
             f"open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
             f"while not os.path.exists({str(flag)!r}): time.sleep(0.02)")
     first = launch(slots=2)
-    backend = LocalBatchBackend(first.url)
+    backend = first.backend()
     backend.create_job("job")
     backend.add_tasks("job", [TaskSpec(id="done", argv=py(f"open({str(finished_runs)!r}, 'a').write('x')"))])
     before = poll_until_done(backend, "job", 20)["done"]
@@ -74,7 +73,7 @@ def test_crash_during_a_task_reruns_it_and_keeps_finished_tasks(launch: Launch, 
     first.kill()  # kill -9: the task's process group outlives localbatch
     assert pid_alive(orphan)
 
-    backend = LocalBatchBackend(launch(slots=2).url)
+    backend = launch(slots=2).backend()
     wait_for(lambda: len(starts.read_text()) == 2, 20, "the task to start again")
     assert not pid_alive(orphan)  # the restart killed what the crashed run left behind
     flag.touch()
@@ -91,13 +90,13 @@ def test_stop_requeues_running_tasks_for_the_next_start(launch: Launch, tmp_path
     code = (f"import os, time\nopen({str(starts)!r}, 'a').write('x')\n"
             f"while not os.path.exists({str(flag)!r}): time.sleep(0.02)")
     first = launch()
-    backend = LocalBatchBackend(first.url)
+    backend = first.backend()
     backend.create_job("job")
     backend.add_tasks("job", [TaskSpec(id="long", argv=py(code))])
     wait_for(starts.exists, 20, "the task to start")
     assert first.stop() == 0
 
-    backend = LocalBatchBackend(launch().url)
+    backend = launch().backend()
     wait_for(lambda: starts.read_text() == "xx", 20, "the task to start again")
     assert backend.get_task("job", "long").status is TaskStatus.RUNNING
     flag.touch()
