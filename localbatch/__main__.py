@@ -10,9 +10,19 @@ import sys
 from pathlib import Path
 
 from localbatch.auth import KEY_ENV, UnusableKey
+from localbatch.sandbox import SandboxUnavailable
 from localbatch.server import AlreadyRunning, Options, serve
 
 DEFAULT_SLOTS = 2  # measured on 2 cores: see README.md, "Slot count"
+
+
+def _bool_env(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise SystemExit(f"localbatch: {name} must be true or false, not {value!r}")
+    return value in ("1", "true", "yes", "on")
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -27,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds between scheduling passes")
     parser.add_argument("--retention-hours", type=float, default=24 * 7,
                         help="finished tasks' working directories are removed after this long")
+    parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction,
+                        default=_bool_env("LOCALBATCH_SANDBOX", True),
+                        help="run each task in a bubblewrap sandbox (default; --no-sandbox runs them unisolated)")
     args = parser.parse_args(argv)
     if not 1 <= args.slots <= 64:
         parser.error("--slots must be from 1 to 64")
@@ -37,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     return Options(data_dir=args.data_dir, port=args.port, host=args.host,
                    storage_connection_string=args.storage_connection_string or None,
                    slots=args.slots, poll_interval=args.poll_interval, retention_hours=args.retention_hours,
-                   key=os.environ.get(KEY_ENV) or None)
+                   key=os.environ.get(KEY_ENV) or None, sandbox=args.sandbox)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(options))
     except (AlreadyRunning, UnusableKey) as exc:
         print(f"localbatch: {exc}", file=sys.stderr)
+        return 2
+    except SandboxUnavailable as exc:
+        print(f"localbatch: no sandbox for tasks: {exc}. Install bubblewrap, or start with --no-sandbox "
+              "(LOCALBATCH_SANDBOX=false) to run tasks unisolated.", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"localbatch: {exc}", file=sys.stderr)

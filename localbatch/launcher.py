@@ -61,12 +61,14 @@ class LocalBatchProcess:
 
 def start_localbatch(data_dir: Path, *, storage_connection_string: str | None = None, slots: int = 1,
                      port: int = 0, poll_interval: float = 0.2, timeout: float = 30.0,
-                     extra_args: tuple[str, ...] = (), key: str | None = None) -> LocalBatchProcess:
+                     extra_args: tuple[str, ...] = (), key: str | None = None,
+                     sandbox: bool = True) -> LocalBatchProcess:
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "localbatch.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     argv = [sys.executable, "-m", "localbatch", "--data-dir", str(data_dir), "--port", str(port),
-            "--slots", str(slots), "--poll-interval", str(poll_interval), *extra_args]
+            "--slots", str(slots), "--poll-interval", str(poll_interval),
+            "--sandbox" if sandbox else "--no-sandbox", *extra_args]
     env = dict(os.environ)
     if storage_connection_string:
         env["LOCALBATCH_STORAGE_CONNECTION_STRING"] = storage_connection_string  # not on argv: ps shows it

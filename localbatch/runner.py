@@ -18,6 +18,7 @@ from pathlib import Path
 
 from localbatch import procs
 from localbatch.files import BlobFiles, TaskFileError
+from localbatch.sandbox import Sandbox
 from shared.tasks import TaskSpec
 
 log = logging.getLogger("localbatch.runner")
@@ -42,6 +43,7 @@ class Node:
     root: Path
     bin_dir: Path
     files: BlobFiles
+    sandbox: Sandbox | None = None  # None: tasks run unisolated (only with --no-sandbox)
 
     def task_dir(self, job_id: str, task_id: str) -> Path:
         """As on a Batch node: stdout.txt and stderr.txt here, the working directory in wd/."""
@@ -49,6 +51,10 @@ class Node:
 
     def workdir(self, job_id: str, task_id: str) -> Path:
         return self.task_dir(job_id, task_id) / "wd"
+
+    @property
+    def shared_dir(self) -> Path:
+        return self.root / "shared"
 
 
 class TaskRun:
@@ -105,9 +111,15 @@ class TaskRun:
                     else str(self.workdir / program))
         if resolved is None:
             raise FileNotFoundError(2, f"program not found on PATH: {program}")
+        argv = [resolved, *self.spec.argv[1:]]
+        sandbox = self.node.sandbox
+        if sandbox is not None:
+            argv = sandbox.wrap(argv, task_dir=self.task_dir, workdir=self.workdir,
+                                shared_dir=self.node.shared_dir, bin_dir=self.node.bin_dir, env=env)
+            env = {"PATH": os.defpath}  # bwrap's own; the task's is set inside (--clearenv, --setenv)
         with (self.task_dir / "stdout.txt").open("wb") as out, (self.task_dir / "stderr.txt").open("wb") as err:
             return await asyncio.create_subprocess_exec(
-                resolved, *self.spec.argv[1:], cwd=self.workdir, env=env, stdin=asyncio.subprocess.DEVNULL,
+                *argv, cwd=self.workdir, env=env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=out, stderr=err, start_new_session=True)
 
     def _environment(self) -> dict[str, str]:
@@ -121,7 +133,7 @@ class TaskRun:
             "AZ_BATCH_TASK_WORKING_DIR": str(self.workdir),
             "AZ_BATCH_TASK_DIR": str(self.task_dir),
             "AZ_BATCH_NODE_ROOT_DIR": str(self.node.root),
-            "AZ_BATCH_NODE_SHARED_DIR": str(self.node.root / "shared"),
+            "AZ_BATCH_NODE_SHARED_DIR": str(self.node.shared_dir),
         })
         return env
 

@@ -18,6 +18,7 @@ from localbatch.auth import load_key
 from localbatch.files import BlobFiles
 from localbatch.nodebin import make_bin
 from localbatch.runner import Node
+from localbatch.sandbox import find_sandbox
 from localbatch.scheduler import Scheduler
 from localbatch.store import Store
 
@@ -34,6 +35,7 @@ class Options:
     retention_hours: float
     host: str = "127.0.0.1"
     key: str | None = None  # None: the key in DIR/localbatch.key (made at the first start)
+    sandbox: bool = True    # False only when asked for (--no-sandbox): tasks then run unisolated
 
 
 class AlreadyRunning(RuntimeError):
@@ -54,11 +56,15 @@ def _lock(data_dir: Path) -> IO[str]:
 async def serve(options: Options) -> None:
     data_dir = options.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = find_sandbox() if options.sandbox else None  # SandboxUnavailable: refuse to start
+    if sandbox is None:
+        log.warning("--no-sandbox: tasks run as localbatch's user and can reach every file it can")
     lock = _lock(data_dir)
     key = load_key(data_dir, options.key)
     store = Store(data_dir / "localbatch.sqlite")
-    node = Node(root=data_dir, bin_dir=make_bin(data_dir), files=BlobFiles(options.storage_connection_string))
-    (data_dir / "shared").mkdir(exist_ok=True)
+    node = Node(root=data_dir, bin_dir=make_bin(data_dir), files=BlobFiles(options.storage_connection_string),
+                sandbox=sandbox)
+    node.shared_dir.mkdir(exist_ok=True)
     scheduler = Scheduler(store, node, slots=options.slots, poll_interval=options.poll_interval,
                           retention=timedelta(hours=options.retention_hours))
     scheduler.recover()

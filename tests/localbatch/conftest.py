@@ -40,5 +40,25 @@ def shared_localbatch(tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture
+def exchange(tmp_path: Path) -> Path:
+    """A directory both a test and its tasks see, for launch()'s default data directory.
+
+    Tasks run sandboxed and cannot see the test's tmp_path; the node's shared directory
+    (AZ_BATCH_NODE_SHARED_DIR) is visible to them at the same path.
+    """
+    directory = tmp_path / "localbatch" / "shared" / "test"
+    directory.mkdir(parents=True)
+    return directory
+
+
+@pytest.fixture
+def shared_exchange(shared_localbatch: LocalBatchProcess, unique_name: str) -> Path:
+    """The same for shared_localbatch: a directory of this test's own below its shared directory."""
+    directory = shared_localbatch.data_dir.resolve() / "shared" / unique_name
+    directory.mkdir(parents=True)
+    return directory
+
+
+@pytest.fixture
 def backend(shared_localbatch: LocalBatchProcess) -> LocalBatchBackend:
     return shared_localbatch.backend()

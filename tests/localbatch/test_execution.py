@@ -9,7 +9,7 @@ from localbatch.launcher import LocalBatchProcess
 from shared.adapters.local_batch_backend import LocalBatchBackend
 from shared.tasks import TaskResult, TaskSpec, TaskStatus
 from tests.contract.render_backend_contract import poll_until_done
-from tests.localbatch.helpers import pid_alive, py, wait_for
+from tests.localbatch.helpers import beating, heartbeat, py, wait_for
 
 
 def test_task_sees_a_batch_node_environment(backend: LocalBatchBackend, shared_localbatch: LocalBatchProcess,
@@ -70,9 +70,9 @@ def test_missing_program_fails_with_a_reason(backend: LocalBatchBackend, unique_
     assert state.retry_count == 0  # it cannot start next time either
 
 
-def test_failed_task_is_retried_until_it_succeeds(backend: LocalBatchBackend, tmp_path: Path,
+def test_failed_task_is_retried_until_it_succeeds(backend: LocalBatchBackend, shared_exchange: Path,
                                                   unique_name: str) -> None:
-    counter = tmp_path / "attempts"
+    counter = shared_exchange / "attempts"
     code = ("import os, sys; p = os.environ['COUNTER']; n = int(open(p).read()) if os.path.exists(p) else 0;"
             " open(p, 'w').write(str(n + 1)); sys.exit(0 if n >= 2 else 3)")
     backend.create_job(unique_name)
@@ -91,31 +91,28 @@ def test_retries_run_out(backend: LocalBatchBackend, unique_name: str) -> None:
     assert state.failure == "exit code 4"
 
 
-def test_timeout_kills_the_task_and_its_children(backend: LocalBatchBackend, tmp_path: Path,
+def test_timeout_kills_the_task_and_its_children(backend: LocalBatchBackend, shared_exchange: Path,
                                                  unique_name: str) -> None:
-    pid_file = tmp_path / "child.pid"
-    code = ("import subprocess, sys, time; child = subprocess.Popen(['sleep', '60']);"
-            f" open({str(pid_file)!r}, 'w').write(str(child.pid)); time.sleep(60)")
+    beat = shared_exchange / "child.beat"
+    code = f"import subprocess, sys, time; child = subprocess.Popen({list(heartbeat(beat))!r}); time.sleep(60)"
     backend.create_job(unique_name)
     backend.add_tasks(unique_name, [TaskSpec(id="slow", argv=py(code), max_wall_clock_seconds=1,
                                              max_retries=2)])
     state = poll_until_done(backend, unique_name, 20)["slow"]
     assert (state.result, state.failure, state.retry_count) == (TaskResult.FAILURE, "timeout", 0)
     assert state.exit_code == 137  # SIGKILL
-    child = int(pid_file.read_text())
-    wait_for(lambda: not pid_alive(child), 5, "the task's child to die")
+    wait_for(lambda: not beating(beat), 5, "the task's child to die")
 
 
-def test_terminate_kills_a_running_task_and_its_children(backend: LocalBatchBackend, tmp_path: Path,
+def test_terminate_kills_a_running_task_and_its_children(backend: LocalBatchBackend, shared_exchange: Path,
                                                          unique_name: str) -> None:
-    pid_file = tmp_path / "child.pid"
-    code = ("import subprocess, time; child = subprocess.Popen(['sleep', '60']);"
-            f" open({str(pid_file)!r}, 'w').write(str(child.pid)); time.sleep(60)")
+    beat = shared_exchange / "child.beat"
+    code = f"import subprocess, time; child = subprocess.Popen({list(heartbeat(beat))!r}); time.sleep(60)"
     backend.create_job(unique_name)
     backend.add_tasks(unique_name, [TaskSpec(id="long", argv=py(code), max_retries=3)])
-    wait_for(lambda: pid_file.exists() and pid_file.read_text(), 20, "the task to start its child")
+    wait_for(lambda: beating(beat), 20, "the task to start its child")
     backend.terminate_job(unique_name)
     state = poll_until_done(backend, unique_name, 20)["long"]
     assert (state.result, state.failure, state.retry_count) == (TaskResult.FAILURE, "terminated", 0)
-    wait_for(lambda: not pid_alive(int(pid_file.read_text())), 5, "the task's child to die")
+    wait_for(lambda: not beating(beat), 5, "the task's child to die")
     assert backend.get_task(unique_name, "long").status is TaskStatus.COMPLETED
