@@ -40,17 +40,22 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction,
                         default=_bool_env("LOCALBATCH_SANDBOX", True),
                         help="run each task in a bubblewrap sandbox (default; --no-sandbox runs them unisolated)")
+    parser.add_argument("--disk-reserve-bytes", type=int, default=0,
+                        help="free disk a resource file download must leave (it fails the task otherwise)")
     args = parser.parse_args(argv)
     if not 1 <= args.slots <= 64:
         parser.error("--slots must be from 1 to 64")
     if not 0.01 <= args.poll_interval <= 60:
         parser.error("--poll-interval must be from 0.01 to 60 seconds")
+    if args.disk_reserve_bytes < 0:
+        parser.error("--disk-reserve-bytes must be 0 or more")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be from 0 to 65535")
     return Options(data_dir=args.data_dir, port=args.port, host=args.host,
                    storage_connection_string=args.storage_connection_string or None,
                    slots=args.slots, poll_interval=args.poll_interval, retention_hours=args.retention_hours,
-                   key=os.environ.get(KEY_ENV) or None, sandbox=args.sandbox)
+                   key=os.environ.get(KEY_ENV) or None, sandbox=args.sandbox,
+                   disk_reserve_bytes=args.disk_reserve_bytes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from localbatch.scheduler import Scheduler
 from localbatch.specs import check_id, check_priority, parse_tasks
 from localbatch.store import Store
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
+from shared.tasks import TaskState
 
 log = logging.getLogger("localbatch.api")
 
@@ -96,16 +97,27 @@ async def add_tasks(request: web.Request) -> web.Response:
     return web.json_response({"added": added, "existing": existing})
 
 
+def _task_json(state: TaskState, categories: dict[str, str]) -> dict[str, Any]:
+    """TaskState JSON, plus Batch's failureInfo (category and message) when the task failed."""
+    data = state.to_json()
+    if state.id in categories and state.failure:
+        data["failureInfo"] = {"category": categories[state.id], "message": state.failure}
+    return data
+
+
 async def list_tasks(request: web.Request) -> web.Response:
-    states = request.app[STORE].list_tasks(_job_id(request))
-    return web.json_response({"tasks": [s.to_json() for s in states]})
+    job_id = _job_id(request)
+    states = request.app[STORE].list_tasks(job_id)
+    categories = request.app[STORE].failure_categories(job_id)
+    return web.json_response({"tasks": [_task_json(s, categories) for s in states]})
 
 
 async def get_task(request: web.Request) -> web.Response:
     job_id, task_id = _job_id(request), check_id(request.match_info["task"], "taskId")
     state, spec = request.app[STORE].get_task(job_id, task_id)
     workdir = request.app[SCHEDULER].node.workdir(job_id, task_id)
-    return web.json_response({**state.to_json(), "spec": spec.to_json(), "workingDir": str(workdir)})
+    return web.json_response({**_task_json(state, request.app[STORE].failure_categories(job_id)),
+                              "spec": spec.to_json(), "workingDir": str(workdir)})
 
 
 async def task_counts(request: web.Request) -> web.Response:

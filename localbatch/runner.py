@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localbatch import procs
-from localbatch.files import BlobFiles, TaskFileError
+from localbatch.files import SERVER_ERROR, USER_ERROR, BlobFiles, TaskFileError
 from localbatch.sandbox import Sandbox
 from shared.tasks import TaskSpec
 
@@ -32,8 +32,14 @@ SHUTDOWN = "shutdown"  # a stop reason that requeues the task instead of failing
 class Outcome:
     exit_code: int | None
     failure: str | None        # None when the task succeeded
-    retryable: bool = False    # a non-zero exit: may be retried; timeouts and file errors are final
+    retryable: bool = False    # a non-zero exit or storage down: may be retried; timeouts, bad files are final
     requeue: bool = False      # stopped by localbatch's shutdown: run again, no retry used
+    category: str | None = None  # Batch's failureInfo category: UserError or ServerError
+
+    @classmethod
+    def failed(cls, exit_code: int | None, failure: str, *, retryable: bool = False,
+               category: str = USER_ERROR) -> Outcome:
+        return cls(exit_code, failure, retryable=retryable, category=category)
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ class TaskRun:
         try:
             await asyncio.to_thread(self.node.files.download, self.workdir, self.spec.resource_files)
         except TaskFileError as exc:
-            return await self._finish(None, str(exc))
+            return await self._finish(None, str(exc), retryable=exc.retryable, category=exc.category)
         if self.stop_reason:
             return await self._finish(None, self.stop_reason)
         try:
@@ -138,19 +144,22 @@ class TaskRun:
         return env
 
     async def _finish(self, exit_code: int | None, failure: str | None, *,
-                      retryable: bool = False) -> Outcome:
+                      retryable: bool = False, category: str = USER_ERROR) -> Outcome:
         if self.stop_reason == SHUTDOWN:
             return Outcome(exit_code, SHUTDOWN, requeue=True)
         try:
             await asyncio.to_thread(self.node.files.upload, self.workdir, self.spec.output_files,
                                     succeeded=failure is None)
         except TaskFileError as exc:
-            # The process's own failure says more than the upload that followed it.
-            return Outcome(exit_code, failure or str(exc))
+            if failure is not None:  # the process's own failure says more than the upload that followed it
+                return Outcome.failed(exit_code, failure, retryable=retryable, category=category)
+            return Outcome.failed(exit_code, str(exc), retryable=exc.retryable, category=exc.category)
         except Exception as exc:  # a bug must not leave the task running forever
             log.exception("output upload of %s/%s failed", self.job_id, self.spec.id)
-            return Outcome(exit_code, failure or f"output file upload failed: {exc}")
-        return Outcome(exit_code, failure, retryable=retryable)
+            return Outcome.failed(exit_code, failure or f"output file upload failed: {exc}", category=SERVER_ERROR)
+        if failure is None:
+            return Outcome(exit_code, None)
+        return Outcome.failed(exit_code, failure, retryable=retryable, category=category)
 
 
 def _fresh_dir(path: Path) -> None:

@@ -12,6 +12,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 
 from localbatch import procs
+from localbatch.files import SERVER_ERROR
 from localbatch.runner import SHUTDOWN, Node, Outcome, TaskRun
 from localbatch.store import Claim, Store
 
@@ -80,7 +81,7 @@ class Scheduler:
             outcome = await run.run(lambda pid, start: self.store.set_process(job_id, task_id, pid, start))
         except Exception as exc:  # a bug in localbatch fails the task instead of leaving it running
             log.exception("task %s/%s crashed localbatch's runner", job_id, task_id)
-            outcome = Outcome(None, f"localbatch error: {exc}")
+            outcome = Outcome.failed(None, f"localbatch error: {exc}", category=SERVER_ERROR)
         try:
             self._record(claim, outcome)
         except Exception:  # the task stays "running" in the store and runs again after a restart
@@ -95,7 +96,8 @@ class Scheduler:
             self.store.requeue(job_id, task_id)
             return
         retry = outcome.retryable and claim.retry_count < claim.spec.max_retries
-        self.store.finish(job_id, task_id, exit_code=outcome.exit_code, failure=outcome.failure, retry=retry)
+        self.store.finish(job_id, task_id, exit_code=outcome.exit_code, failure=outcome.failure, retry=retry,
+                          category=outcome.category)
         log.info("task %s/%s %s (exit %s)%s", job_id, task_id, outcome.failure or "succeeded",
                  outcome.exit_code, ", will retry" if retry else "")
 

@@ -36,6 +36,7 @@ class Options:
     host: str = "127.0.0.1"
     key: str | None = None  # None: the key in DIR/localbatch.key (made at the first start)
     sandbox: bool = True    # False only when asked for (--no-sandbox): tasks then run unisolated
+    disk_reserve_bytes: int = 0  # free disk a resource file download must leave
 
 
 class AlreadyRunning(RuntimeError):
@@ -62,7 +63,8 @@ async def serve(options: Options) -> None:
     lock = _lock(data_dir)
     key = load_key(data_dir, options.key)
     store = Store(data_dir / "localbatch.sqlite")
-    node = Node(root=data_dir, bin_dir=make_bin(data_dir), files=BlobFiles(options.storage_connection_string),
+    node = Node(root=data_dir, bin_dir=make_bin(data_dir), files=BlobFiles(options.storage_connection_string,
+                                                                   disk_reserve_bytes=options.disk_reserve_bytes),
                 sandbox=sandbox)
     node.shared_dir.mkdir(exist_ok=True)
     scheduler = Scheduler(store, node, slots=options.slots, poll_interval=options.poll_interval,
