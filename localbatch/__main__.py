@@ -35,8 +35,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
                         help="blob storage for resource and output files")
     parser.add_argument("--slots", type=int, default=DEFAULT_SLOTS, help="tasks run at the same time")
     parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds between scheduling passes")
-    parser.add_argument("--retention-hours", type=float, default=24 * 7,
-                        help="finished tasks' working directories are removed after this long")
+    parser.add_argument("--failed-task-retention-seconds", type=float,
+                        default=os.environ.get("LOCALBATCH_FAILED_TASK_RETENTION_SECONDS") or 3600,
+                        help="failed tasks' directories are kept this long (succeeded tasks' go at once)")
     parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction,
                         default=_bool_env("LOCALBATCH_SANDBOX", True),
                         help="run each task in a bubblewrap sandbox (default; --no-sandbox runs them unisolated)")
@@ -47,13 +48,16 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error("--slots must be from 1 to 64")
     if not 0.01 <= args.poll_interval <= 60:
         parser.error("--poll-interval must be from 0.01 to 60 seconds")
+    if args.failed_task_retention_seconds < 0:
+        parser.error("--failed-task-retention-seconds must be 0 or more")
     if args.disk_reserve_bytes < 0:
         parser.error("--disk-reserve-bytes must be 0 or more")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be from 0 to 65535")
     return Options(data_dir=args.data_dir, port=args.port, host=args.host,
                    storage_connection_string=args.storage_connection_string or None,
-                   slots=args.slots, poll_interval=args.poll_interval, retention_hours=args.retention_hours,
+                   slots=args.slots, poll_interval=args.poll_interval,
+                   failed_task_retention_seconds=args.failed_task_retention_seconds,
                    key=os.environ.get(KEY_ENV) or None, sandbox=args.sandbox,
                    disk_reserve_bytes=args.disk_reserve_bytes)
 

@@ -32,7 +32,7 @@ class Options:
     storage_connection_string: str | None
     slots: int
     poll_interval: float
-    retention_hours: float
+    failed_task_retention_seconds: float
     host: str = "127.0.0.1"
     key: str | None = None  # None: the key in DIR/localbatch.key (made at the first start)
     sandbox: bool = True    # False only when asked for (--no-sandbox): tasks then run unisolated
@@ -68,7 +68,7 @@ async def serve(options: Options) -> None:
                 sandbox=sandbox)
     node.shared_dir.mkdir(exist_ok=True)
     scheduler = Scheduler(store, node, slots=options.slots, poll_interval=options.poll_interval,
-                          retention=timedelta(hours=options.retention_hours))
+                          failed_retention=timedelta(seconds=options.failed_task_retention_seconds))
     scheduler.recover()
 
     runner = web.AppRunner(make_app(store, scheduler, key), access_log=None)

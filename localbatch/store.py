@@ -251,9 +251,10 @@ class Store:
         return self.db.execute("SELECT job_id, id, pid, pid_start FROM tasks "
                                "WHERE status = 'running'").fetchall()
 
-    def finished_before(self, end_time: str) -> list[tuple[str, str]]:
-        rows = self.db.execute("SELECT job_id, id FROM tasks WHERE status = 'completed' AND end_time < ?",
-                               (end_time,)).fetchall()
+    def to_clean_up(self, *, failed_before: str) -> list[tuple[str, str]]:
+        """Completed tasks whose directory may go: every success, failures that ended before the time."""
+        rows = self.db.execute("SELECT job_id, id FROM tasks WHERE status = 'completed' "
+                               "AND (result = 'success' OR end_time < ?)", (failed_before,)).fetchall()
         return [(r["job_id"], r["id"]) for r in rows]
 
     def refresh_blocked(self, job_id: str) -> None:

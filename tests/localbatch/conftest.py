@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from localbatch.launcher import LocalBatchProcess, start_localbatch
 from shared.adapters.local_batch_backend import LocalBatchBackend
@@ -37,6 +38,19 @@ def shared_localbatch(tmp_path_factory: pytest.TempPathFactory,
                                storage_connection_string=azurite.connection_string)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def container(azurite: Azurite, unique_name: str) -> Iterator[str]:
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    service.create_container(unique_name)
+    yield unique_name
+    service.delete_container(unique_name)
+
+
+@pytest.fixture
+def blobs(azurite: Azurite) -> BlobServiceClient:
+    return BlobServiceClient.from_connection_string(azurite.connection_string)
 
 
 @pytest.fixture
