@@ -5,8 +5,11 @@ scripts, if ever run, any code; so the process gets new mount, pid, network,
 ipc, uts and user namespaces (`bwrap --unshare-all`):
 
 - writable: its task directory (`stdout.txt`, `stderr.txt`, `wd/`), the node's shared
-  directory (AZ_BATCH_NODE_SHARED_DIR, where the task runner keeps bundles it unpacked
-  once per node), and a private, empty /tmp;
+  directory (AZ_BATCH_NODE_SHARED_DIR, where the task runner unpacks each bundle once per
+  node, into `bundles/<hash>`), and a private, empty /tmp. What another task already
+  finished there (every directory two levels down, `bundles/<hash>`, not those named
+  `.…`, which are still being made) is read-only, so no task can change or remove
+  another job's unpacked bundle;
 - read-only: the system's programs and libraries (/usr and its /bin, /lib links), the few
   /etc files programs need, this Python (its base installation and the virtualenv with bpy
   and imageio-ffmpeg), localbatch's own package (for `blender`) and DIR/bin;
@@ -66,13 +69,29 @@ class Sandbox:
             args += ["--ro-bind-try", path, path]
         for software in (*self.software, bin_dir):
             args += ["--ro-bind", str(software), str(software)]
-        args += ["--bind", str(shared_dir), str(shared_dir), "--bind", str(task_dir), str(task_dir)]
+        args += ["--bind", str(shared_dir), str(shared_dir)]
+        for finished in _finished_shared_entries(shared_dir):
+            args += ["--ro-bind", str(finished), str(finished)]
+        args += ["--bind", str(task_dir), str(task_dir)]
         for name, value in env.items():
             args += ["--setenv", name, value]
         # The sandbox's own /tmp for everything temporary, HOME included (Blender writes its config there).
         args += ["--setenv", "TMPDIR", "/tmp", "--setenv", "HOME", "/tmp",
                  "--remount-ro", "/", "--chdir", str(workdir), "--", *argv]
         return args
+
+
+def _finished_shared_entries(shared_dir: Path) -> list[Path]:
+    """Directories two levels below the shared directory (`bundles/<hash>`) that are complete."""
+    found: list[Path] = []
+    try:
+        areas = [a for a in shared_dir.iterdir() if a.is_dir() and not a.is_symlink()
+                 and not a.name.startswith(".")]
+        for area in areas:
+            found += [e for e in area.iterdir() if e.is_dir() and not e.is_symlink() and not e.name.startswith(".")]
+    except OSError:  # a directory removed meanwhile: it is not there to protect
+        pass
+    return sorted(found)
 
 
 def software_paths() -> tuple[Path, ...]:

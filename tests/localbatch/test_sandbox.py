@@ -99,6 +99,23 @@ def test_a_task_cannot_read_another_jobs_files_or_localbatchs_own(
     assert all(r.startswith("stopped") for r in results.values()), results
 
 
+def test_a_task_cannot_change_a_bundle_another_task_unpacked_but_can_add_its_own(
+        backend: LocalBatchBackend, shared_localbatch: LocalBatchProcess, shared_exchange: Path,
+        unique_name: str) -> None:
+    bundles = shared_localbatch.data_dir.resolve() / "shared" / "bundles"
+    other = bundles / f"{unique_name}-other"
+    other.mkdir(parents=True)
+    (other / "shot.blend").write_bytes(b"the other job's scene")
+    results = attack(backend, unique_name, shared_exchange / "report.json", {
+        "overwrite": ("write", str(other / "shot.blend")),
+        "add to it": ("write", str(other / "extra.py")),
+        "its own": ("write", str(bundles / f".{unique_name}.partial-1")),
+    })
+    assert results == {"overwrite": "stopped: OSError", "add to it": "stopped: OSError", "its own": "got through"}
+    assert (other / "shot.blend").read_bytes() == b"the other job's scene"
+    assert sorted(p.name for p in other.iterdir()) == ["shot.blend"]
+
+
 def test_a_task_cannot_write_to_the_hosts_tmp(backend: LocalBatchBackend, shared_exchange: Path,
                                               unique_name: str) -> None:
     target = Path("/tmp") / f"localbatch-escape-{uuid.uuid4().hex}"
