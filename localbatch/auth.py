@@ -69,7 +69,9 @@ def require_key(key: str) -> Middleware:
         given = request.headers.get(KEY_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
             return _refuse(401, "unauthorized", f"a valid {KEY_HEADER} header is required")
-        if request.method in BODY_METHODS and request.content_type != "application/json":
+        # A POST without a body (terminate) may leave the type out; any body must say it is JSON.
+        declared = request.body_exists or "Content-Type" in request.headers
+        if request.method in BODY_METHODS and declared and request.content_type != "application/json":
             return _refuse(415, "unsupported_media_type", "request bodies must be application/json")
         return await handler(request)
 

@@ -89,6 +89,16 @@ def test_every_route_needs_the_key(shared_localbatch: LocalBatchProcess, method:
     assert status == 401
 
 
+def test_a_json_body_without_its_type_is_refused_but_an_empty_terminate_is_not(
+        shared_localbatch: LocalBatchProcess, backend: LocalBatchBackend, unique_name: str) -> None:
+    key = {"x-localbatch-key": shared_localbatch.key}
+    body = json.dumps({"id": unique_name}).encode()
+    assert send(f"{shared_localbatch.url}/jobs", "POST", body, key)[0] == 415  # urllib says form-urlencoded
+    backend.create_job(unique_name)
+    assert send(f"{shared_localbatch.url}/jobs/{unique_name}/terminate", "POST", None, key)[0] == 202
+    assert backend.list_tasks(unique_name) == []
+
+
 def test_no_cors_headers_even_for_a_preflight_or_a_keyed_request(shared_localbatch: LocalBatchProcess) -> None:
     preflight = send(f"{shared_localbatch.url}/jobs", "OPTIONS", None,
                      {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
