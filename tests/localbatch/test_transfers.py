@@ -108,19 +108,27 @@ def test_a_download_that_keeps_failing_is_a_failed_attempt_with_a_server_error(
     assert "failureInfo" not in task_json(process, "job", "again")
 
 
-def test_an_upload_while_storage_is_briefly_down_is_retried_within_the_attempt(
-        launch: Launch, storage: Storage, exchange: Path) -> None:
+def render_while_storage_stops(launch: Launch, storage: Storage, exchange: Path,
+                               max_retries: int = 0) -> LocalBatchProcess:
+    """A task that writes a frame to upload once storage has been stopped under it."""
     flag = exchange / "go"
     process = launch(storage_connection_string=storage.connection_string)
     backend = process.backend()
     backend.create_job("job")
     code = (f"import os, time\nwhile not os.path.exists({str(flag)!r}): time.sleep(0.02)\n"
             "open('frame.png', 'w').write('png')")
-    backend.add_tasks("job", [TaskSpec(id="render", argv=py(code),
+    backend.add_tasks("job", [TaskSpec(id="render", argv=py(code), max_retries=max_retries,
                                        output_files=(OutputFile("frame.png", CONTAINER, "job/frame.png"),))])
     wait_for(lambda: backend.get_task("job", "render").status.value == "running", 20, "the task to run")
     storage.stop()
     flag.touch()
+    return process
+
+
+def test_an_upload_while_storage_is_briefly_down_is_retried_within_the_attempt(
+        launch: Launch, storage: Storage, exchange: Path) -> None:
+    process = render_while_storage_stops(launch, storage, exchange)
+    backend = process.backend()
     wait_for(lambda: retried(process, f"upload of {CONTAINER}/job/frame.png"), 20, "a failed upload")
     storage.start_after(0.5).join()
     state = poll_until_done(backend, "job", 30)["render"]
@@ -130,17 +138,8 @@ def test_an_upload_while_storage_is_briefly_down_is_retried_within_the_attempt(
 
 def test_an_upload_that_keeps_failing_fails_the_attempt_and_the_task_is_retried(
         launch: Launch, storage: Storage, exchange: Path) -> None:
-    flag = exchange / "go"
-    process = launch(storage_connection_string=storage.connection_string)
+    process = render_while_storage_stops(launch, storage, exchange, max_retries=2)
     backend = process.backend()
-    backend.create_job("job")
-    code = (f"import os, time\nwhile not os.path.exists({str(flag)!r}): time.sleep(0.02)\n"
-            "open('frame.png', 'w').write('png')")
-    backend.add_tasks("job", [TaskSpec(id="render", argv=py(code), max_retries=2,
-                                       output_files=(OutputFile("frame.png", CONTAINER, "job/frame.png"),))])
-    wait_for(lambda: backend.get_task("job", "render").status.value == "running", 20, "the task to run")
-    storage.stop()
-    flag.touch()
     wait_for(lambda: backend.get_task("job", "render").retry_count >= 1, 40, "the first attempt to fail")
     storage.start()
     state = poll_until_done(backend, "job", 40)["render"]
