@@ -130,7 +130,7 @@ def through_pipeline(bundle: Path, work: Path, overrides: dict[str, str] | None 
             raise RuntimeError(f"the pipeline job ended {doc.get('status')}: {doc.get('error')}")
         video = service.get_blob_client(doc["outputs"]["container"], doc["outputs"]["videoBlob"])
         video_props = video.get_blob_properties()
-        tasks = LocalBatchBackend(info.localbatch_url).list_tasks(job_id)
+        tasks = LocalBatchBackend(info.localbatch_url, key=info.localbatch_key).list_tasks(job_id)
         markers = {}
         for t in tasks:
             raw = service.get_blob_client("renders", f"{job_id}/chunks/{t.id}.json").download_blob().readall()

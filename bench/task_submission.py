@@ -38,7 +38,7 @@ def local(report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-lb-") as tmp:
         process = start_localbatch(Path(tmp) / "lb", slots=2, poll_interval=0.5)
         try:
-            backend = LocalBatchBackend(process.url, timeout=120)
+            backend = LocalBatchBackend(process.url, key=process.key, timeout=120)
             backend.create_job("bench-submit")
             specs = tasks()
             started = time.perf_counter()

@@ -9,7 +9,9 @@
     GET  /jobs/{job}/taskcounts                          -> TaskCounts JSON
     GET  /health                                         -> {"status": "ok", ...}
 
-Errors are {"error": {"code", "message", "field"?}} with 400, 404, 409 or 500.
+Every request needs the `x-localbatch-key` header (401 without it) and bodies must be
+application/json (415 otherwise); see auth.py. Errors are
+{"error": {"code", "message", "field"?}} with 400, 401, 404, 409, 415 or 500.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Any
 
 from aiohttp import web
 
+from localbatch.auth import require_key
 from localbatch.scheduler import Scheduler
 from localbatch.specs import check_id, check_priority, parse_tasks
 from localbatch.store import Store
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
+from shared.tasks import TaskState
 
 log = logging.getLogger("localbatch.api")
 
@@ -93,16 +97,27 @@ async def add_tasks(request: web.Request) -> web.Response:
     return web.json_response({"added": added, "existing": existing})
 
 
+def _task_json(state: TaskState, categories: dict[str, str]) -> dict[str, Any]:
+    """TaskState JSON, plus Batch's failureInfo (category and message) when the task failed."""
+    data = state.to_json()
+    if state.id in categories and state.failure:
+        data["failureInfo"] = {"category": categories[state.id], "message": state.failure}
+    return data
+
+
 async def list_tasks(request: web.Request) -> web.Response:
-    states = request.app[STORE].list_tasks(_job_id(request))
-    return web.json_response({"tasks": [s.to_json() for s in states]})
+    job_id = _job_id(request)
+    states = request.app[STORE].list_tasks(job_id)
+    categories = request.app[STORE].failure_categories(job_id)
+    return web.json_response({"tasks": [_task_json(s, categories) for s in states]})
 
 
 async def get_task(request: web.Request) -> web.Response:
     job_id, task_id = _job_id(request), check_id(request.match_info["task"], "taskId")
     state, spec = request.app[STORE].get_task(job_id, task_id)
     workdir = request.app[SCHEDULER].node.workdir(job_id, task_id)
-    return web.json_response({**state.to_json(), "spec": spec.to_json(), "workingDir": str(workdir)})
+    return web.json_response({**_task_json(state, request.app[STORE].failure_categories(job_id)),
+                              "spec": spec.to_json(), "workingDir": str(workdir)})
 
 
 async def task_counts(request: web.Request) -> web.Response:
@@ -114,8 +129,9 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "slots": scheduler.slots, "running": len(scheduler.running)})
 
 
-def make_app(store: Store, scheduler: Scheduler) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
+def make_app(store: Store, scheduler: Scheduler, key: str) -> web.Application:
+    # The key check comes first: nothing of a request without it is read or parsed.
+    app = web.Application(middlewares=[require_key(key), errors], client_max_size=MAX_BODY)
     app[STORE], app[SCHEDULER] = store, scheduler
     app.router.add_post("/jobs", create_job)
     app.router.add_get("/jobs/{job}", get_job)

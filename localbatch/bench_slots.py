@@ -34,7 +34,7 @@ def render_tasks(scene: Path, tasks: int, per_task: int) -> list[TaskSpec]:
 def run(slots: int, scene: Path, specs: list[TaskSpec], data_dir: Path) -> float:
     process = start_localbatch(data_dir, slots=slots, poll_interval=0.05)
     try:
-        backend = LocalBatchBackend(process.url)
+        backend = LocalBatchBackend(process.url, key=process.key)
         backend.create_job("bench")
         started = time.monotonic()
         backend.add_tasks("bench", specs)

@@ -4,24 +4,70 @@ Blocking (azure-storage-blob's sync client); the runner calls these in a thread.
 Every local path is resolved and checked to lie inside the working directory,
 so neither a resource path, a blob name under a prefix, nor a symlink the task
 made can reach outside it.
+
+As on Batch, a transfer that fails transiently (storage unreachable, busy, 5xx) is
+tried again after a short backoff (TRANSFER_BACKOFF); one that still fails is a
+ServerError the task may be retried for. A missing blob, a refused credential or a
+path that escapes is a UserError, final. A blob larger than the node's free disk
+fails before a byte is written.
 """
 
 from __future__ import annotations
 
+import logging
 import mimetypes
-from collections.abc import Sequence
+import shutil
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shared.tasks import OutputFile, ResourceFile, UploadCondition
 
+log = logging.getLogger("localbatch.files")
+
 WILDCARDS = ("*", "?", "[")
+TRANSFER_BACKOFF = (0.5, 1.0, 2.0, 4.0)  # seconds before each further try: 5 tries in about 8 s
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+USER_ERROR, SERVER_ERROR = "UserError", "ServerError"  # Batch's failureInfo categories
+T = TypeVar("T")
 
 
 class TaskFileError(Exception):
-    """A resource or output file could not be moved; the message becomes the task's `failure`."""
+    """A resource or output file could not be moved; the message becomes the task's `failure`.
+
+    `category` is Batch's failureInfo category; `retryable` says whether another attempt
+    of the task may succeed (storage was down), as opposed to a file that is missing or bad.
+    """
+
+    def __init__(self, message: str, *, category: str = USER_ERROR, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.category, self.retryable = category, retryable
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether trying the same transfer again later can help."""
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return True  # not connected, reset, timed out
+    if isinstance(exc, HttpResponseError):
+        return exc.status_code in TRANSIENT_STATUS
+    return isinstance(exc, AzureError) and not isinstance(exc, HttpResponseError)
+
+
+def _failed(what: str, exc: Exception) -> TaskFileError:
+    if transient(exc):
+        return TaskFileError(f"{what}: storage unavailable after {len(TRANSFER_BACKOFF) + 1} tries: {exc}",
+                             category=SERVER_ERROR, retryable=True)
+    return TaskFileError(f"{what}: {exc}")
 
 
 def inside(root: Path, relative: str) -> Path:
@@ -36,9 +82,24 @@ def inside(root: Path, relative: str) -> Path:
 
 
 class BlobFiles:
-    def __init__(self, connection_string: str | None) -> None:
-        self.service = (BlobServiceClient.from_connection_string(connection_string)
+    def __init__(self, connection_string: str | None, *, backoff: Sequence[float] = TRANSFER_BACKOFF,
+                 disk_reserve_bytes: int = 0) -> None:
+        # The SDK's own retries are off (its first backoff is 15 s): the tries here are Batch's.
+        self.service = (BlobServiceClient.from_connection_string(connection_string, retry_total=0)
                         if connection_string else None)
+        self.backoff = tuple(backoff)
+        self.disk_reserve_bytes = disk_reserve_bytes
+
+    def _retrying(self, what: str, operation: Callable[[], T]) -> T:
+        for delay in (*self.backoff, None):
+            try:
+                return operation()
+            except AzureError as exc:
+                if delay is None or not transient(exc):
+                    raise
+                log.warning("%s failed (%s); trying again in %.1f s", what, type(exc).__name__, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover - the last try returns or raises
 
     def _service(self) -> BlobServiceClient:
         if self.service is None:
@@ -49,30 +110,48 @@ class BlobFiles:
 
     def download(self, workdir: Path, resources: Sequence[ResourceFile]) -> None:
         for resource in resources:
+            source = f"{resource.container}/{resource.blob or resource.prefix}"
             try:
                 if resource.blob is not None:
                     self._download_blob(resource.container, resource.blob, inside(workdir, resource.path))
                 else:
                     self._download_prefix(workdir, resource)
             except ResourceNotFoundError as exc:
-                raise TaskFileError(f"resource file not found: {resource.container}/"
-                                    f"{resource.blob or resource.prefix}") from exc
-            except (AzureError, OSError) as exc:
-                raise TaskFileError(f"resource file download failed: {resource.container}/"
-                                    f"{resource.blob or resource.prefix}: {exc}") from exc
+                raise TaskFileError(f"resource file not found: {source}") from exc
+            except AzureError as exc:
+                raise _failed(f"resource file download failed: {source}", exc) from exc
+            except OSError as exc:
+                raise TaskFileError(f"resource file download failed: {source}: {exc}") from exc
 
     def _download_blob(self, container: str, name: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         blob = self._service().get_blob_client(container, name)
-        with target.open("wb") as file:
-            blob.download_blob().readinto(file)
+
+        def download() -> None:
+            stream = blob.download_blob()  # the first request: it tells the size
+            self._check_disk(target.parent, stream.size, f"{container}/{name}")
+            with target.open("wb") as file:  # a new try starts the file again
+                stream.readinto(file)
+
+        self._retrying(f"download of {container}/{name}", download)
+
+    def _check_disk(self, directory: Path, size: int, source: str) -> None:
+        free = shutil.disk_usage(directory).free - self.disk_reserve_bytes
+        if size > free:
+            raise TaskFileError(f"not enough disk space for resource file {source}: it needs {size} bytes, "
+                                f"the node has {max(free, 0)} free" +
+                                (f" beyond its reserve of {self.disk_reserve_bytes}" if self.disk_reserve_bytes
+                                 else ""), category=SERVER_ERROR)
 
     def _download_prefix(self, workdir: Path, resource: ResourceFile) -> None:
         assert resource.prefix is not None
         directory = inside(workdir, resource.path)
+        container = self._service().get_container_client(resource.container)
         # Names ending in "/" are directory markers some tools write, not files.
-        names = [b.name for b in self._service().get_container_client(resource.container)
-                 .list_blobs(name_starts_with=resource.prefix) if not b.name.endswith("/")]
+        names = self._retrying(
+            f"listing of {resource.container}/{resource.prefix}",
+            lambda: [b.name for b in container.list_blobs(name_starts_with=resource.prefix)
+                     if not b.name.endswith("/")])
         if not names:
             raise TaskFileError(f"resource file not found: no blobs under "
                                 f"{resource.container}/{resource.prefix}")
@@ -99,10 +178,11 @@ class BlobFiles:
             for path, relative in files:
                 name = _blob_name(output, relative, single=len(files) == 1)
                 try:
-                    self._upload_file(output.container, name, path)
+                    self._retrying(f"upload of {output.container}/{name}",
+                                   lambda: self._upload_file(output.container, name, path))  # noqa: B023
                 except AzureError as exc:
-                    raise TaskFileError(f"output file upload failed: {relative} -> "
-                                        f"{output.container}/{name}: {exc}") from exc
+                    raise _failed(f"output file upload failed: {relative} -> {output.container}/{name}",
+                                  exc) from exc
                 written.append(f"{output.container}/{name}")
         return written
 

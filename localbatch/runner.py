@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localbatch import procs
-from localbatch.files import BlobFiles, TaskFileError
+from localbatch.files import SERVER_ERROR, USER_ERROR, BlobFiles, TaskFileError
+from localbatch.sandbox import Sandbox
 from shared.tasks import TaskSpec
 
 log = logging.getLogger("localbatch.runner")
@@ -31,8 +32,14 @@ SHUTDOWN = "shutdown"  # a stop reason that requeues the task instead of failing
 class Outcome:
     exit_code: int | None
     failure: str | None        # None when the task succeeded
-    retryable: bool = False    # a non-zero exit: may be retried; timeouts and file errors are final
+    retryable: bool = False    # a non-zero exit or storage down: may be retried; timeouts, bad files are final
     requeue: bool = False      # stopped by localbatch's shutdown: run again, no retry used
+    category: str | None = None  # Batch's failureInfo category: UserError or ServerError
+
+    @classmethod
+    def failed(cls, exit_code: int | None, failure: str, *, retryable: bool = False,
+               category: str = USER_ERROR) -> Outcome:
+        return cls(exit_code, failure, retryable=retryable, category=category)
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Node:
     root: Path
     bin_dir: Path
     files: BlobFiles
+    sandbox: Sandbox | None = None  # None: tasks run unisolated (only with --no-sandbox)
 
     def task_dir(self, job_id: str, task_id: str) -> Path:
         """As on a Batch node: stdout.txt and stderr.txt here, the working directory in wd/."""
@@ -49,6 +57,10 @@ class Node:
 
     def workdir(self, job_id: str, task_id: str) -> Path:
         return self.task_dir(job_id, task_id) / "wd"
+
+    @property
+    def shared_dir(self) -> Path:
+        return self.root / "shared"
 
 
 class TaskRun:
@@ -73,7 +85,7 @@ class TaskRun:
         try:
             await asyncio.to_thread(self.node.files.download, self.workdir, self.spec.resource_files)
         except TaskFileError as exc:
-            return await self._finish(None, str(exc))
+            return await self._finish(None, str(exc), retryable=exc.retryable, category=exc.category)
         if self.stop_reason:
             return await self._finish(None, self.stop_reason)
         try:
@@ -105,9 +117,15 @@ class TaskRun:
                     else str(self.workdir / program))
         if resolved is None:
             raise FileNotFoundError(2, f"program not found on PATH: {program}")
+        argv = [resolved, *self.spec.argv[1:]]
+        sandbox = self.node.sandbox
+        if sandbox is not None:
+            argv = sandbox.wrap(argv, task_dir=self.task_dir, workdir=self.workdir,
+                                shared_dir=self.node.shared_dir, bin_dir=self.node.bin_dir, env=env)
+            env = {"PATH": os.defpath}  # bwrap's own; the task's is set inside (--clearenv, --setenv)
         with (self.task_dir / "stdout.txt").open("wb") as out, (self.task_dir / "stderr.txt").open("wb") as err:
             return await asyncio.create_subprocess_exec(
-                resolved, *self.spec.argv[1:], cwd=self.workdir, env=env, stdin=asyncio.subprocess.DEVNULL,
+                *argv, cwd=self.workdir, env=env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=out, stderr=err, start_new_session=True)
 
     def _environment(self) -> dict[str, str]:
@@ -121,24 +139,27 @@ class TaskRun:
             "AZ_BATCH_TASK_WORKING_DIR": str(self.workdir),
             "AZ_BATCH_TASK_DIR": str(self.task_dir),
             "AZ_BATCH_NODE_ROOT_DIR": str(self.node.root),
-            "AZ_BATCH_NODE_SHARED_DIR": str(self.node.root / "shared"),
+            "AZ_BATCH_NODE_SHARED_DIR": str(self.node.shared_dir),
         })
         return env
 
     async def _finish(self, exit_code: int | None, failure: str | None, *,
-                      retryable: bool = False) -> Outcome:
+                      retryable: bool = False, category: str = USER_ERROR) -> Outcome:
         if self.stop_reason == SHUTDOWN:
             return Outcome(exit_code, SHUTDOWN, requeue=True)
         try:
             await asyncio.to_thread(self.node.files.upload, self.workdir, self.spec.output_files,
                                     succeeded=failure is None)
         except TaskFileError as exc:
-            # The process's own failure says more than the upload that followed it.
-            return Outcome(exit_code, failure or str(exc))
+            if failure is not None:  # the process's own failure says more than the upload that followed it
+                return Outcome.failed(exit_code, failure, retryable=retryable, category=category)
+            return Outcome.failed(exit_code, str(exc), retryable=exc.retryable, category=exc.category)
         except Exception as exc:  # a bug must not leave the task running forever
             log.exception("output upload of %s/%s failed", self.job_id, self.spec.id)
-            return Outcome(exit_code, failure or f"output file upload failed: {exc}")
-        return Outcome(exit_code, failure, retryable=retryable)
+            return Outcome.failed(exit_code, failure or f"output file upload failed: {exc}", category=SERVER_ERROR)
+        if failure is None:
+            return Outcome(exit_code, None)
+        return Outcome.failed(exit_code, failure, retryable=retryable, category=category)
 
 
 def _fresh_dir(path: Path) -> None:

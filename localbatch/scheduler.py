@@ -2,6 +2,10 @@
 
 One asyncio loop drives everything; the store is touched only from it. The loop
 wakes when tasks are added or finish, and every poll interval as a fallback.
+
+A task's directory goes once the task has ended and its outputs are uploaded: at once
+when it succeeded (its outputs are in storage), after `failed_retention` when it failed,
+so its logs and working files can be looked at meanwhile.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 
 from localbatch import procs
+from localbatch.files import SERVER_ERROR
 from localbatch.runner import SHUTDOWN, Node, Outcome, TaskRun
 from localbatch.store import Claim, Store
 
@@ -20,9 +25,11 @@ log = logging.getLogger("localbatch.scheduler")
 
 class Scheduler:
     def __init__(self, store: Store, node: Node, *, slots: int, poll_interval: float,
-                 retention: timedelta) -> None:
+                 failed_retention: timedelta) -> None:
         self.store, self.node = store, node
-        self.slots, self.poll_interval, self.retention = slots, poll_interval, retention
+        self.slots, self.poll_interval, self.failed_retention = slots, poll_interval, failed_retention
+        # Sweep often enough to honour a short retention, never more than every 10 minutes.
+        self._sweep_every = min(timedelta(minutes=10), max(failed_retention / 2, timedelta(seconds=1)))
         self.running: dict[tuple[str, str], tuple[TaskRun, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
@@ -80,31 +87,48 @@ class Scheduler:
             outcome = await run.run(lambda pid, start: self.store.set_process(job_id, task_id, pid, start))
         except Exception as exc:  # a bug in localbatch fails the task instead of leaving it running
             log.exception("task %s/%s crashed localbatch's runner", job_id, task_id)
-            outcome = Outcome(None, f"localbatch error: {exc}")
+            outcome = Outcome.failed(None, f"localbatch error: {exc}", category=SERVER_ERROR)
         try:
-            self._record(claim, outcome)
+            succeeded = self._record(claim, outcome)
         except Exception:  # the task stays "running" in the store and runs again after a restart
             log.exception("could not record the end of %s/%s", job_id, task_id)
+            succeeded = False
+        try:
+            if succeeded:  # its outputs are uploaded: nothing in its directory is needed any more
+                await asyncio.to_thread(self._remove_task_dir, job_id, task_id)
         finally:
             self.running.pop((job_id, task_id), None)
             self.wake()
 
-    def _record(self, claim: Claim, outcome: Outcome) -> None:
+    def _record(self, claim: Claim, outcome: Outcome) -> bool:
+        """Store how the attempt ended; True if the task has now succeeded."""
         job_id, task_id = claim.job_id, claim.spec.id
         if outcome.requeue:
             self.store.requeue(job_id, task_id)
-            return
+            return False
         retry = outcome.retryable and claim.retry_count < claim.spec.max_retries
-        self.store.finish(job_id, task_id, exit_code=outcome.exit_code, failure=outcome.failure, retry=retry)
+        self.store.finish(job_id, task_id, exit_code=outcome.exit_code, failure=outcome.failure, retry=retry,
+                          category=outcome.category)
         log.info("task %s/%s %s (exit %s)%s", job_id, task_id, outcome.failure or "succeeded",
                  outcome.exit_code, ", will retry" if retry else "")
+        return outcome.failure is None and outcome.exit_code == 0
+
+    def _remove_task_dir(self, job_id: str, task_id: str) -> None:
+        task_dir = self.node.task_dir(job_id, task_id)
+        if task_dir.exists():
+            shutil.rmtree(task_dir, ignore_errors=True)
+        try:
+            task_dir.parent.rmdir()  # the job's directory, once its last task's is gone
+        except OSError:
+            pass
 
     def _sweep_workdirs(self) -> None:
-        """Remove working directories of tasks that finished longer ago than the retention time."""
+        """Remove the directories of failed tasks older than the retention, and of any succeeded
+        task whose removal a crash interrupted."""
         now = datetime.now(UTC)
-        if now - self._last_sweep < timedelta(minutes=10):
+        if now - self._last_sweep < self._sweep_every:
             return
         self._last_sweep = now
-        cutoff = (now - self.retention).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        for job_id, task_id in self.store.finished_before(cutoff):
-            shutil.rmtree(self.node.task_dir(job_id, task_id), ignore_errors=True)
+        cutoff = (now - self.failed_retention).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        for job_id, task_id in self.store.to_clean_up(failed_before=cutoff):
+            self._remove_task_dir(job_id, task_id)

@@ -14,9 +14,11 @@ from typing import IO
 from aiohttp import web
 
 from localbatch.api import make_app
+from localbatch.auth import load_key
 from localbatch.files import BlobFiles
 from localbatch.nodebin import make_bin
 from localbatch.runner import Node
+from localbatch.sandbox import find_sandbox
 from localbatch.scheduler import Scheduler
 from localbatch.store import Store
 
@@ -30,8 +32,11 @@ class Options:
     storage_connection_string: str | None
     slots: int
     poll_interval: float
-    retention_hours: float
+    failed_task_retention_seconds: float
     host: str = "127.0.0.1"
+    key: str | None = None  # None: the key in DIR/localbatch.key (made at the first start)
+    sandbox: bool = True    # False only when asked for (--no-sandbox): tasks then run unisolated
+    disk_reserve_bytes: int = 0  # free disk a resource file download must leave
 
 
 class AlreadyRunning(RuntimeError):
@@ -52,15 +57,21 @@ def _lock(data_dir: Path) -> IO[str]:
 async def serve(options: Options) -> None:
     data_dir = options.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = find_sandbox() if options.sandbox else None  # SandboxUnavailable: refuse to start
+    if sandbox is None:
+        log.warning("--no-sandbox: tasks run as localbatch's user and can reach every file it can")
     lock = _lock(data_dir)
+    key = load_key(data_dir, options.key)
     store = Store(data_dir / "localbatch.sqlite")
-    node = Node(root=data_dir, bin_dir=make_bin(data_dir), files=BlobFiles(options.storage_connection_string))
-    (data_dir / "shared").mkdir(exist_ok=True)
+    node = Node(root=data_dir, bin_dir=make_bin(data_dir), files=BlobFiles(options.storage_connection_string,
+                                                                   disk_reserve_bytes=options.disk_reserve_bytes),
+                sandbox=sandbox)
+    node.shared_dir.mkdir(exist_ok=True)
     scheduler = Scheduler(store, node, slots=options.slots, poll_interval=options.poll_interval,
-                          retention=timedelta(hours=options.retention_hours))
+                          failed_retention=timedelta(seconds=options.failed_task_retention_seconds))
     scheduler.recover()
 
-    runner = web.AppRunner(make_app(store, scheduler), access_log=None)
+    runner = web.AppRunner(make_app(store, scheduler, key), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.port)
     await site.start()

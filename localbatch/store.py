@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     start_time TEXT,
     end_time TEXT,
     failure TEXT,
+    failure_category TEXT,           -- Batch's failureInfo category of a failed task: UserError | ServerError
     pid INTEGER,                     -- process group of the running attempt
     pid_start TEXT,                  -- its start time in /proc, so a reused pid is never killed
     UNIQUE (job_id, id)
@@ -76,6 +77,9 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash, fast enough
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
+        columns = {row["name"] for row in self.db.execute("PRAGMA table_info(tasks)")}
+        if "failure_category" not in columns:  # a queue made before the column existed
+            self.db.execute("ALTER TABLE tasks ADD COLUMN failure_category TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -112,6 +116,7 @@ class Store:
         with self._tx() as db:
             db.execute("UPDATE jobs SET state = 'terminated' WHERE id = ?", (job_id,))
             db.execute("UPDATE tasks SET status = 'completed', result = 'failure', failure = 'terminated', "
+                       "failure_category = 'UserError', "
                        "end_time = ? WHERE job_id = ? AND status = 'active'", (utc_now(), job_id))
             rows = db.execute("SELECT id FROM tasks WHERE job_id = ? AND status = 'running'",
                               (job_id,)).fetchall()
@@ -147,6 +152,12 @@ class Store:
         if row is None:
             raise NotFoundError(f"task {task_id} not found in job {job_id}")
         return _state(row), TaskSpec.from_json(json.loads(row["spec"]))
+
+    def failure_categories(self, job_id: str) -> dict[str, str]:
+        """Batch's failureInfo category of each failed task of the job."""
+        rows = self.db.execute("SELECT id, failure_category FROM tasks WHERE job_id = ? "
+                               "AND failure_category IS NOT NULL", (job_id,)).fetchall()
+        return {r["id"]: r["failure_category"] for r in rows}
 
     def counts(self, job_id: str) -> TaskCounts:
         self.get_job(job_id)
@@ -189,7 +200,8 @@ class Store:
         with self._tx() as db:
             for c in claims:
                 db.execute("UPDATE tasks SET status = 'running', start_time = ?, end_time = NULL, "
-                           "exit_code = NULL, result = NULL, failure = NULL WHERE job_id = ? AND id = ?",
+                           "exit_code = NULL, result = NULL, failure = NULL, failure_category = NULL "
+                           "WHERE job_id = ? AND id = ?",
                            (now, c.job_id, c.spec.id))
         return claims
 
@@ -199,7 +211,7 @@ class Store:
                        (pid, pid_start, job_id, task_id))
 
     def finish(self, job_id: str, task_id: str, *, exit_code: int | None, failure: str | None,
-               retry: bool) -> None:
+               retry: bool, category: str | None = None) -> None:
         """Record an attempt's end: back to active if `retry`, else completed."""
         with self._tx() as db:
             job = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -211,8 +223,11 @@ class Store:
             else:
                 result = TaskResult.SUCCESS if exit_code == 0 and failure is None else TaskResult.FAILURE
                 db.execute("UPDATE tasks SET status = 'completed', result = ?, exit_code = ?, failure = ?, "
-                           "end_time = ?, pid = NULL, pid_start = NULL WHERE job_id = ? AND id = ?",
-                           (result.value, exit_code, failure, utc_now(), job_id, task_id))
+                           "failure_category = ?, end_time = ?, pid = NULL, pid_start = NULL "
+                           "WHERE job_id = ? AND id = ?",
+                           (result.value, exit_code, failure,
+                            (category or "UserError") if result is TaskResult.FAILURE else None,
+                            utc_now(), job_id, task_id))
         if not retry:
             self.refresh_blocked(job_id)
 
@@ -225,6 +240,7 @@ class Store:
             job = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if job["state"] != "active":
                 db.execute("UPDATE tasks SET status = 'completed', result = 'failure', failure = 'terminated', "
+                       "failure_category = 'UserError', "
                            "end_time = ?, pid = NULL, pid_start = NULL WHERE job_id = ? AND id = ? "
                            "AND status = 'running'", (utc_now(), job_id, task_id))
                 return
@@ -235,9 +251,10 @@ class Store:
         return self.db.execute("SELECT job_id, id, pid, pid_start FROM tasks "
                                "WHERE status = 'running'").fetchall()
 
-    def finished_before(self, end_time: str) -> list[tuple[str, str]]:
-        rows = self.db.execute("SELECT job_id, id FROM tasks WHERE status = 'completed' AND end_time < ?",
-                               (end_time,)).fetchall()
+    def to_clean_up(self, *, failed_before: str) -> list[tuple[str, str]]:
+        """Completed tasks whose directory may go: every success, failures that ended before the time."""
+        rows = self.db.execute("SELECT job_id, id FROM tasks WHERE status = 'completed' "
+                               "AND (result = 'success' OR end_time < ?)", (failed_before,)).fetchall()
         return [(r["job_id"], r["id"]) for r in rows]
 
     def refresh_blocked(self, job_id: str) -> None:

@@ -33,7 +33,7 @@ def build_services(settings: Settings) -> Services:
     if settings.render_backend == "local":
         from shared.adapters.local_batch_backend import LocalBatchBackend
 
-        backend = LocalBatchBackend(settings.localbatch_url)
+        backend = LocalBatchBackend(settings.localbatch_url, key=settings.localbatch_key)
     else:
         from azure.identity import DefaultAzureCredential
 

@@ -78,6 +78,7 @@ _KEYS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "COSMOS_VERIFY_TLS": ("cosmos_verify_tls", "true", _bool),
     "RENDER_BACKEND": ("render_backend", "local", _backend),
     "LOCALBATCH_URL": ("localbatch_url", "", _url),
+    "LOCALBATCH_KEY": ("localbatch_key", "", _text),  # localbatch's API key (its x-localbatch-key)
     "BATCH_ACCOUNT_URL": ("batch_account_url", "", _url),
     "BATCH_POOL_ID": ("batch_pool_id", "", _text),
     "BATCH_NODE_IDENTITY_ID": ("batch_node_identity_id", "", _text),
@@ -110,6 +111,7 @@ class Settings:
     cosmos_verify_tls: bool
     render_backend: str
     localbatch_url: str
+    localbatch_key: str
     batch_account_url: str
     batch_pool_id: str
     batch_node_identity_id: str

@@ -47,6 +47,7 @@ class StackInfo:
     master_key: str
     eventgrid_key: str
     pids: dict[str, int] = field(default_factory=dict)
+    localbatch_key: str = "local-localbatch-key"  # start() sets a generated one
 
     @property
     def storage_connection_string(self) -> str:
@@ -73,7 +74,10 @@ class StackInfo:
         return f"{self.devhost_url}/eventgrid/topics/{TOPIC_NAME}/api/events"
 
     def save(self) -> None:
-        Path(self.data_dir, STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
+        path = Path(self.data_dir, STATE_FILE)
+        path.touch(mode=0o600)  # it holds the keys
+        path.write_text(json.dumps(asdict(self), indent=2))
+        path.chmod(0o600)
 
     @classmethod
     def load(cls, data_dir: Path) -> StackInfo | None:
@@ -100,6 +104,7 @@ def app_settings(info: StackInfo, overrides: dict[str, str] | None = None) -> di
         "COSMOS_VERIFY_TLS": "false",
         "RENDER_BACKEND": "local",
         "LOCALBATCH_URL": info.localbatch_url,
+        "LOCALBATCH_KEY": info.localbatch_key,
         "BATCH_ACCOUNT_URL": "",
         "BATCH_POOL_ID": "",
         "BATCH_NODE_IDENTITY_ID": "",
@@ -140,11 +145,13 @@ class LocalStack:
     def start(self) -> StackInfo:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         keys_path = self.data_dir / "stack-keys.json"
-        if keys_path.exists():
-            keys = json.loads(keys_path.read_text())
-        else:
-            keys = {k: secrets.token_urlsafe(24) for k in ("function", "master", "eventgrid")}
+        keys = json.loads(keys_path.read_text()) if keys_path.exists() else {}
+        if set(keys) < {"function", "master", "eventgrid", "localbatch"}:
+            keys = {k: keys.get(k) or secrets.token_urlsafe(24)
+                    for k in ("function", "master", "eventgrid", "localbatch")}
+            keys_path.touch(mode=0o600)
             keys_path.write_text(json.dumps(keys))
+        keys_path.chmod(0o600)
         try:
             azurite = start_azurite(self.data_dir, self._port("azurite"))
             self.services["azurite"] = azurite
@@ -154,6 +161,7 @@ class LocalStack:
                 data_dir=str(self.data_dir), azurite_port=azurite.port, cosmos_port=cosmos.port,
                 localbatch_port=self._port("localbatch"), devhost_port=self._port("devhost"),
                 function_key=keys["function"], master_key=keys["master"], eventgrid_key=keys["eventgrid"],
+                localbatch_key=keys["localbatch"],
             )
             self.info = info
             settings = app_settings(info, self.settings_overrides)
@@ -187,7 +195,8 @@ class LocalStack:
                 "--storage-connection-string", info.storage_connection_string]
         if self.slots:
             argv += ["--slots", str(self.slots)]
-        service = Service(name="localbatch", argv=argv, data_dir=self.data_dir)
+        service = Service(name="localbatch", argv=argv, data_dir=self.data_dir,
+                          env={"LOCALBATCH_KEY": info.localbatch_key})
         service.start()
         self.services["localbatch"] = service
         service.wait_until(lambda: http_ok(info.localbatch_url + "/health"), timeout=60)

@@ -1,7 +1,8 @@
 """RenderBackend over localbatch's JSON API (python -m localbatch), with the stdlib's urllib.
 
-HTTP errors become the project's errors at this edge: an unreachable server or a
-5xx is transient, 404 not found, 409 conflict, 400 invalid input.
+Every request carries the key (LOCALBATCH_KEY) in `x-localbatch-key`. HTTP errors
+become the project's errors at this edge: an unreachable server or a 5xx is
+transient, 404 not found, 409 conflict, 400 invalid input, 401 a wrong key (permanent).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ ADD_CHUNK = 100  # tasks per request, as Batch's add-collection limit
 
 
 class LocalBatchBackend:
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, *, key: str, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._key = key
 
     def create_job(self, job_id: str, *, priority: int = 0) -> None:
         self._call("POST", "/jobs", {"id": job_id, "priority": priority})
@@ -52,7 +54,8 @@ class LocalBatchBackend:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base_url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json",
-                                                  "Accept": "application/json"})
+                                                  "Accept": "application/json",
+                                                  "x-localbatch-key": self._key})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"null")
@@ -74,6 +77,8 @@ def _error(exc: urllib.error.HTTPError) -> Exception:
     except (ValueError, AttributeError, OSError):
         error = {}
     message = error.get("message") or f"localbatch answered {exc.code} {exc.reason}"
+    if exc.code in (401, 403):
+        return PermanentError(f"localbatch refused the key (LOCALBATCH_KEY): {message}", code="unauthorized")
     if exc.code == 404:
         return NotFoundError(message)
     if exc.code == 409:

@@ -22,4 +22,4 @@ def localbatch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBatchP
 class TestLocalBatchBackendContract(RenderBackendContract):
     @pytest.fixture
     def backend(self, localbatch: LocalBatchProcess) -> LocalBatchBackend:
-        return LocalBatchBackend(localbatch.url)
+        return localbatch.backend()

@@ -172,7 +172,7 @@ def test_a_job_cancelled_while_rendering_stops(stack, tmp_path):
     status, history = api_request(stack, "GET", f"/jobs/{job_id}/history")
     assert history["runtimeStatus"] == "Terminated"
     # The running tasks are killed; they settle once their logs are uploaded.
-    backend = LocalBatchBackend(stack.localbatch_url)
+    backend = LocalBatchBackend(stack.localbatch_url, key=stack.localbatch_key)
     counts = wait_for(lambda: (c := backend.task_counts(job_id)).active + c.running == 0 and c, 30,
                       what="the job's tasks to stop")
     assert counts.succeeded < 20  # most chunks never ran

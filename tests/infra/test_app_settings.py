@@ -16,6 +16,7 @@ LOCAL_ONLY = {
     "STORAGE_CONNECTION_STRING": "Azurite's connection string; Azure uses STORAGE_ACCOUNT_URL + identity",
     "COSMOS_KEY": "the local Cosmos server's key; the Azure account has local auth disabled",
     "LOCALBATCH_URL": "the local Batch stand-in; Azure uses BATCH_ACCOUNT_URL",
+    "LOCALBATCH_KEY": "the local Batch stand-in's API key; Azure Batch is reached with the app identity",
     "EVENTGRID_TOPIC_KEY": "a topic access key; the Azure topic has local auth disabled",
 }
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from localbatch.launcher import LocalBatchProcess, start_localbatch
 from shared.adapters.local_batch_backend import LocalBatchBackend
@@ -40,5 +41,38 @@ def shared_localbatch(tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture
+def container(azurite: Azurite, unique_name: str) -> Iterator[str]:
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    service.create_container(unique_name)
+    yield unique_name
+    service.delete_container(unique_name)
+
+
+@pytest.fixture
+def blobs(azurite: Azurite) -> BlobServiceClient:
+    return BlobServiceClient.from_connection_string(azurite.connection_string)
+
+
+@pytest.fixture
+def exchange(tmp_path: Path) -> Path:
+    """A directory both a test and its tasks see, for launch()'s default data directory.
+
+    Tasks run sandboxed and cannot see the test's tmp_path; the node's shared directory
+    (AZ_BATCH_NODE_SHARED_DIR) is visible to them at the same path.
+    """
+    directory = tmp_path / "localbatch" / "shared" / "test"
+    directory.mkdir(parents=True)
+    return directory
+
+
+@pytest.fixture
+def shared_exchange(shared_localbatch: LocalBatchProcess, unique_name: str) -> Path:
+    """The same for shared_localbatch: a directory of this test's own below its shared directory."""
+    directory = shared_localbatch.data_dir.resolve() / "shared" / unique_name
+    directory.mkdir(parents=True)
+    return directory
+
+
+@pytest.fixture
 def backend(shared_localbatch: LocalBatchProcess) -> LocalBatchBackend:
-    return LocalBatchBackend(shared_localbatch.url)
+    return shared_localbatch.backend()

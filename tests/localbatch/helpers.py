@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,14 +29,17 @@ def wait_running(backend: RenderBackend, job_id: str, task_id: str, timeout: flo
     return backend.get_task(job_id, task_id)
 
 
-def pid_alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+def heartbeat(path: Path) -> tuple[str, ...]:
+    """A command that appends a byte to `path` every 50 ms for as long as it lives.
+
+    Inside the sandbox a task has pids of its own namespace, so tests watch a heartbeat
+    instead of a pid to see whether a task's process (or its child) still runs.
+    """
+    return ("sh", "-c", 'while :; do printf . >> "$0"; sleep 0.05; done', str(path))
+
+
+def beating(path: Path, within: float = 0.6) -> bool:
+    """True if something appended to `path` in the next `within` seconds."""
+    before = path.stat().st_size if path.exists() else -1
+    time.sleep(within)
+    return path.exists() and path.stat().st_size != before

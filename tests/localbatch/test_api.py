@@ -16,8 +16,9 @@ from shared.tasks import TaskSpec
 from stack.services import free_port
 
 
-def post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+def post(process: LocalBatchProcess, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(process.url + path, data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "x-localbatch-key": process.key})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -62,7 +63,7 @@ def test_malformed_task_is_rejected_with_the_field_named(shared_localbatch: Loca
                                                          backend: LocalBatchBackend, unique_name: str,
                                                          task: dict[str, Any], field: str) -> None:
     backend.create_job(unique_name)
-    status, body = post(f"{shared_localbatch.url}/jobs/{unique_name}/tasks",
+    status, body = post(shared_localbatch, f"/jobs/{unique_name}/tasks",
                         json.dumps({"tasks": [task]}).encode())
     assert status == 400
     assert body["error"]["field"] == field
@@ -72,7 +73,7 @@ def test_malformed_task_is_rejected_with_the_field_named(shared_localbatch: Loca
 def test_one_bad_task_rejects_the_whole_call(backend: LocalBatchBackend, shared_localbatch: LocalBatchProcess,
                                              unique_name: str) -> None:
     backend.create_job(unique_name)
-    status, _ = post(f"{shared_localbatch.url}/jobs/{unique_name}/tasks",
+    status, _ = post(shared_localbatch, f"/jobs/{unique_name}/tasks",
                      json.dumps({"tasks": [{"id": "ok", "argv": ["true"]}, {"id": "bad"}]}).encode())
     assert status == 400
     assert backend.list_tasks(unique_name) == []
@@ -81,10 +82,10 @@ def test_one_bad_task_rejects_the_whole_call(backend: LocalBatchBackend, shared_
 def test_body_that_is_not_json_is_a_400(shared_localbatch: LocalBatchProcess, backend: LocalBatchBackend,
                                         unique_name: str) -> None:
     backend.create_job(unique_name)
-    status, body = post(f"{shared_localbatch.url}/jobs/{unique_name}/tasks", b"{not json")
+    status, body = post(shared_localbatch, f"/jobs/{unique_name}/tasks", b"{not json")
     assert status == 400
     assert "JSON" in body["error"]["message"]
-    status, _ = post(f"{shared_localbatch.url}/jobs", json.dumps({"id": "x", "priority": "high"}).encode())
+    status, _ = post(shared_localbatch, "/jobs", json.dumps({"id": "x", "priority": "high"}).encode())
     assert status == 400
 
 
@@ -100,11 +101,11 @@ def test_adapter_maps_errors(backend: LocalBatchBackend, unique_name: str) -> No
 
 def test_adapter_reports_an_unreachable_server_as_transient() -> None:
     with pytest.raises(TransientError):
-        LocalBatchBackend(f"http://127.0.0.1:{free_port()}", timeout=2).create_job("job")
+        LocalBatchBackend(f"http://127.0.0.1:{free_port()}", key="k" * 32, timeout=2).create_job("job")
 
 
 def test_repeated_job_keeps_its_first_priority(shared_localbatch: LocalBatchProcess, unique_name: str) -> None:
-    first = post(f"{shared_localbatch.url}/jobs", json.dumps({"id": unique_name, "priority": 5}).encode())
-    again = post(f"{shared_localbatch.url}/jobs", json.dumps({"id": unique_name, "priority": 9}).encode())
+    first = post(shared_localbatch, "/jobs", json.dumps({"id": unique_name, "priority": 5}).encode())
+    again = post(shared_localbatch, "/jobs", json.dumps({"id": unique_name, "priority": 9}).encode())
     assert first[0] == 201 and again[0] == 200
     assert again[1]["priority"] == 5

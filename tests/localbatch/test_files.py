@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,8 @@ from tests.contract.render_backend_contract import poll_until_done
 from tests.localbatch.helpers import py
 
 
-@pytest.fixture
-def container(azurite: Azurite, unique_name: str) -> Iterator[str]:
-    service = BlobServiceClient.from_connection_string(azurite.connection_string)
-    service.create_container(unique_name)
-    yield unique_name
-    service.delete_container(unique_name)
-
-
-@pytest.fixture
-def blobs(azurite: Azurite) -> BlobServiceClient:
-    return BlobServiceClient.from_connection_string(azurite.connection_string)
+def read_blob(blobs: BlobServiceClient, container: str, name: str) -> bytes:
+    return bytes(blobs.get_blob_client(container, name).download_blob().readall())
 
 
 def names(blobs: BlobServiceClient, container: str) -> list[str]:
@@ -45,12 +35,14 @@ def test_resource_files_single_blob_and_prefix(backend: LocalBatchBackend, blobs
         id="render",
         argv=py("import pathlib; assert pathlib.Path('scene/bundles/sh010/tex/wood.png').read_bytes() == b'PNG'"),
         resource_files=(ResourceFile(container, "scene", prefix="bundles/sh010/"),
-                        ResourceFile(container, "bin/runner.py", blob="tools/task_runner.py")))])
+                        ResourceFile(container, "bin/runner.py", blob="tools/task_runner.py")),
+        # What the working directory held, uploaded back (a succeeded task's directory is then removed).
+        output_files=(OutputFile("scene/**/*", container, "seen/scene/"),
+                      OutputFile("bin/*", container, "seen/bin/")))])
     assert poll_until_done(backend, container, 20)["render"].result is TaskResult.SUCCESS
-    workdir = shared_localbatch.data_dir / "work" / container / "render" / "wd"
     # As on Batch: a prefix's blobs keep their full names below the resource's path.
-    assert (workdir / "scene" / "bundles" / "sh010" / "shot.blend").read_bytes() == b"BLEND"
-    assert (workdir / "bin" / "runner.py").read_bytes() == b"print('hi')"
+    assert read_blob(blobs, container, "seen/scene/bundles/sh010/shot.blend") == b"BLEND"
+    assert read_blob(blobs, container, "seen/bin/runner.py") == b"print('hi')"
 
 
 @pytest.mark.parametrize("resource", [

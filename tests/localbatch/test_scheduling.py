@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from localbatch.launcher import LaunchError
-from shared.adapters.local_batch_backend import LocalBatchBackend
 from shared.tasks import TaskResult, TaskSpec, TaskStatus
 from tests.contract.render_backend_contract import poll_until_done
 from tests.localbatch.conftest import Launch
-from tests.localbatch.helpers import pid_alive, py, wait_for, wait_running
+from tests.localbatch.helpers import beating, py, wait_for, wait_running
 
 
 def gate(flag: Path) -> tuple[str, ...]:
@@ -19,9 +18,9 @@ def gate(flag: Path) -> tuple[str, ...]:
     return py(f"import os, time\nwhile not os.path.exists({str(flag)!r}): time.sleep(0.02)")
 
 
-def test_higher_priority_job_runs_first_then_fifo(launch: Launch, tmp_path: Path) -> None:
-    backend = LocalBatchBackend(launch(slots=1).url)
-    flag = tmp_path / "go"
+def test_higher_priority_job_runs_first_then_fifo(launch: Launch, exchange: Path) -> None:
+    backend = launch(slots=1).backend()
+    flag = exchange / "go"
     backend.create_job("gate")
     backend.add_tasks("gate", [TaskSpec(id="hold", argv=gate(flag))])
     wait_running(backend, "gate", "hold")
@@ -35,9 +34,9 @@ def test_higher_priority_job_runs_first_then_fifo(launch: Launch, tmp_path: Path
     assert order == ["high0", "high1", "high2", "low0", "low1", "low2"]
 
 
-def test_slots_limit_how_many_tasks_run_at_once(launch: Launch, tmp_path: Path) -> None:
-    backend = LocalBatchBackend(launch(slots=2).url)
-    flag = tmp_path / "go"
+def test_slots_limit_how_many_tasks_run_at_once(launch: Launch, exchange: Path) -> None:
+    backend = launch(slots=2).backend()
+    flag = exchange / "go"
     backend.create_job("job")
     backend.add_tasks("job", [TaskSpec(id=f"t{i}", argv=gate(flag)) for i in range(3)])
     wait_for(lambda: backend.task_counts("job").running == 2, 20, "two running tasks")
@@ -53,30 +52,29 @@ def test_a_second_localbatch_on_the_same_data_dir_refuses_to_start(launch: Launc
         launch()
 
 
-def test_crash_during_a_task_reruns_it_and_keeps_finished_tasks(launch: Launch, tmp_path: Path) -> None:
-    starts = tmp_path / "starts"
-    pids = tmp_path / "pids"
-    finished_runs = tmp_path / "finished"
-    flag = tmp_path / "go"
-    # Records each start and its pid, then holds its slot until the flag exists.
+def test_crash_during_a_task_reruns_it_and_keeps_finished_tasks(launch: Launch, exchange: Path) -> None:
+    starts = exchange / "starts"
+    finished_runs = exchange / "finished"
+    flag = exchange / "go"
+    # Records each start, then holds its slot until the flag exists, beating into beat<n> meanwhile.
     code = (f"import os, time\nopen({str(starts)!r}, 'a').write('x')\n"
-            f"open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
-            f"while not os.path.exists({str(flag)!r}): time.sleep(0.02)")
+            f"beat = {str(exchange)!r} + '/beat' + str(len(open({str(starts)!r}).read()))\n"
+            f"while not os.path.exists({str(flag)!r}):\n    open(beat, 'a').write('.'); time.sleep(0.02)")
     first = launch(slots=2)
-    backend = LocalBatchBackend(first.url)
+    backend = first.backend()
     backend.create_job("job")
     backend.add_tasks("job", [TaskSpec(id="done", argv=py(f"open({str(finished_runs)!r}, 'a').write('x')"))])
     before = poll_until_done(backend, "job", 20)["done"]
     backend.add_tasks("job", [TaskSpec(id="long", argv=py(code), max_retries=0)])
-    wait_for(lambda: pids.exists() and pids.read_text().endswith("\n"), 20, "the task to start")
-    orphan = int(pids.read_text().split()[0])
+    orphan = exchange / "beat1"
+    wait_for(orphan.exists, 20, "the task to start")
 
     first.kill()  # kill -9: the task's process group outlives localbatch
-    assert pid_alive(orphan)
+    assert beating(orphan)
 
-    backend = LocalBatchBackend(launch(slots=2).url)
+    backend = launch(slots=2).backend()
     wait_for(lambda: len(starts.read_text()) == 2, 20, "the task to start again")
-    assert not pid_alive(orphan)  # the restart killed what the crashed run left behind
+    assert not beating(orphan)  # the restart killed what the crashed run left behind
     flag.touch()
     states = poll_until_done(backend, "job", 20)
     assert states["long"].result is TaskResult.SUCCESS
@@ -85,19 +83,19 @@ def test_crash_during_a_task_reruns_it_and_keeps_finished_tasks(launch: Launch, 
     assert finished_runs.read_text() == "x"
 
 
-def test_stop_requeues_running_tasks_for_the_next_start(launch: Launch, tmp_path: Path) -> None:
-    starts = tmp_path / "starts"
-    flag = tmp_path / "go"
+def test_stop_requeues_running_tasks_for_the_next_start(launch: Launch, exchange: Path) -> None:
+    starts = exchange / "starts"
+    flag = exchange / "go"
     code = (f"import os, time\nopen({str(starts)!r}, 'a').write('x')\n"
             f"while not os.path.exists({str(flag)!r}): time.sleep(0.02)")
     first = launch()
-    backend = LocalBatchBackend(first.url)
+    backend = first.backend()
     backend.create_job("job")
     backend.add_tasks("job", [TaskSpec(id="long", argv=py(code))])
     wait_for(starts.exists, 20, "the task to start")
     assert first.stop() == 0
 
-    backend = LocalBatchBackend(launch().url)
+    backend = launch().backend()
     wait_for(lambda: starts.read_text() == "xx", 20, "the task to start again")
     assert backend.get_task("job", "long").status is TaskStatus.RUNNING
     flag.touch()

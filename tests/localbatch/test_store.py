@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from localbatch.store import Store
+from localbatch.store import SCHEMA, Store
 from shared.errors import ConflictError, NotFoundError
 from shared.tasks import TaskResult, TaskSpec, TaskStatus
 
@@ -101,3 +102,17 @@ def test_unknown_and_terminated_jobs(store: Store) -> None:
     store.terminate_job("job")
     with pytest.raises(ConflictError):
         store.add_tasks("job", [TaskSpec(id="t", argv=("true",))])
+
+
+def test_a_queue_from_before_failure_categories_opens_and_records_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("\n".join(line for line in SCHEMA.splitlines() if "failure_category" not in line))
+    old.execute("INSERT INTO jobs VALUES ('job', 0, 'active', '2026-01-01T00:00:00Z')")
+    old.commit()
+    old.close()
+    store = Store(path)
+    store.add_tasks("job", [TaskSpec(id="t", argv=("true",))])
+    claimed(store)
+    store.finish("job", "t", exit_code=None, failure="storage down", retry=False, category="ServerError")
+    assert store.failure_categories("job") == {"t": "ServerError"}

@@ -139,3 +139,64 @@ def test_unknown_engine_exits_and_scene_switch_selects_the_scene(demo: Demo, tmp
                            cwd=tmp_path)
     assert switched.returncode == 0, switched.stderr
     assert "ACTIVE Shot BLENDER_EEVEE" in switched.stdout
+
+
+HOSTILE_BLEND = """
+import bpy, sys
+blend, loot = sys.argv[sys.argv.index("--") + 1:]
+bpy.ops.wm.open_mainfile(filepath=blend.replace(".evil", ""))
+text = bpy.data.texts.new("on_load.py")
+text.write(f"open({loot + '.text'!r}, 'w').write('text block ran')\\n")
+text.use_module = True  # "Register": Blender runs it when the .blend loads, if auto-run is allowed
+target = bpy.context.scene.camera
+curve = target.driver_add("location", 0)
+curve.driver.type = "SCRIPTED"
+curve.driver.expression = f"(open({loot + '.driver'!r}, 'w').write('driver ran') and 0) or 0.0"
+bpy.ops.wm.save_as_mainfile(filepath=blend)
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_blend(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The demo scene plus a text block registered to run on load and a Python driver; both
+    write files next to `loot` (outside any task directory) when they run."""
+    directory = tmp_path_factory.mktemp("hostile")
+    blend, loot = directory / "demo.evil.blend", tmp_path_factory.mktemp("outside") / "pwned"
+    shutil.copy(demo.blend, directory / "demo.blend")
+    result = run_blender("-b", "--python-expr", HOSTILE_BLEND, "--", blend, loot, cwd=directory)
+    assert result.returncode == 0 and blend.exists(), result.stderr
+    return blend, loot
+
+
+def _attack_traces(loot: Path) -> list[str]:
+    return sorted(p.name for p in loot.parent.iterdir())
+
+
+@pytest.mark.parametrize("flags", [("-Y",), ("--disable-autoexec",), (), ("-y", "-Y")])
+def test_scripts_in_a_blend_do_not_run_without_enable_autoexec(hostile_blend: tuple[Path, Path],
+                                                                tmp_path: Path, flags: tuple[str, ...]) -> None:
+    blend, loot = hostile_blend
+    result = run_blender("-b", *flags, blend, "-o", "out/f_####", "-f", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "f_0001.png").stat().st_size > 0  # the frame rendered, drivers evaluated
+    assert _attack_traces(loot) == []
+    assert "skipping 'on_load.py'" in result.stdout + result.stderr
+
+
+def test_a_script_cannot_lift_disable_autoexec_before_the_blend_loads(hostile_blend: tuple[Path, Path],
+                                                                      tmp_path: Path) -> None:
+    blend, loot = hostile_blend
+    lift = "import bpy; bpy.context.preferences.filepaths.use_scripts_auto_execute = True"
+    result = run_blender("-b", "-Y", "--python-expr", lift, blend, "-f", "1", "-o", "out/f_####", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert _attack_traces(loot) == []
+
+
+def test_enable_autoexec_runs_them_as_blender_does(hostile_blend: tuple[Path, Path], tmp_path: Path) -> None:
+    """The control: the same file with -y does run its scripts, so the tests above can fail."""
+    blend, loot = hostile_blend
+    result = run_blender("-b", "-y", blend, "-o", "out/f_####", "-f", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert _attack_traces(loot) == ["pwned.driver", "pwned.text"]
+    for trace in loot.parent.iterdir():
+        trace.unlink()
