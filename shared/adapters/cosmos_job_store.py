@@ -63,6 +63,11 @@ def _mapped(what: str) -> Iterator[None]:
         raise map_error(exc, what) from exc
 
 
+def _bad_continuation() -> ValidationError:
+    # Cosmos DB answers 400 for a token it did not hand out; the API maps this code to 400 too.
+    return ValidationError("bad continuation token", field="continuationToken", code="invalid_continuation_token")
+
+
 def _body(doc: JobDocument) -> JobDocument:
     """What we send: the document without the server's system properties."""
     return {k: v for k, v in doc.items() if not k.startswith("_")}
@@ -139,7 +144,7 @@ class CosmosJobStore:
         if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
             raise ValidationError(f"top must be 1..{MAX_TOP}", field="top")
         if continuation is not None and (not continuation or len(continuation) > MAX_CONTINUATION_CHARS):
-            raise ValidationError("bad continuation token", field="continuationToken")
+            raise _bad_continuation()
         query = "SELECT * FROM c"
         parameters: list[dict[str, Any]] = []
         if status is not None:
@@ -162,10 +167,10 @@ class CosmosJobStore:
                         return items, token
             except cosmos_errors.CosmosHttpResponseError as exc:
                 if exc.status_code == 400 and continuation is not None:
-                    raise ValidationError("bad continuation token", field="continuationToken") from exc
+                    raise _bad_continuation() from exc
                 raise
             except (ValueError, TypeError) as exc:  # the SDK parses some tokens itself
-                raise ValidationError("bad continuation token", field="continuationToken") from exc
+                raise _bad_continuation() from exc
         return [], None
 
     def ping(self) -> None:
