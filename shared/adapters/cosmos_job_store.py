@@ -21,6 +21,7 @@ from azure.core.exceptions import (
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 
+from shared.adapters.retry import cosmos_options
 from shared.errors import ConflictError, NotFoundError, PermanentError, TransientError, ValidationError
 from shared.model import JobStatus
 from shared.ports import JobDocument
@@ -88,7 +89,8 @@ def cosmos_client(settings: Any, **client_options: Any) -> CosmosClient:
         warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     with _mapped(f"connect to Cosmos DB at {settings.cosmos_endpoint}"):
         return CosmosClient(settings.cosmos_endpoint, credential=credential,
-                            connection_verify=settings.cosmos_verify_tls, **client_options)
+                            connection_verify=settings.cosmos_verify_tls,
+                            **cosmos_options(settings.cosmos_endpoint, client_options))
 
 
 def ensure_cosmos_container(settings: Any, client: CosmosClient | None = None) -> ContainerProxy:
