@@ -7,6 +7,7 @@
 //  - master-key auth as Cosmos DB does it (HMAC-SHA256 over verb, resource type, resource
 //    link and x-ms-date): a keyless or wrong-key request gets 401;
 //  - a malformed continuation token gets 400, where the server would start over at page one.
+// On start, after the replay, the journal is compacted to the data it holds.
 // The key comes from COSMOS_SERVER_KEY (base64), not argv, so `ps` does not show it.
 "use strict";
 const crypto = require("crypto");
@@ -226,6 +227,91 @@ function send(entry) {
   });
 }
 
+// ---------------------------------------------------------------- compaction
+
+// After a replay the journal is rewritten as one create per database, collection and
+// document that exists (their etags kept), so it grows with the data, not with every write
+// ever made. Only when every entry is of those three kinds: anything else stays as it is.
+const COMPACTABLE = /^\/dbs(\/[^/?]+(\/colls(\/[^/?]+(\/docs(\/[^/?]+)?)?)?)?)?\/?(\?.*)?$/;
+const SYSTEM_PROPERTIES = new Set(["_rid", "_self", "_etag", "_ts", "_attachments"]);
+
+function call(method, url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = https.request({
+      host, port, method, path: url, rejectUnauthorized: false,
+      headers: { ...headers, [REPLAY_HEADER]: replayToken },
+    }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers,
+                                    body: JSON.parse(Buffer.concat(chunks).toString() || "{}") }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+async function readAll(url, key) {
+  const items = [];
+  let continuation;
+  do {
+    const headers = { "x-ms-max-item-count": "1000", ...(continuation ? { "x-ms-continuation": continuation } : {}) };
+    const res = await call("GET", url, headers);
+    if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}`);
+    items.push(...res.body[key]);
+    continuation = res.headers["x-ms-continuation"];
+  } while (continuation);
+  return items;
+}
+
+const create = (url, body, etag, headers = {}) => ({
+  method: "POST", url, etag, body: Buffer.from(JSON.stringify(body)).toString("base64"),
+  headers: { "content-type": "application/json", ...headers },
+});
+
+async function snapshot() {
+  const entries = [];
+  for (const db of await readAll("/dbs", "Databases")) {
+    const dbUrl = `/dbs/${encodeURIComponent(db.id)}`;
+    entries.push(create("/dbs", { id: db.id }, db._etag));
+    for (const coll of await readAll(`${dbUrl}/colls`, "DocumentCollections")) {
+      const collUrl = `${dbUrl}/colls/${encodeURIComponent(coll.id)}`;
+      const definition = { id: coll.id };
+      for (const k of ["partitionKey", "indexingPolicy", "uniqueKeyPolicy", "defaultTtl"]) {
+        if (coll[k] !== undefined) definition[k] = coll[k];
+      }
+      entries.push(create(`${dbUrl}/colls`, definition, coll._etag));
+      const keyPath = ((coll.partitionKey || {}).paths || [])[0];
+      for (const doc of await readAll(`${collUrl}/docs`, "Documents")) {
+        const body = Object.fromEntries(Object.entries(doc).filter(([k]) => !SYSTEM_PROPERTIES.has(k)));
+        const headers = {};
+        if (keyPath) {
+          const value = keyPath.split("/").filter(Boolean).reduce((o, k) => (o == null ? undefined : o[k]), doc);
+          headers["x-ms-documentdb-partitionkey"] = JSON.stringify([value === undefined ? {} : value]);
+        }
+        entries.push(create(`${collUrl}/docs`, body, doc._etag, headers));
+      }
+    }
+  }
+  return entries;
+}
+
+async function compact(lines) {
+  if (!lines.every((line) => COMPACTABLE.test(JSON.parse(line).url))) return;
+  const entries = await snapshot();
+  if (entries.length >= lines.length) return;
+  const tmp = `${journalPath}.compact`;
+  const fd = fs.openSync(tmp, "w", 0o600);
+  fs.writeSync(fd, entries.map((e) => JSON.stringify(e) + "\n").join(""));
+  fs.fdatasyncSync(fd);
+  fs.closeSync(fd);
+  fs.renameSync(tmp, journalPath);
+  const dir = fs.openSync(path.dirname(path.resolve(journalPath)), "r");
+  fs.fsyncSync(dir);
+  fs.closeSync(dir);
+  console.log(`compacted the journal from ${lines.length} to ${entries.length} entries`);
+}
+
 server.listen(port, host, async () => {
   if (replaying) {
     // A crash can leave a torn last line (written, not yet flushed): it was never acknowledged.
@@ -237,6 +323,11 @@ server.listen(port, host, async () => {
       try { await send(JSON.parse(line)); } catch (err) { console.error("bad journal line:", err.message); }
     }
     console.log(`replayed ${lines.length} journal entries`);
+    try {
+      await compact(lines);
+    } catch (err) {
+      console.error("journal not compacted:", err.message); // the full journal is still there
+    }
     replaying = false;
   }
   if (journalPath) openJournal();

@@ -109,3 +109,61 @@ def test_cosmos_server_answers_400_for_a_continuation_token_it_did_not_hand_out(
             list(next(jobs.query_items("SELECT * FROM c", enable_cross_partition_query=True,
                                        max_item_count=1).by_page(garbage)))
         assert caught.value.status_code == 400, garbage
+
+
+def test_the_cosmos_journal_is_compacted_on_start_and_keeps_documents_and_etags(tmp_path: Path):
+    server = start_cosmos(tmp_path)
+    try:
+        client = CosmosClient(server.endpoint, credential=server.key, connection_verify=False)
+        jobs = client.create_database_if_not_exists("render").create_container_if_not_exists(
+            "jobs", partition_key=PartitionKey("/id"))
+        for n in range(40):
+            jobs.upsert_item({"id": "job-1", "status": "rendering", "framesDone": n})
+        jobs.create_item({"id": "job-2", "status": "queued", "nested": {"a": [1, 2]}})
+        jobs.create_item({"id": "job-3"})
+        jobs.delete_item("job-3", partition_key="job-3")
+        kept = {d["id"]: d for d in jobs.query_items("SELECT * FROM c", enable_cross_partition_query=True)}
+        port = server.port
+    finally:
+        server.stop()
+    journal = tmp_path / "cosmos" / "journal.ndjson"
+    assert len(journal.read_text().splitlines()) > 40
+    for _ in range(2):  # compacted once, then replayed from the compacted journal
+        server = start_cosmos(tmp_path, port=port)
+        try:
+            client = CosmosClient(server.endpoint, credential=server.key, connection_verify=False)
+            jobs = client.get_database_client("render").get_container_client("jobs")
+            now = {d["id"]: d for d in jobs.query_items("SELECT * FROM c", enable_cross_partition_query=True)}
+            assert set(now) == {"job-1", "job-2"}
+            for job_id, before in kept.items():
+                assert {k: v for k, v in now[job_id].items() if k != "_ts"} == \
+                    {k: v for k, v in before.items() if k != "_ts"}
+        finally:
+            server.stop()
+        assert len(journal.read_text().splitlines()) == 4  # database, collection, two documents
+    assert oct(journal.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_torn_last_journal_line_is_dropped_and_the_server_starts(tmp_path: Path):
+    server = start_cosmos(tmp_path)
+    try:
+        client = CosmosClient(server.endpoint, credential=server.key, connection_verify=False)
+        jobs = client.create_database_if_not_exists("render").create_container_if_not_exists(
+            "jobs", partition_key=PartitionKey("/id"))
+        jobs.create_item({"id": "job-1", "status": "queued"})
+        port = server.port
+    finally:
+        server.stop()
+    journal = tmp_path / "cosmos" / "journal.ndjson"
+    with journal.open("a") as handle:
+        handle.write('{"method": "POST", "url": "/dbs/render/colls/jobs/docs", "bo')  # a crash mid-write
+    server = start_cosmos(tmp_path, port=port)
+    try:
+        client = CosmosClient(server.endpoint, credential=server.key, connection_verify=False)
+        jobs = client.get_database_client("render").get_container_client("jobs")
+        jobs.create_item({"id": "job-2", "status": "queued"})
+        assert {d["id"] for d in jobs.query_items("SELECT c.id FROM c", enable_cross_partition_query=True)} == \
+            {"job-1", "job-2"}
+    finally:
+        server.stop()
+    assert journal.read_text().endswith("\n")
