@@ -145,16 +145,22 @@ def stop_process_group(pid: int, timeout: float = 10.0) -> None:
         pass
 
 
-def http_ok(url: str, insecure: bool = False, any_status: bool = True) -> bool:
-    """True once the server answers (any status, unless any_status is False)."""
+def http_status(url: str, insecure: bool = False) -> int | None:
+    """The status the server answers with, or None while nothing answers."""
     context = ssl._create_unverified_context() if insecure else None
     try:
-        with urllib.request.urlopen(url, timeout=2, context=context):
-            return True
-    except urllib.error.HTTPError:
-        return any_status
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def http_ok(url: str, insecure: bool = False, any_status: bool = True) -> bool:
+    """True once the server answers (any status, unless any_status is False)."""
+    status = http_status(url, insecure)
+    return status is not None and (status < 400 or any_status)
 
 
 @dataclass
@@ -198,18 +204,6 @@ def start_azurite(data_dir: Path, port: int | None = None, *, key: str = AZURITE
     service.start()
     service.wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}?comp=list"))
     return service
-
-
-def http_status(url: str, insecure: bool = False) -> int | None:
-    """The status the server answers with, or None while nothing answers."""
-    context = ssl._create_unverified_context() if insecure else None
-    try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (OSError, ValueError):
-        return None
 
 
 @dataclass
