@@ -4,11 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= .data/stack
 
-.PHONY: setup test lint demo up down status bench constraints clean
+.PHONY: setup system-packages test lint demo up down status bench constraints clean
 
 CHECKOV_VENV := .venv-checkov
+# Debian packages: MariaDB keeps Azurite's blob metadata durable in the local stack (stack/mariadb.py).
+DEBIAN_PACKAGES := mariadb-server
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
 
-setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+setup: system-packages $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+
+# Installs only what is missing; refreshes the package lists only if the install needs it.
+system-packages:
+	@PATH="$$PATH:/usr/sbin"; command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null \
+	  || { export DEBIAN_FRONTEND=noninteractive; \
+	       $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null 2>&1 \
+	       || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES); }; }
 
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

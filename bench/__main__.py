@@ -3,6 +3,7 @@ summary table and bench/results/latest.json (figures, targets, met/missed, the m
 
     python -m bench                       # all five
     python -m bench event_latency ...     # only those named
+    python -m bench --smoke --out X.json  # each in a tiny mode, seconds each (tests/test_bench_smoke.py)
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ BENCHMARKS = ("task_submission", "orchestration_scale", "event_latency", "status
 PER_BENCHMARK_TIMEOUT_S = 900
 
 
-def run_one(name: str, out: Path) -> dict[str, Any]:
+def run_one(name: str, out: Path, smoke: bool = False) -> dict[str, Any]:
     started = time.monotonic()
+    argv = [sys.executable, "-m", f"bench.{name}", "--json", str(out), *(["--smoke"] if smoke else [])]
     try:
-        proc = subprocess.run([sys.executable, "-m", f"bench.{name}", "--json", str(out)], cwd=ROOT,
-                              timeout=PER_BENCHMARK_TIMEOUT_S)
+        proc = subprocess.run(argv, cwd=ROOT, timeout=PER_BENCHMARK_TIMEOUT_S)
         code: int | str = proc.returncode
     except subprocess.TimeoutExpired:
         code = "timeout"
@@ -40,8 +41,12 @@ def run_one(name: str, out: Path) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
-    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--out", type=Path, default=None, help="default bench/results/latest.json")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run of each: shows they work, measures nothing")
     args = parser.parse_args()
+    if args.out is None and args.smoke:
+        parser.error("--smoke needs --out: its figures must not replace bench/results/latest.json")
+    out: Path = args.out or RESULTS / "latest.json"
     names = args.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
@@ -52,7 +57,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for name in names:
             print(f"\n### {name}", flush=True)
-            reports.append(run_one(name, Path(tmp) / f"{name}.json"))
+            reports.append(run_one(name, Path(tmp) / f"{name}.json", args.smoke))
     total = time.monotonic() - started
     rows = []
     for report in reports:
@@ -65,11 +70,11 @@ def main() -> int:
     print(f"\n== Summary ({total / 60:.1f} min) ==")
     print(table(rows, ("benchmark", "figure", "value", "target", "")))
     result = {"machine": {**before, "loadAverageAfter": machine()["loadAverage"]},
-              "totalSeconds": round(total, 1),
+              "totalSeconds": round(total, 1), "smoke": args.smoke,
               "met": all(r.get("met") is not False for r in reports),
               "benchmarks": reports}
-    write_json(result, args.out)
-    print(f"\nwrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    write_json(result, out)
+    print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0 if all(not r.get("error") for r in reports) else 1
 
 

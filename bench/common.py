@@ -1,8 +1,10 @@
 """What every benchmark shares: figures with targets, the machine they ran on, the report files.
 
-A benchmark module has `NAME`, `TITLE` and `run() -> Report`, and ends with
-`if __name__ == "__main__": main(run)`, which prints the report and writes
-bench/results/<name>.json (or the path given with --json).
+A benchmark module has `NAME`, `TITLE` and `run(smoke: bool = False) -> Report`, and ends
+with `if __name__ == "__main__": main(run)`, which prints the report and writes
+bench/results/<name>.json (or the path given with --json). `--smoke` runs the same code on
+a few frames, tasks and requests in seconds, so tests/test_bench_smoke.py can keep every
+benchmark working; its figures mean nothing and it writes nowhere unless --json says where.
 """
 
 from __future__ import annotations
@@ -171,16 +173,18 @@ def write_json(data: dict[str, Any], path: Path) -> None:
     tmp.replace(path)
 
 
-def main(run: Callable[[], Report], argv: Sequence[str] | None = None) -> int:
+def main(run: Callable[[bool], Report], argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", type=Path, help="where to write the report (default bench/results/<name>.json)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the benchmark works")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    report = run()
+    report = run(args.smoke)
     report.seconds = time.monotonic() - started
     print(format_report(report), flush=True)
-    data = {"machine": machine(), "benchmark": report.to_json()}
-    write_json(data, args.json or RESULTS / f"{report.name}.json")
+    data = {"machine": machine(), "smoke": args.smoke, "benchmark": report.to_json()}
+    if args.json or not args.smoke:  # a smoke run's figures must not replace the real ones
+        write_json(data, args.json or RESULTS / f"{report.name}.json")
     return 1 if report.error else 0
 
 

@@ -11,7 +11,7 @@ instance is past Pending (an upper bound, ≤ 20 ms late); "history" reads the i
 first OrchestratorStarted timestamp (same clock, no polling delay), split into event
 delivery (upload → ExecutionStarted, i.e. start_new) and dispatch (→ first episode).
 
-    python -m bench.event_latency
+    python -m bench.event_latency [--smoke]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from bench.common import Report, main, percentile, run_guarded
 NAME = "event_latency"
 TITLE = "Event latency (upload committed → orchestration Running)"
 UPLOADS = 50
+SMOKE_UPLOADS = 3
 P95_TARGET_S = 1.0
 POLL_S = 0.02
 PER_UPLOAD_TIMEOUT_S = 30.0
@@ -53,7 +54,7 @@ def _ts(event: dict[str, Any]) -> float:
     return datetime.fromisoformat(event["Timestamp"].replace("Z", "+00:00")).timestamp()
 
 
-def body(report: Report) -> None:
+def body(report: Report, uploads: int = UPLOADS) -> None:
     from azure.storage.blob import BlobServiceClient
 
     from shared.job_document import upload_job_id
@@ -68,7 +69,7 @@ def body(report: Report) -> None:
         container = BlobServiceClient.from_connection_string(info.storage_connection_string) \
             .get_container_client("scenes")
         time.sleep(2)  # let the blob watcher finish its first passes
-        for n in range(UPLOADS):
+        for n in range(uploads):
             blob = container.get_blob_client(f"bench/latency-{n:03d}.zip")
             result = blob.upload_blob(b"this is not a zip file " + str(n).encode(), overwrite=True)
             committed = time.time()
@@ -100,13 +101,13 @@ def body(report: Report) -> None:
     report.add("  upload → start_new p95", round(percentile(delivery, 95), 3), "s")
     report.add("  start_new → first episode p50", round(percentile(dispatch, 50), 3), "s")
     report.add("  start_new → first episode p95", round(percentile(dispatch, 95), 3), "s")
-    report.details.update(uploads=UPLOADS, observed=[round(x, 4) for x in observed],
+    report.details.update(uploads=uploads, observed=[round(x, 4) for x in observed],
                           fromHistory=[round(x, 4) for x in total], delivery=[round(x, 4) for x in delivery],
                           dispatch=[round(x, 4) for x in dispatch])
 
 
-def run() -> Report:
-    return run_guarded(NAME, TITLE, body)
+def run(smoke: bool = False) -> Report:
+    return run_guarded(NAME, TITLE, lambda report: body(report, SMOKE_UPLOADS if smoke else UPLOADS))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ server under test.
 The job read is a real one: an upload that fails validation at once, so its document
 (in the Cosmos server) is complete and nothing renders meanwhile.
 
-    python -m bench.status_api_load
+    python -m bench.status_api_load [--smoke]
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ MAX_REQUESTS = 500_000
 P99_TARGET_MS = 50.0
 SINGLE_CLIENT_SECONDS = 5.0
 FLOOR_SECONDS = 10.0
+# --smoke: (clients, load seconds, one-client seconds, floor seconds)
+SMOKE = (5, 1.0, 0.5, 0.5)
 
 
 def load(url: str, header: str | None, clients: int, seconds: float) -> dict[str, Any]:
@@ -43,20 +45,21 @@ def load(url: str, header: str | None, clients: int, seconds: float) -> dict[str
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def host_floor() -> dict[str, Any]:
+def host_floor(clients: int = CLIENTS, seconds: float = FLOOR_SECONDS) -> dict[str, Any]:
     """The same load on a function that does nothing (bench/apps/scale's /api/bench/stats): what
     devhost itself serves on this machine, whatever the function does."""
     from bench.orchestration_scale import ScaleHost
 
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp, ScaleHost(Path(tmp)) as host:
         before = process_cpu_seconds(host.pid)
-        summary = load(host.url + "/api/bench/stats", None, CLIENTS, FLOOR_SECONDS)
+        summary = load(host.url + "/api/bench/stats", None, clients, seconds)
         summary["devhostCpuMsPerRequest"] = round(1000 * (process_cpu_seconds(host.pid) - before)
                                                   / max(1, summary["completed"]), 3)
     return summary
 
 
-def body(report: Report) -> None:
+def body(report: Report, clients: int = CLIENTS, seconds: float = SECONDS,
+         single_seconds: float = SINGLE_CLIENT_SECONDS, floor_seconds: float = FLOOR_SECONDS) -> None:
     from azure.storage.blob import BlobServiceClient
 
     from shared.job_document import upload_job_id
@@ -71,11 +74,11 @@ def body(report: Report) -> None:
             api_request(stack, "GET", f"/jobs/{job_id}")), 60, what=f"job {job_id} to fail")
         time.sleep(1)
         url, key = f"{stack.api_url}/jobs/{job_id}", f"x-functions-key={stack.function_key}"
-        single = load(url, key, 1, SINGLE_CLIENT_SECONDS)  # the latency of one request when nothing queues
+        single = load(url, key, 1, single_seconds)  # the latency of one request when nothing queues
         pids = dict(stack.pids)
         cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
         started = time.monotonic()
-        summary = load(url, key, CLIENTS, SECONDS)
+        summary = load(url, key, clients, seconds)
         wall = time.monotonic() - started
         cpu = {name: round(process_cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()}
     report.add("requests per second", summary["requestsPerSecond"], "req/s")
@@ -90,7 +93,7 @@ def body(report: Report) -> None:
     report.add("one client alone: requests per second", single["requestsPerSecond"], "req/s")
     report.details.update(summary=summary, singleClient=single, processCpuSeconds=cpu, loadWallSeconds=round(wall, 1),
                           documentBytes=len(json.dumps(doc)))
-    floor = host_floor()
+    floor = host_floor(clients, floor_seconds)
     report.add("a function that does nothing, same load: requests per second", floor["requestsPerSecond"], "req/s")
     report.add("a function that does nothing, same load: p50 latency", floor["p50ms"], "ms")
     report.add("a function that does nothing, same load: p99 latency", floor["p99ms"], "ms")
@@ -101,7 +104,9 @@ def body(report: Report) -> None:
                         f"(of {2 * summary['seconds']:.0f} core-seconds on 2 cores)")
 
 
-def run() -> Report:
+def run(smoke: bool = False) -> Report:
+    if smoke:
+        return run_guarded(NAME, TITLE, lambda report: body(report, *SMOKE))
     return run_guarded(NAME, TITLE, body)
 
 

@@ -16,7 +16,7 @@ Local render pipeline is up (state in {info.data_dir}).
   API base URL:        {info.api_url}
   Function key:        {info.function_key}   (header x-functions-key or ?code=)
   Storage connection:  {info.storage_connection_string}
-  Cosmos endpoint:     {info.cosmos_endpoint}  (key: the Cosmos emulator's well-known key)
+  Cosmos endpoint:     {info.cosmos_endpoint}  (key: COSMOS_KEY in {info.data_dir}/local.settings.json)
   localbatch:          {info.localbatch_url}
   Durable HTTP API:    {info.devhost_url}/runtime/webhooks/durabletask/instances?code={info.master_key}
 
@@ -33,7 +33,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"A stack is already recorded in {data_dir}; run `make down` first.", file=sys.stderr)
         return 1
     stack = LocalStack(data_dir, ports={"azurite": args.azurite_port, "cosmos": args.cosmos_port,
-                                        "localbatch": args.localbatch_port, "devhost": args.devhost_port})
+                                        "localbatch": args.localbatch_port, "devhost": args.devhost_port,
+                                        "mariadb": args.mariadb_port})
     info = stack.start()
     # The services run in their own sessions and outlive this command.
     for service in stack.services.values():
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--cosmos-port", type=int, default=8081)
             p.add_argument("--localbatch-port", type=int, default=7072)
             p.add_argument("--devhost-port", type=int, default=7071)
+            p.add_argument("--mariadb-port", type=int, default=0, help="default: a free port")
         if name == "demo":
             p.add_argument("--out", default="out")
             p.add_argument("--frames", type=int, default=48)

@@ -81,7 +81,7 @@ def run_demo(data_dir: Path, out_dir: Path, frames: int = 48) -> int:
     started = time.monotonic()
     print("Generating the sample scene with Blender (bpy)...")
     bundle = make_sample_bundle(data_dir / "sample", frames)
-    print("Starting the local stack (Azurite, Cosmos server, localbatch, devhost)...")
+    print("Starting the local stack (MariaDB + Azurite, Cosmos server, localbatch, devhost)...")
     with LocalStack(data_dir / "stack") as info:
         print(f"  API: {info.api_url}")
         url, etag = upload_bundle(info, bundle, "demo/shot010.zip")

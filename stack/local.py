@@ -1,8 +1,10 @@
-"""The whole local stack: Azurite, the Cosmos server, localbatch and devhost.
+"""The whole local stack: MariaDB + Azurite, the Cosmos server, localbatch and devhost.
 
 `LocalStack.start()` starts every service on free ports (or the ports asked
 for), writes the Functions settings file devhost reads, and records what runs
 in `<data dir>/stack.json` so `make down` (or another process) can stop it.
+Every key is the stack's own (stack-keys.json, made on first start), and every
+file holding one is readable by its owner only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stack.mariadb import start_mariadb
 from stack.services import (
+    AZURITE_KEY,
     COSMOS_KEY,
     ROOT,
     Service,
@@ -25,9 +29,11 @@ from stack.services import (
     azurite_connection_string,
     free_port,
     http_ok,
+    new_account_key,
     start_azurite,
     start_cosmos,
     stop_process_group,
+    write_private,
 )
 
 STATE_FILE = "stack.json"
@@ -46,12 +52,15 @@ class StackInfo:
     function_key: str
     master_key: str
     eventgrid_key: str
+    storage_key: str = AZURITE_KEY
+    cosmos_key: str = COSMOS_KEY
+    mariadb_port: int = 0
     pids: dict[str, int] = field(default_factory=dict)
     localbatch_key: str = "local-localbatch-key"  # start() sets a generated one
 
     @property
     def storage_connection_string(self) -> str:
-        return azurite_connection_string(self.azurite_port)
+        return azurite_connection_string(self.azurite_port, self.storage_key)
 
     @property
     def api_url(self) -> str:
@@ -74,10 +83,7 @@ class StackInfo:
         return f"{self.devhost_url}/eventgrid/topics/{TOPIC_NAME}/api/events"
 
     def save(self) -> None:
-        path = Path(self.data_dir, STATE_FILE)
-        path.touch(mode=0o600)  # it holds the keys
-        path.write_text(json.dumps(asdict(self), indent=2))
-        path.chmod(0o600)
+        write_private(Path(self.data_dir, STATE_FILE), json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, data_dir: Path) -> StackInfo | None:
@@ -98,7 +104,7 @@ def app_settings(info: StackInfo, overrides: dict[str, str] | None = None) -> di
         "SCENES_CONTAINER": "scenes",
         "RENDERS_CONTAINER": "renders",
         "COSMOS_ENDPOINT": info.cosmos_endpoint,
-        "COSMOS_KEY": COSMOS_KEY,
+        "COSMOS_KEY": info.cosmos_key,
         "COSMOS_DATABASE": "render",
         "COSMOS_CONTAINER": "jobs",
         "COSMOS_VERIFY_TLS": "false",
@@ -144,29 +150,26 @@ class LocalStack:
 
     def start(self) -> StackInfo:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        keys_path = self.data_dir / "stack-keys.json"
-        keys = json.loads(keys_path.read_text()) if keys_path.exists() else {}
-        if set(keys) < {"function", "master", "eventgrid", "localbatch"}:
-            keys = {k: keys.get(k) or secrets.token_urlsafe(24)
-                    for k in ("function", "master", "eventgrid", "localbatch")}
-            keys_path.touch(mode=0o600)
-            keys_path.write_text(json.dumps(keys))
-        keys_path.chmod(0o600)
+        keys = self._keys()
         try:
-            azurite = start_azurite(self.data_dir, self._port("azurite"))
+            mariadb = start_mariadb(self.data_dir, self.ports.get("mariadb"))
+            self.services["mariadb"] = mariadb
+            azurite = start_azurite(self.data_dir, self._port("azurite"), key=keys["storage"],
+                                    database_url=mariadb.url)
             self.services["azurite"] = azurite
-            cosmos = start_cosmos(self.data_dir, self._port("cosmos"))
+            cosmos = start_cosmos(self.data_dir, self._port("cosmos"), key=keys["cosmos"])
             self.services["cosmos"] = cosmos
             info = StackInfo(
                 data_dir=str(self.data_dir), azurite_port=azurite.port, cosmos_port=cosmos.port,
                 localbatch_port=self._port("localbatch"), devhost_port=self._port("devhost"),
                 function_key=keys["function"], master_key=keys["master"], eventgrid_key=keys["eventgrid"],
                 localbatch_key=keys["localbatch"],
+                storage_key=keys["storage"], cosmos_key=keys["cosmos"], mariadb_port=mariadb.port,
             )
             self.info = info
             settings = app_settings(info, self.settings_overrides)
             settings_path = self.data_dir / "local.settings.json"
-            settings_path.write_text(json.dumps({"IsEncrypted": False, "Values": settings}, indent=2))
+            write_private(settings_path, json.dumps({"IsEncrypted": False, "Values": settings}, indent=2))
             self._prepare_storage(settings)
             self._start_localbatch(info)
             self._start_devhost(info, settings_path)
@@ -176,6 +179,17 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+
+    def _keys(self) -> dict[str, str]:
+        """The stack's keys, made once per data directory (and any missing one added)."""
+        path = self.data_dir / "stack-keys.json"
+        keys: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        for name in ("function", "master", "eventgrid", "localbatch"):
+            keys.setdefault(name, secrets.token_urlsafe(24))
+        for name in ("storage", "cosmos"):  # account keys: base64, as Azure's
+            keys.setdefault(name, new_account_key())
+        write_private(path, json.dumps(keys))
+        return keys
 
     def _prepare_storage(self, settings: dict[str, str]) -> None:
         """What infra creates in Azure: the containers and the Cosmos database, before any event."""
@@ -213,7 +227,7 @@ class LocalStack:
 
     def stop(self) -> None:
         # devhost first, so nothing new reaches localbatch or the stores while they stop
-        for name in ("devhost", "localbatch", "cosmos", "azurite"):
+        for name in ("devhost", "localbatch", "cosmos", "azurite", "mariadb"):
             service = self.services.pop(name, None)
             if service is not None:
                 service.stop()
@@ -234,7 +248,7 @@ def stop_recorded(data_dir: Path) -> list[str]:
     if info is None:
         return []
     stopped = []
-    for name in ("devhost", "localbatch", "cosmos", "azurite"):
+    for name in ("devhost", "localbatch", "cosmos", "azurite", "mariadb"):
         pid = info.pids.get(name)
         if pid:
             stop_process_group(pid)

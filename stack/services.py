@@ -6,7 +6,9 @@ log to a file in its data directory, so a failure to start can be explained.
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -20,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = ROOT / "node_modules" / ".bin"
 
-# The well-known development credentials of Azurite and of the Cosmos emulator.
+# The well-known development credentials of Azurite and of the Cosmos emulator: what the
+# throwaway services of the tests use; the local stack generates its own (stack/local.py).
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
@@ -36,10 +39,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def azurite_connection_string(blob_port: int) -> str:
+def new_account_key() -> str:
+    """A storage account key as Azure makes them: 64 random bytes, base64."""
+    return base64.b64encode(secrets.token_bytes(64)).decode()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (keys, passwords, settings with keys in them)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file existed with a wider mode
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def azurite_connection_string(blob_port: int, key: str = AZURITE_KEY) -> str:
     return (
         "DefaultEndpointsProtocol=http;"
-        f"AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"AccountName={AZURITE_ACCOUNT};AccountKey={key};"
         f"BlobEndpoint=http://127.0.0.1:{blob_port}/{AZURITE_ACCOUNT};"
     )
 
@@ -128,32 +145,46 @@ def stop_process_group(pid: int, timeout: float = 10.0) -> None:
         pass
 
 
-def http_ok(url: str, insecure: bool = False, any_status: bool = True) -> bool:
-    """True once the server answers (any status, unless any_status is False)."""
+def http_status(url: str, insecure: bool = False) -> int | None:
+    """The status the server answers with, or None while nothing answers."""
     context = ssl._create_unverified_context() if insecure else None
     try:
-        with urllib.request.urlopen(url, timeout=2, context=context):
-            return True
-    except urllib.error.HTTPError:
-        return any_status
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def http_ok(url: str, insecure: bool = False, any_status: bool = True) -> bool:
+    """True once the server answers (any status, unless any_status is False)."""
+    status = http_status(url, insecure)
+    return status is not None and (status < 400 or any_status)
 
 
 @dataclass
 class Azurite(Service):
     port: int = 0
+    key: str = AZURITE_KEY
 
     @property
     def connection_string(self) -> str:
-        return azurite_connection_string(self.port)
+        return azurite_connection_string(self.port, self.key)
 
     @property
     def blob_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
 
 
-def start_azurite(data_dir: Path, port: int | None = None) -> Azurite:
+def start_azurite(data_dir: Path, port: int | None = None, *, key: str = AZURITE_KEY,
+                  database_url: str | None = None) -> Azurite:
+    """Azurite's blob service; with database_url (stack.mariadb) its metadata is durable.
+
+    Without one, Azurite keeps its index in memory and saves it every 5 s (a kill -9 loses
+    the last seconds' blobs): fine for the tests' throwaway instances, not for the stack.
+    Blob data (extents) are fdatasync'ed by Azurite before it answers in both modes.
+    """
     port = port or free_port()
     location = data_dir / "azurite"
     location.mkdir(parents=True, exist_ok=True)
@@ -166,7 +197,10 @@ def start_azurite(data_dir: Path, port: int | None = None) -> Azurite:
         "--disableTelemetry",
         "--silent",
     ]
-    service = Azurite(name="azurite", argv=argv, data_dir=data_dir, port=port)
+    env = {"AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT}:{key}"}
+    if database_url:
+        env["AZURITE_DB"] = database_url
+    service = Azurite(name="azurite", argv=argv, data_dir=data_dir, env=env, port=port, key=key)
     service.start()
     service.wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}?comp=list"))
     return service
@@ -182,13 +216,15 @@ class CosmosServer(Service):
         return f"https://127.0.0.1:{self.port}/"
 
 
-def start_cosmos(data_dir: Path, port: int | None = None) -> CosmosServer:
+def start_cosmos(data_dir: Path, port: int | None = None, *, key: str = COSMOS_KEY) -> CosmosServer:
     """The Cosmos-protocol server, with its journal under data_dir so documents survive a restart."""
     port = port or free_port()
     journal = data_dir / "cosmos" / "journal.ndjson"
     journal.parent.mkdir(parents=True, exist_ok=True)
     argv = ["node", str(ROOT / "stack" / "cosmos-server.js"), "--port", str(port), "--journal", str(journal)]
-    service = CosmosServer(name="cosmos", argv=argv, data_dir=data_dir, port=port)
+    service = CosmosServer(name="cosmos", argv=argv, data_dir=data_dir, env={"COSMOS_SERVER_KEY": key},
+                           port=port, key=key)
     service.start()
-    service.wait_until(lambda: http_ok(f"https://127.0.0.1:{port}/", insecure=True, any_status=False))
+    # 503 while it replays its journal; a keyless probe gets 401 once it serves.
+    service.wait_until(lambda: http_status(f"https://127.0.0.1:{port}/", insecure=True) == 401)
     return service

@@ -28,6 +28,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from shared.adapters.retry import blob_endpoint, storage_options
 from shared.errors import (
     ConflictError,
     NotFoundError,
@@ -134,15 +135,17 @@ class AzureBlobStore:
 
     @classmethod
     def from_connection_string(cls, connection_string: str, **client_options: Any) -> AzureBlobStore:
-        """client_options go to the SDK client (e.g. retry_total=0 in tests)."""
-        return cls(BlobServiceClient.from_connection_string(connection_string, **client_options))
+        """client_options go to the SDK client (e.g. retry_total=0 in tests); a local endpoint
+        retries quickly unless they say otherwise (shared.adapters.retry)."""
+        options = storage_options(blob_endpoint(connection_string), client_options)
+        return cls(BlobServiceClient.from_connection_string(connection_string, **options))
 
     @classmethod
     def from_account_url(cls, account_url: str, credential: Any = None) -> AzureBlobStore:
         if credential is None:
             from azure.identity import DefaultAzureCredential
             credential = DefaultAzureCredential()
-        return cls(BlobServiceClient(account_url, credential=credential))
+        return cls(BlobServiceClient(account_url, credential=credential, **storage_options(account_url, {})))
 
     @classmethod
     def from_settings(cls, settings: Any) -> AzureBlobStore:

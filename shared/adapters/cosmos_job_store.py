@@ -21,6 +21,7 @@ from azure.core.exceptions import (
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos import exceptions as cosmos_errors
 
+from shared.adapters.retry import cosmos_options
 from shared.errors import ConflictError, NotFoundError, PermanentError, TransientError, ValidationError
 from shared.job_document import JobStatus
 from shared.ports import JobDocument
@@ -63,6 +64,11 @@ def _mapped(what: str) -> Iterator[None]:
         raise map_error(exc, what) from exc
 
 
+def _bad_continuation() -> ValidationError:
+    # Cosmos DB answers 400 for a token it did not hand out; the API maps this code to 400 too.
+    return ValidationError("bad continuation token", field="continuationToken", code="invalid_continuation_token")
+
+
 def _body(doc: JobDocument) -> JobDocument:
     """What we send: the document without the server's system properties."""
     return {k: v for k, v in doc.items() if not k.startswith("_")}
@@ -83,7 +89,8 @@ def cosmos_client(settings: Any, **client_options: Any) -> CosmosClient:
         warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     with _mapped(f"connect to Cosmos DB at {settings.cosmos_endpoint}"):
         return CosmosClient(settings.cosmos_endpoint, credential=credential,
-                            connection_verify=settings.cosmos_verify_tls, **client_options)
+                            connection_verify=settings.cosmos_verify_tls,
+                            **cosmos_options(settings.cosmos_endpoint, client_options))
 
 
 def ensure_cosmos_container(settings: Any, client: CosmosClient | None = None) -> ContainerProxy:
@@ -141,7 +148,7 @@ class CosmosJobStore:
         # The token travels in an HTTP header: a control character would fail there, not as bad input.
         if continuation is not None and (not continuation or len(continuation) > MAX_CONTINUATION_CHARS
                                          or not (continuation.isascii() and continuation.isprintable())):
-            raise ValidationError("bad continuation token", field="continuationToken")
+            raise _bad_continuation()
         query = "SELECT * FROM c"
         parameters: list[dict[str, Any]] = []
         if status is not None:
@@ -164,10 +171,10 @@ class CosmosJobStore:
                         return items, token
             except cosmos_errors.CosmosHttpResponseError as exc:
                 if exc.status_code == 400 and continuation is not None:
-                    raise ValidationError("bad continuation token", field="continuationToken") from exc
+                    raise _bad_continuation() from exc
                 raise
             except (ValueError, TypeError) as exc:  # the SDK parses some tokens itself
-                raise ValidationError("bad continuation token", field="continuationToken") from exc
+                raise _bad_continuation() from exc
         return [], None
 
     def ping(self) -> None:

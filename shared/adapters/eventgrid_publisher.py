@@ -21,6 +21,7 @@ from azure.core.exceptions import (
 )
 from azure.eventgrid import EventGridEvent, EventGridPublisherClient
 
+from shared.adapters.retry import core_options
 from shared.errors import PermanentError, TransientError, ValidationError
 from shared.ports import LifecycleEvent
 
@@ -56,17 +57,22 @@ def to_eventgrid_event(event: LifecycleEvent) -> EventGridEvent:
 
 
 class EventGridPublisher:
-    def __init__(self, client: EventGridPublisherClient) -> None:
+    def __init__(self, client: EventGridPublisherClient, send_options: dict[str, Any] | None = None) -> None:
         self._client = client
+        # Per call: azure-eventgrid 4.22's client for basic topics drops the retry options given
+        # to its constructor, but azure-core's RetryPolicy reads them from each request as well.
+        self._send_options = send_options or {}
 
     @classmethod
-    def create(cls, endpoint: str, key: str = "", credential: Any = None) -> EventGridPublisher:
+    def create(cls, endpoint: str, key: str = "", credential: Any = None,
+               **client_options: Any) -> EventGridPublisher:
+        """client_options go to the SDK client; a local topic retries quickly (shared.adapters.retry)."""
         if key:
             credential = AzureKeyCredential(key)
         elif credential is None:
             from azure.identity import DefaultAzureCredential
             credential = DefaultAzureCredential()
-        return cls(EventGridPublisherClient(endpoint, credential))
+        return cls(EventGridPublisherClient(endpoint, credential), core_options(endpoint, client_options))
 
     @classmethod
     def from_settings(cls, settings: Any) -> EventGridPublisher:
@@ -77,7 +83,7 @@ class EventGridPublisher:
         for start in range(0, len(converted), BATCH_SIZE):
             batch = converted[start:start + BATCH_SIZE]
             try:
-                self._client.send(batch)
+                self._client.send(batch, **self._send_options)
             except AzureError as exc:
                 raise map_error(exc, f"publish {len(batch)} events") from exc
 

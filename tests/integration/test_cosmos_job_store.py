@@ -140,3 +140,15 @@ def test_unreachable_cosmos_is_transient(settings):
     nowhere = replace(settings, cosmos_endpoint=f"https://127.0.0.1:{free_port()}/")
     with pytest.raises(TransientError):
         CosmosJobStore.from_settings(nowhere, retry_total=0, connection_timeout=2)
+
+
+def test_a_continuation_token_the_server_did_not_hand_out_is_invalid_input(store):
+    for n in range(3):
+        store.create(doc(f"job-{n}", created=f"2026-01-01T00:00:0{n}Z"))
+    _, token = store.list(top=1)
+    assert token  # a real one pages on
+    for garbage in ("garbage", '{"token": "nope"}', token[:-3] + "zz}", "1234"):
+        with pytest.raises(ValidationError) as caught:
+            store.list(top=1, continuation=garbage)
+        assert caught.value.code == "invalid_continuation_token", garbage
+        assert caught.value.field == "continuationToken"
