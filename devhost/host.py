@@ -37,6 +37,7 @@ from devhost.topics import Topics, TopicStore
 if TYPE_CHECKING:
     from devhost.blob_state import WatcherState
     from devhost.blob_watcher import BlobWatcher
+    from devhost.durable import DurableExtension
 
 log = logging.getLogger("devhost")
 
@@ -62,7 +63,7 @@ class DevHost:
         self.base_url = f"http://{public}:{options.port}"
         self.functions: list[FunctionInfo] = []
         self.keys: Keys | None = None
-        self.runtime: Any = None
+        self.durable: DurableExtension | None = None
         self.watcher: BlobWatcher | None = None
         self.watcher_state: WatcherState | None = None
         self.topic_store: TopicStore | None = None
@@ -95,13 +96,13 @@ class DevHost:
         assert self.keys is not None
         keys, opts = self.keys, self.options
         if self.needs_durable():
-            from devhost.durable import DurableRuntime
+            from devhost.durable import DurableExtension
 
-            self.runtime = DurableRuntime([f.raw for f in self.functions], data_dir=opts.data_dir,
-                                          base_url=self.base_url,
-                                          max_concurrent_activities=opts.max_concurrent_activities)
+            self.durable = DurableExtension([f.raw for f in self.functions], data_dir=opts.data_dir,
+                                            base_url=self.base_url,
+                                            max_concurrent_activities=opts.max_concurrent_activities)
         invoker = Invoker(opts.app_dir, self.executor,
-                          self.runtime.client_binding_json if self.runtime is not None else None)
+                          self.durable.client_binding_json if self.durable is not None else None)
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_route("*", "/admin/host/ping", self._ping)
         app.router.add_get("/admin/host/status", self._status)
@@ -112,8 +113,8 @@ class DevHost:
                            f"/resourceGroups/{os.environ.get('DEVHOST_RESOURCE_GROUP', 'devhost')}")
         self.topic_store = TopicStore(opts.data_dir / "eventgrid-topics.sqlite")
         Topics(self.topic_store, keys, resource_prefix).add_routes(app)
-        if self.runtime is not None:
-            self.runtime.add_routes(app)
+        if self.durable is not None:
+            self.durable.add_routes(app)
         self.http = HttpFunctions(self.routes, self.route_prefix, keys, invoker)
         app.router.add_route("*", "/{tail:.*}", self.http.handle)  # last: the HTTP triggers
 
@@ -121,8 +122,8 @@ class DevHost:
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         await web.TCPSite(self.runner, opts.bind, opts.port, reuse_address=True).start()
-        if self.runtime is not None:
-            await self.runtime.start()
+        if self.durable is not None:
+            await self.durable.start()
         self.watcher = self._build_watcher()
         if self.watcher is not None:
             await self.watcher.start()
@@ -161,8 +162,8 @@ class DevHost:
         started = time.monotonic()
         if self.watcher is not None:
             await self.watcher.stop()
-        if self.runtime is not None:
-            await self.runtime.stop()
+        if self.durable is not None:
+            await self.durable.stop()
         log.info("stop: watcher and durable runtime stopped after %.1fs", time.monotonic() - started)
         if self.runner is not None:
             await self.runner.cleanup()

@@ -1,5 +1,6 @@
 """The Durable HTTP API under /runtime/webhooks/durabletask, which is also the RPC
-endpoint the SDK's DurableOrchestrationClient calls (its rpcBaseUrl points here)."""
+endpoint the SDK's DurableOrchestrationClient calls (its rpcBaseUrl points here).
+It depends on the runtime; the runtime does not know it."""
 
 from __future__ import annotations
 
@@ -7,16 +8,14 @@ import asyncio
 import base64
 import binascii
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from devhost.durable import events as E
-from devhost.durable.runtime import WEBHOOK_PATH, ClientError
-from devhost.durable.store import Query
-
-if TYPE_CHECKING:
-    from devhost.durable.runtime import DurableRuntime
+from devhost.durable.client_binding import WEBHOOK_PATH, ClientBinding
+from devhost.durable.records import Query
+from devhost.durable.runtime import ClientError, DurableRuntime
 
 STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "ContinuedAsNew", "Canceled",
             "Suspended")
@@ -25,8 +24,8 @@ UNLIMITED = 1 << 62
 MAX_BODY = 16 * 1024 * 1024
 
 
-def add_routes(app: web.Application, runtime: DurableRuntime) -> None:
-    api = _Api(runtime)
+def add_routes(app: web.Application, runtime: DurableRuntime, binding: ClientBinding) -> None:
+    api = _Api(runtime, binding)
     p = WEBHOOK_PATH
     app.router.add_post(p + "/orchestrators/{functionName}", api.start)
     app.router.add_post(p + "/orchestrators/{functionName}/{instanceId}", api.start)
@@ -97,8 +96,9 @@ def _query(request: web.Request) -> Query:
 
 
 class _Api:
-    def __init__(self, runtime: DurableRuntime) -> None:
+    def __init__(self, runtime: DurableRuntime, binding: ClientBinding) -> None:
         self.runtime = runtime
+        self.binding = binding
 
     async def start(self, request: web.Request) -> web.Response:
         try:
@@ -108,7 +108,7 @@ class _Api:
                                                  request.query.get("version"))
         except ClientError as exc:
             return _error(exc)
-        payload = self.runtime.management_payload(instance_id)
+        payload = self.binding.management_urls(instance_id)
         if request.query.get("timeout"):
             # createAndWaitOnNewInstancePostUri: wait a while and answer with the output.
             done = await self._wait_done(instance_id, request)
@@ -146,7 +146,7 @@ class _Api:
             return _json(404, {"message": f"No instance with ID '{instance_id}' found."})
         runtime_status = status["runtimeStatus"]
         if runtime_status in ("Pending", "Running", "ContinuedAsNew"):
-            location = self.runtime.management_payload(instance_id)["statusQueryGetUri"]
+            location = self.binding.management_urls(instance_id)["statusQueryGetUri"]
             return _json(202, status, {"Location": location, "Retry-After": "10"})
         if runtime_status == "Failed" and _flag(request, "returnInternalServerErrorOnFailure", False):
             return _json(500, status)

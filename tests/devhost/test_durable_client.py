@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.durable import DurableRuntime
+from devhost.durable import DurableExtension
 from tests.devhost.harness import Devhost, request, start_devhost
 
 FUNCTION_KEY = "durable-test-key"
@@ -18,7 +18,7 @@ FUNCTION_KEY = "durable-test-key"
 
 def _runtime_ready(tmp: Path) -> bool:
     try:
-        DurableRuntime([], data_dir=tmp, base_url="http://127.0.0.1:1").client_binding_json()
+        DurableExtension([], data_dir=tmp, base_url="http://127.0.0.1:1").client_binding_json()
     except NotImplementedError:
         return False
     except Exception:

@@ -16,10 +16,10 @@ from tests.devhost_durable.hosting import hosted
 def test_sdk_client_round_trip(functions, run, tmp_path):
     async def scenario() -> None:
         async with hosted(functions, tmp_path) as h:
-            binding = json.loads(h.runtime.client_binding_json())
+            binding = json.loads(h.durable.client_binding_json())
             assert binding["rpcBaseUrl"] == f"{h.base_url}/runtime/webhooks/durabletask/"
             assert binding["taskHubName"] == "DevHostHub"
-            client = df.DurableOrchestrationClient(h.runtime.client_binding_json())
+            client = df.DurableOrchestrationClient(h.durable.client_binding_json())
             since = datetime.now(UTC) - timedelta(minutes=1)
 
             iid = await client.start_new("hello_sequence", client_input=["SDK"])
