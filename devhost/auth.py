@@ -18,6 +18,11 @@ def _same(a: str, b: str) -> bool:
     return bool(a) and secrets.compare_digest(a.encode(), b.encode())
 
 
+def key_in(request: web.Request, accepted: tuple[str, ...]) -> bool:
+    key = provided_key(request)
+    return any(_same(key, candidate) for candidate in accepted if candidate)
+
+
 def authorized(request: web.Request, keys: Keys, level: str) -> bool:
     """level: anonymous | function | admin | system (the Event Grid extension's key)."""
     if level == "anonymous":

@@ -21,6 +21,7 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from devhost.blob_events import BlobVersion, blob_created_event, storage_topic
 from devhost.blob_state import Delivery, WatcherState
+from devhost.private_files import private_dir, write_private
 from devhost.subscriptions import Subscription
 
 log = logging.getLogger("devhost")
@@ -257,13 +258,12 @@ class BlobWatcher:
 
     def _dead_letter(self, delivery: Delivery, attempts: int, error: str) -> None:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", delivery.subscription)[:100] or "subscription"
-        folder = self.deadletter_dir / safe
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(self.deadletter_dir / safe)
         record = {**delivery.event, "deadLetterReason": "MaxDeliveryAttemptsExceeded",
                   "deliveryAttempts": attempts, "lastDeliveryOutcome": "Error",
                   "lastErrorMessage": error, "subscription": delivery.subscription,
                   "functionName": delivery.function_name}
         path = folder / f"{delivery.id:08d}.json"
-        path.write_text(json.dumps(record, indent=2))
+        write_private(path, json.dumps(record, indent=2))
         log.error("Event %s dead-lettered after %d attempts to %s (%s): %s", delivery.event.get("id"),
                   attempts, delivery.function_name, path, error)

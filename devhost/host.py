@@ -30,6 +30,7 @@ from devhost.indexing import (
     index_functions,
 )
 from devhost.invocation import Invoker
+from devhost.private_files import private_dir
 from devhost.settings import ConfigError, Keys, env_float, env_int, load_keys, load_settings_file, read_route_prefix
 from devhost.subscriptions import Subscription, load_subscriptions
 from devhost.topics import Topics, TopicStore
@@ -77,7 +78,7 @@ class DevHost:
     def load(self) -> None:
         opts = self.options
         load_settings_file(opts.settings)
-        opts.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(opts.data_dir)
         self.keys = load_keys(opts.data_dir)
         self.route_prefix = read_route_prefix(opts.app_dir)
         # The real worker runs with the app root as its working directory.
@@ -99,7 +100,8 @@ class DevHost:
             from devhost.durable import DurableExtension
 
             self.durable = DurableExtension([f.raw for f in self.functions], data_dir=opts.data_dir,
-                                            base_url=self.base_url,
+                                            base_url=self.base_url, system_key=keys.durabletask_system,
+                                            master_key=keys.master,
                                             max_concurrent_activities=opts.max_concurrent_activities)
         invoker = Invoker(opts.app_dir, self.executor,
                           self.durable.client_binding_json if self.durable is not None else None)
@@ -215,6 +217,7 @@ class DevHost:
             f"  function key (DEVHOST_FUNCTION_KEY): {keys.function}",
             f"  master key (DEVHOST_MASTER_KEY): {keys.master}",
             f"  Event Grid system key (DEVHOST_EVENTGRID_SYSTEM_KEY): {keys.eventgrid_system}",
+            f"  Durable system key (DEVHOST_DURABLETASK_SYSTEM_KEY): {keys.durabletask_system}",
             f"Event Grid topics: POST {url}/eventgrid/topics/<topic>/api/events "
             f"(aeg-sas-key, DEVHOST_EVENTGRID_TOPIC_KEY): {keys.eventgrid_topic}",
         ]

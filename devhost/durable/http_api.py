@@ -8,12 +8,15 @@ import asyncio
 import base64
 import binascii
 import json
+import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BasicAuth, hdrs, web
 
+from devhost.auth import key_in, unauthorized
 from devhost.durable import events as E
-from devhost.durable.client_binding import WEBHOOK_PATH, ClientBinding
+from devhost.durable.client_binding import RPC_USER, WEBHOOK_PATH, ClientBinding
 from devhost.durable.records import Query
 from devhost.durable.runtime import ClientError, DurableRuntime
 
@@ -24,20 +27,53 @@ UNLIMITED = 1 << 62
 MAX_BODY = 16 * 1024 * 1024
 
 
-def add_routes(app: web.Application, runtime: DurableRuntime, binding: ClientBinding) -> None:
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_routes(app: web.Application, runtime: DurableRuntime, binding: ClientBinding,
+               accepted_keys: tuple[str, ...]) -> None:
+    """accepted_keys: the extension's system key and the host's master key; every route
+    needs one of them, as the durabletask webhook does in Azure."""
     api = _Api(runtime, binding)
+
+    def guarded(handler: Handler) -> Handler:
+        async def check(request: web.Request) -> web.StreamResponse:
+            if not _has_key(request, accepted_keys):
+                return unauthorized()
+            return await handler(request)
+        return check
+
     p = WEBHOOK_PATH
-    app.router.add_post(p + "/orchestrators/{functionName}", api.start)
-    app.router.add_post(p + "/orchestrators/{functionName}/{instanceId}", api.start)
+    add = app.router.add_route
+    add("POST", p + "/orchestrators/{functionName}", guarded(api.start))
+    add("POST", p + "/orchestrators/{functionName}/{instanceId}", guarded(api.start))
     for path in (p + "/instances", p + "/instances/"):
-        app.router.add_get(path, api.list)
-        app.router.add_delete(path, api.purge_by)
-    app.router.add_get(p + "/instances/{instanceId}", api.status)
-    app.router.add_delete(p + "/instances/{instanceId}", api.purge)
-    app.router.add_post(p + "/instances/{instanceId}/raiseEvent/{eventName}", api.raise_event)
-    app.router.add_post(p + "/instances/{instanceId}/terminate", api.terminate)
-    app.router.add_post(p + "/instances/{instanceId}/{operation:rewind|suspend|resume|restart}",
-                        api.unsupported)
+        add("GET", path, guarded(api.list))
+        add("DELETE", path, guarded(api.purge_by))
+    add("GET", p + "/instances/{instanceId}", guarded(api.status))
+    add("DELETE", p + "/instances/{instanceId}", guarded(api.purge))
+    add("POST", p + "/instances/{instanceId}/raiseEvent/{eventName}", guarded(api.raise_event))
+    add("POST", p + "/instances/{instanceId}/terminate", guarded(api.terminate))
+    add("POST", p + "/instances/{instanceId}/{operation:rewind|suspend|resume|restart}",
+        guarded(api.unsupported))
+
+
+def _has_key(request: web.Request, accepted: tuple[str, ...]) -> bool:
+    if key_in(request, accepted):
+        return True
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    if not header.lower().startswith("basic "):
+        return False
+    try:
+        credentials = BasicAuth.decode(header)
+    except ValueError:
+        return False
+    # The SDK client's calls: the system key in rpcBaseUrl's user info (see client_binding.py).
+    return credentials.login == RPC_USER and _same_any(credentials.password, accepted)
+
+
+def _same_any(value: str, accepted: tuple[str, ...]) -> bool:
+    return any(value and secrets.compare_digest(value.encode(), key.encode()) for key in accepted if key)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:

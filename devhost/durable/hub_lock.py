@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO
 
+from devhost.private_files import touch_private
+
 
 class TaskHubInUse(Exception):
     """Another process is serving this task hub."""
@@ -17,7 +19,7 @@ def lock_exclusively(path: Path) -> IO[bytes] | None:
         import fcntl
     except ImportError:  # not on POSIX: no guard
         return None
-    handle = path.open("ab")
+    handle = touch_private(path).open("ab")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

@@ -20,6 +20,7 @@ from devhost.durable.hub_lock import lock_exclusively
 from devhost.durable.records import Instance, Query, WorkItem
 from devhost.durable.shim import TERMINAL, Message, Outcome
 from devhost.durable.transitions import ACTIVE
+from devhost.private_files import touch_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -48,9 +49,9 @@ CREATE TABLE IF NOT EXISTS waits (
 
 class TaskHubStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file = lock_exclusively(path.with_name(path.name + ".lock"))
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # Instance inputs and outputs are job data: the file is the owner's alone.
+        self._db = sqlite3.connect(str(touch_private(path)), isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,6 +194,9 @@ def test_function_that_keeps_failing_is_dead_lettered(devhost: Devhost, scenario
     assert record["deadLetterReason"] == "MaxDeliveryAttemptsExceeded"
     assert "never succeeds" in record["lastErrorMessage"]
     assert "dead-lettered" in devhost.stderr()
+    # Dead letters and the delivery state hold event payloads: the owner's alone.
+    for path in (*files, devhost.data_dir / "eventgrid.sqlite"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
 def test_restart_does_not_redeliver_and_delivers_what_arrived_while_down(

@@ -17,6 +17,8 @@ from aiohttp import web
 from devhost.durable import DurableExtension, DurableRuntime
 
 TERMINAL = ("Completed", "Failed", "Terminated")
+SYSTEM_KEY = "durable-system-key-for-tests"
+MASTER_KEY = "master-key-for-tests"
 
 
 def free_port() -> int:
@@ -71,7 +73,8 @@ async def hosted(functions: list[Any], data_dir: Path, port: int | None = None,
                  **options: Any) -> AsyncIterator[Hosted]:
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
-    durable = DurableExtension(functions, data_dir=data_dir, base_url=base_url, **options)
+    durable = DurableExtension(functions, data_dir=data_dir, base_url=base_url, system_key=SYSTEM_KEY,
+                               master_key=MASTER_KEY, **options)
     app = web.Application()
     durable.add_routes(app)
     runner = web.AppRunner(app)
@@ -79,7 +82,8 @@ async def hosted(functions: list[Any], data_dir: Path, port: int | None = None,
     await web.TCPSite(runner, "127.0.0.1", port).start()
     await durable.start()
     try:
-        async with aiohttp.ClientSession() as http:
+        # The tests' own requests carry the system key, as a caller of the real API must.
+        async with aiohttp.ClientSession(headers={"x-functions-key": SYSTEM_KEY}) as http:
             yield Hosted(durable, base_url, http)
     finally:
         await durable.stop()
