@@ -118,7 +118,9 @@ class DevHost:
         if self.durable is not None:
             self.durable.add_routes(app)
         self.http = HttpFunctions(self.routes, self.route_prefix, keys, invoker)
-        app.router.add_route("*", "/{tail:.*}", self.http.handle)  # last: the HTTP triggers
+        # Last: the HTTP triggers. [\s\S] rather than '.': a decoded %0A must reach the
+        # routing too (and get the host's 404), not aiohttp's own.
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.http.handle)
 
         # In-flight requests get a few seconds to finish when devhost stops (aiohttp waits twice).
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)

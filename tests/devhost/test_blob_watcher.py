@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pytest
 from azure.storage.blob import BlobServiceClient, ContentSettings
@@ -220,3 +221,20 @@ def test_restart_does_not_redeliver_and_delivers_what_arrived_while_down(
         assert len(delivered(host, "record", SUBJECT.format(scenario.scenes, "before.zip"))) == 1
     finally:
         host.stop()
+
+
+@pytest.mark.parametrize("name", [
+    "keep/shot 010.zip", "keep/literal%0Aescape.zip", "keep/literal%2Fslash.zip", "keep/line\nbreak.zip",
+    "keep/ünïcødé/шот.zip", "keep/emoji💎.zip", "keep/hash#and?query.zip", "keep/plus+amp&eq=.zip",
+    "keep/tab\t.zip", "keep/cr\rlf.zip",
+])
+def test_blob_names_reach_the_event_as_storage_writes_them(devhost: Devhost, scenario: Scenario,
+                                                           azurite: Azurite, name: str) -> None:
+    scenario.upload(scenario.other, name, b"n")
+    subject = SUBJECT.format(scenario.other, name)
+    [got] = wait_for(lambda: delivered(devhost, "recordSuffix", subject))
+    # The subject names the blob as stored; the URL escapes it as the storage service does
+    # ('/' kept as the path separator, everything else percent-encoded as UTF-8).
+    assert got["subject"] == subject
+    assert got["data"]["url"] == f"{azurite.blob_endpoint}/{scenario.other}/{quote(name, safe='/~')}"
+    assert unquote(got["data"]["url"].rsplit(f"/{scenario.other}/", 1)[1]) == name
