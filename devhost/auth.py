@@ -18,9 +18,12 @@ def _same(a: str, b: str) -> bool:
     return bool(a) and secrets.compare_digest(a.encode(), b.encode())
 
 
-def key_in(request: web.Request, accepted: tuple[str, ...]) -> bool:
-    key = provided_key(request)
+def key_matches(key: str, accepted: tuple[str, ...]) -> bool:
     return any(_same(key, candidate) for candidate in accepted if candidate)
+
+
+def key_in(request: web.Request, accepted: tuple[str, ...]) -> bool:
+    return key_matches(provided_key(request), accepted)
 
 
 def authorized(request: web.Request, keys: Keys, level: str) -> bool:

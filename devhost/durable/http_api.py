@@ -8,13 +8,12 @@ import asyncio
 import base64
 import binascii
 import json
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import BasicAuth, hdrs, web
 
-from devhost.auth import key_in, unauthorized
+from devhost.auth import key_in, key_matches, unauthorized
 from devhost.durable import events as E
 from devhost.durable.client_binding import RPC_USER, WEBHOOK_PATH, ClientBinding
 from devhost.durable.records import Query
@@ -69,11 +68,7 @@ def _has_key(request: web.Request, accepted: tuple[str, ...]) -> bool:
     except ValueError:
         return False
     # The SDK client's calls: the system key in rpcBaseUrl's user info (see client_binding.py).
-    return credentials.login == RPC_USER and _same_any(credentials.password, accepted)
-
-
-def _same_any(value: str, accepted: tuple[str, ...]) -> bool:
-    return any(value and secrets.compare_digest(value.encode(), key.encode()) for key in accepted if key)
+    return credentials.login == RPC_USER and key_matches(credentials.password, accepted)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
