@@ -18,9 +18,16 @@ def private_dir(path: Path) -> Path:
 
 
 def touch_private(path: Path) -> Path:
-    """Make sure the file exists, created 0600 (SQLite gives its -wal/-shm files the same mode)."""
+    """Make sure the file exists, created 0600 (SQLite gives its -wal/-shm files the same mode).
+    A file left readable by others (written before devhost made its files private) is
+    narrowed to 0600."""
     private_dir(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
     return path
 
 
