@@ -18,6 +18,14 @@ def _same(a: str, b: str) -> bool:
     return bool(a) and secrets.compare_digest(a.encode(), b.encode())
 
 
+def key_matches(key: str, accepted: tuple[str, ...]) -> bool:
+    return any(_same(key, candidate) for candidate in accepted if candidate)
+
+
+def key_in(request: web.Request, accepted: tuple[str, ...]) -> bool:
+    return key_matches(provided_key(request), accepted)
+
+
 def authorized(request: web.Request, keys: Keys, level: str) -> bool:
     """level: anonymous | function | admin | system (the Event Grid extension's key)."""
     if level == "anonymous":

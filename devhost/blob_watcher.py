@@ -17,15 +17,31 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
-from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient, LinearRetry
 
 from devhost.blob_events import BlobVersion, blob_created_event, storage_topic
 from devhost.blob_state import Delivery, WatcherState
+from devhost.private_files import private_dir, write_private
 from devhost.subscriptions import Subscription
 
 log = logging.getLogger("devhost")
 
 Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+# The storage SDK's default policy waits ~15 s before its first retry, so after Azurite
+# restarts the watcher would stay blind that long. Two retries half a second apart ride
+# out a stale pooled connection; anything longer is the next poll's job.
+RETRY_BACKOFF_SECONDS = 0.5
+RETRY_TOTAL = 2
+CONNECT_TIMEOUT_SECONDS = 2
+
+
+def storage_client(connection_string: str) -> BlobServiceClient:
+    return BlobServiceClient.from_connection_string(
+        connection_string,
+        retry_policy=LinearRetry(backoff=RETRY_BACKOFF_SECONDS, retry_total=RETRY_TOTAL,  # type: ignore[arg-type]
+                                 random_jitter_range=0.2),  # type: ignore[arg-type]
+        connection_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=60)
 
 
 @dataclass(frozen=True)
@@ -77,9 +93,7 @@ class BlobWatcher:
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         # Few, quick retries: the next poll is the retry, and a down Azurite must not stall start-up.
-        self.service = BlobServiceClient.from_connection_string(
-            self.options.connection_string, retry_total=1, retry_backoff_factor=0.2, connection_timeout=5,
-            read_timeout=60)
+        self.service = storage_client(self.options.connection_string)
         self.topic = storage_topic(self.options.azure_subscription_id, self.options.resource_group,
                                    self.service.account_name or "devstoreaccount1")
         self.known = {c: self.state.known_etags(c) for c in self.scopes}
@@ -112,31 +126,37 @@ class BlobWatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), max(self.options.poll_interval, last_pass))
             started = time.monotonic()
-            await self._poll_once()
-            last_pass = time.monotonic() - started
+            listed = await self._poll_once()
+            # A pass that failed (storage down) says nothing about listing cost: poll again soon.
+            last_pass = time.monotonic() - started if listed else 0.0
             if last_pass > 1.0 and not warned:
                 warned = True
                 log.warning("Blob watcher: one listing pass took %.1fs (%d blobs known); events may arrive "
                             "that much later. Narrow the subscriptions (case-sensitive subjectBeginsWith) "
                             "to list less.", last_pass, sum(len(k) for k in self.known.values()))
 
-    async def _poll_once(self) -> None:
+    async def _poll_once(self) -> bool:
+        """One listing pass over the watched containers; False if storage could not be listed."""
         assert self.service is not None
+        listed = True
         for container, prefixes in self.scopes.items():
             if self.stopping.is_set():
-                return
+                return listed
             try:
                 await self.scan(self.service.get_container_client(container), prefixes)
                 if self.failing_since is not None:
                     log.info("Blob watcher: storage reachable again")
                     self.failing_since = None
             except (AzureError, OSError) as exc:
+                listed = False
                 if self.failing_since is None:
                     self.failing_since = time.monotonic()
                     log.warning("Blob watcher: cannot list container %s: %s", container, exc)
             except Exception:
                 # Whatever it was, the next pass tries again; the poller must not die.
+                listed = False
                 log.exception("Blob watcher: scanning container %s failed", container)
+        return listed
 
     async def _list(self, client: ContainerClient, prefixes: list[str]) -> dict[str, Any]:
         listing: dict[str, Any] = {}
@@ -257,13 +277,12 @@ class BlobWatcher:
 
     def _dead_letter(self, delivery: Delivery, attempts: int, error: str) -> None:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", delivery.subscription)[:100] or "subscription"
-        folder = self.deadletter_dir / safe
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(self.deadletter_dir / safe)
         record = {**delivery.event, "deadLetterReason": "MaxDeliveryAttemptsExceeded",
                   "deliveryAttempts": attempts, "lastDeliveryOutcome": "Error",
                   "lastErrorMessage": error, "subscription": delivery.subscription,
                   "functionName": delivery.function_name}
         path = folder / f"{delivery.id:08d}.json"
-        path.write_text(json.dumps(record, indent=2))
+        write_private(path, json.dumps(record, indent=2))
         log.error("Event %s dead-lettered after %d attempts to %s (%s): %s", delivery.event.get("id"),
                   attempts, delivery.function_name, path, error)

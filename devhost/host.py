@@ -30,6 +30,7 @@ from devhost.indexing import (
     index_functions,
 )
 from devhost.invocation import Invoker
+from devhost.private_files import private_dir
 from devhost.settings import ConfigError, Keys, env_float, env_int, load_keys, load_settings_file, read_route_prefix
 from devhost.subscriptions import Subscription, load_subscriptions
 from devhost.topics import Topics, TopicStore
@@ -37,6 +38,7 @@ from devhost.topics import Topics, TopicStore
 if TYPE_CHECKING:
     from devhost.blob_state import WatcherState
     from devhost.blob_watcher import BlobWatcher
+    from devhost.durable import DurableExtension
 
 log = logging.getLogger("devhost")
 
@@ -62,7 +64,7 @@ class DevHost:
         self.base_url = f"http://{public}:{options.port}"
         self.functions: list[FunctionInfo] = []
         self.keys: Keys | None = None
-        self.runtime: Any = None
+        self.durable: DurableExtension | None = None
         self.watcher: BlobWatcher | None = None
         self.watcher_state: WatcherState | None = None
         self.topic_store: TopicStore | None = None
@@ -76,7 +78,7 @@ class DevHost:
     def load(self) -> None:
         opts = self.options
         load_settings_file(opts.settings)
-        opts.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(opts.data_dir)
         self.keys = load_keys(opts.data_dir)
         self.route_prefix = read_route_prefix(opts.app_dir)
         # The real worker runs with the app root as its working directory.
@@ -95,13 +97,14 @@ class DevHost:
         assert self.keys is not None
         keys, opts = self.keys, self.options
         if self.needs_durable():
-            from devhost.durable import DurableRuntime
+            from devhost.durable import DurableExtension
 
-            self.runtime = DurableRuntime([f.raw for f in self.functions], data_dir=opts.data_dir,
-                                          base_url=self.base_url,
-                                          max_concurrent_activities=opts.max_concurrent_activities)
+            self.durable = DurableExtension([f.raw for f in self.functions], data_dir=opts.data_dir,
+                                            base_url=self.base_url, system_key=keys.durabletask_system,
+                                            master_key=keys.master,
+                                            max_concurrent_activities=opts.max_concurrent_activities)
         invoker = Invoker(opts.app_dir, self.executor,
-                          self.runtime.client_binding_json if self.runtime is not None else None)
+                          self.durable.client_binding_json if self.durable is not None else None)
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_route("*", "/admin/host/ping", self._ping)
         app.router.add_get("/admin/host/status", self._status)
@@ -112,17 +115,19 @@ class DevHost:
                            f"/resourceGroups/{os.environ.get('DEVHOST_RESOURCE_GROUP', 'devhost')}")
         self.topic_store = TopicStore(opts.data_dir / "eventgrid-topics.sqlite")
         Topics(self.topic_store, keys, resource_prefix).add_routes(app)
-        if self.runtime is not None:
-            self.runtime.add_routes(app)
+        if self.durable is not None:
+            self.durable.add_routes(app)
         self.http = HttpFunctions(self.routes, self.route_prefix, keys, invoker)
-        app.router.add_route("*", "/{tail:.*}", self.http.handle)  # last: the HTTP triggers
+        # Last: the HTTP triggers. [\s\S] rather than '.': a decoded %0A must reach the
+        # routing too (and get the host's 404), not aiohttp's own.
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.http.handle)
 
         # In-flight requests get a few seconds to finish when devhost stops (aiohttp waits twice).
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         await web.TCPSite(self.runner, opts.bind, opts.port, reuse_address=True).start()
-        if self.runtime is not None:
-            await self.runtime.start()
+        if self.durable is not None:
+            await self.durable.start()
         self.watcher = self._build_watcher()
         if self.watcher is not None:
             await self.watcher.start()
@@ -161,8 +166,8 @@ class DevHost:
         started = time.monotonic()
         if self.watcher is not None:
             await self.watcher.stop()
-        if self.runtime is not None:
-            await self.runtime.stop()
+        if self.durable is not None:
+            await self.durable.stop()
         log.info("stop: watcher and durable runtime stopped after %.1fs", time.monotonic() - started)
         if self.runner is not None:
             await self.runner.cleanup()
@@ -214,6 +219,7 @@ class DevHost:
             f"  function key (DEVHOST_FUNCTION_KEY): {keys.function}",
             f"  master key (DEVHOST_MASTER_KEY): {keys.master}",
             f"  Event Grid system key (DEVHOST_EVENTGRID_SYSTEM_KEY): {keys.eventgrid_system}",
+            f"  Durable system key (DEVHOST_DURABLETASK_SYSTEM_KEY): {keys.durabletask_system}",
             f"Event Grid topics: POST {url}/eventgrid/topics/<topic>/api/events "
             f"(aeg-sas-key, DEVHOST_EVENTGRID_TOPIC_KEY): {keys.eventgrid_topic}",
         ]

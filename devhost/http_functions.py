@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import azure.functions as func
 from aiohttp import web
@@ -97,6 +99,17 @@ def to_web_response(result: Any) -> web.Response:
     return web.Response(text=json.dumps(result, default=str), content_type="application/json")
 
 
+_ENCODED_SLASH = re.compile("%2f", re.IGNORECASE)
+
+
+def routing_path(raw_path: str) -> str:
+    """The request path as the Functions host (ASP.NET Core) routes it: percent-decoded,
+    except an encoded slash, which stays `%2F` inside its segment. So `jobs/a%2Fb` is one
+    segment whose route value is `a%2Fb`, never two segments or a value holding '/'."""
+    return "/".join(unquote(_ENCODED_SLASH.sub("%252F", segment), errors="replace")
+                    for segment in raw_path.split("/"))
+
+
 class HttpFunctions:
     def __init__(self, routes: list[HttpRoute], route_prefix: str, keys: Keys, invoker: Invoker) -> None:
         self.routes = routes
@@ -108,7 +121,7 @@ class HttpFunctions:
         return not self.prefix or path == self.prefix or path.startswith(self.prefix + "/")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
+        path = routing_path(request.raw_path.split("?", 1)[0])
         if not self.owns(path):
             raise web.HTTPNotFound()
         relative = path[len(self.prefix):].strip("/")

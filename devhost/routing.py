@@ -215,7 +215,8 @@ def compile_route(template: str) -> Route:
     names = [p.name.lower() for p in params]
     if len(set(names)) != len(names):
         raise ConfigError(f"route {template!r} repeats a parameter name")
-    return Route(template, re.compile(pattern, re.IGNORECASE), params, tuple(ranks))
+    # DOTALL: a decoded %0A is an ordinary character of a segment, as in ASP.NET routing.
+    return Route(template, re.compile(pattern, re.IGNORECASE | re.DOTALL), params, tuple(ranks))
 
 
 def precedence_key(route: Route) -> tuple[tuple[int, ...], int]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devhost.private_files import write_private
+
 log = logging.getLogger("devhost")
 
 
@@ -67,12 +69,13 @@ def read_route_prefix(app_dir: Path) -> str:
 @dataclass(frozen=True)
 class Keys:
     """The host's secrets: one function key for every function, the master key,
-    the Event Grid extension's system key and the custom topic's access key."""
+    the Event Grid and Durable extensions' system keys and the custom topic's access key."""
 
     function: str
     master: str
     eventgrid_system: str
     eventgrid_topic: str
+    durabletask_system: str
 
 
 # Setting name → Keys field. A key set in the settings/environment is used as is;
@@ -82,6 +85,7 @@ KEY_SETTINGS = {
     "DEVHOST_MASTER_KEY": "master",
     "DEVHOST_EVENTGRID_SYSTEM_KEY": "eventgrid_system",
     "DEVHOST_EVENTGRID_TOPIC_KEY": "eventgrid_topic",
+    "DEVHOST_DURABLETASK_SYSTEM_KEY": "durabletask_system",
 }
 
 
@@ -105,11 +109,7 @@ def load_keys(data_dir: Path) -> Keys:
             changed = True
         values[field_name] = stored[field_name]
     if changed:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stored, indent=2) + "\n")
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
+        write_private(path, json.dumps(stored, indent=2) + "\n")
     return Keys(**values)
 
 

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from devhost.auth import authorized, unauthorized
 from devhost.eventgrid_schema import PayloadError, parse_events
+from devhost.private_files import touch_private
 from devhost.settings import Keys
 
 log = logging.getLogger("devhost")
@@ -34,8 +35,7 @@ TOPIC_NAME = re.compile(r"[A-Za-z0-9-]{3,50}")
 
 class TopicStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db = sqlite3.connect(touch_private(path), isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("""CREATE TABLE IF NOT EXISTS topic_events (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, received_at REAL NOT NULL,

@@ -16,6 +16,7 @@ from typing import Any
 from devhost.durable import actions as A
 from devhost.durable import events as E
 from devhost.durable.functions import DurableFunctions, run_activity, run_orchestrator
+from devhost.durable.records import Instance, WorkItem
 from devhost.durable.shim import (
     TERMINAL,
     Outcome,
@@ -24,7 +25,7 @@ from devhost.durable.shim import (
     plan_terminate,
     select_batch,
 )
-from devhost.durable.store import Instance, TaskHubStore, WorkItem
+from devhost.durable.store import TaskHubStore
 
 log = logging.getLogger("devhost.durable")
 

@@ -1,5 +1,6 @@
 """The Durable HTTP API under /runtime/webhooks/durabletask, which is also the RPC
-endpoint the SDK's DurableOrchestrationClient calls (its rpcBaseUrl points here)."""
+endpoint the SDK's DurableOrchestrationClient calls (its rpcBaseUrl points here).
+It depends on the runtime; the runtime does not know it."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ import asyncio
 import base64
 import binascii
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from aiohttp import web
+from aiohttp import BasicAuth, hdrs, web
 
+from devhost.auth import key_in, key_matches, unauthorized
 from devhost.durable import events as E
-from devhost.durable.runtime import WEBHOOK_PATH, ClientError
-from devhost.durable.store import Query
-
-if TYPE_CHECKING:
-    from devhost.durable.runtime import DurableRuntime
+from devhost.durable.client_binding import RPC_USER, WEBHOOK_PATH, ClientBinding
+from devhost.durable.records import Query
+from devhost.durable.runtime import ClientError, DurableRuntime
 
 STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "ContinuedAsNew", "Canceled",
             "Suspended")
@@ -25,20 +26,49 @@ UNLIMITED = 1 << 62
 MAX_BODY = 16 * 1024 * 1024
 
 
-def add_routes(app: web.Application, runtime: DurableRuntime) -> None:
-    api = _Api(runtime)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_routes(app: web.Application, runtime: DurableRuntime, binding: ClientBinding,
+               accepted_keys: tuple[str, ...]) -> None:
+    """accepted_keys: the extension's system key and the host's master key; every route
+    needs one of them, as the durabletask webhook does in Azure."""
+    api = _Api(runtime, binding)
+
+    def guarded(handler: Handler) -> Handler:
+        async def check(request: web.Request) -> web.StreamResponse:
+            if not _has_key(request, accepted_keys):
+                return unauthorized()
+            return await handler(request)
+        return check
+
     p = WEBHOOK_PATH
-    app.router.add_post(p + "/orchestrators/{functionName}", api.start)
-    app.router.add_post(p + "/orchestrators/{functionName}/{instanceId}", api.start)
+    add = app.router.add_route
+    add("POST", p + "/orchestrators/{functionName}", guarded(api.start))
+    add("POST", p + "/orchestrators/{functionName}/{instanceId}", guarded(api.start))
     for path in (p + "/instances", p + "/instances/"):
-        app.router.add_get(path, api.list)
-        app.router.add_delete(path, api.purge_by)
-    app.router.add_get(p + "/instances/{instanceId}", api.status)
-    app.router.add_delete(p + "/instances/{instanceId}", api.purge)
-    app.router.add_post(p + "/instances/{instanceId}/raiseEvent/{eventName}", api.raise_event)
-    app.router.add_post(p + "/instances/{instanceId}/terminate", api.terminate)
-    app.router.add_post(p + "/instances/{instanceId}/{operation:rewind|suspend|resume|restart}",
-                        api.unsupported)
+        add("GET", path, guarded(api.list))
+        add("DELETE", path, guarded(api.purge_by))
+    add("GET", p + "/instances/{instanceId}", guarded(api.status))
+    add("DELETE", p + "/instances/{instanceId}", guarded(api.purge))
+    add("POST", p + "/instances/{instanceId}/raiseEvent/{eventName}", guarded(api.raise_event))
+    add("POST", p + "/instances/{instanceId}/terminate", guarded(api.terminate))
+    add("POST", p + "/instances/{instanceId}/{operation:rewind|suspend|resume|restart}",
+        guarded(api.unsupported))
+
+
+def _has_key(request: web.Request, accepted: tuple[str, ...]) -> bool:
+    if key_in(request, accepted):
+        return True
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    if not header.lower().startswith("basic "):
+        return False
+    try:
+        credentials = BasicAuth.decode(header)
+    except ValueError:
+        return False
+    # The SDK client's calls: the system key in rpcBaseUrl's user info (see client_binding.py).
+    return credentials.login == RPC_USER and key_matches(credentials.password, accepted)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -97,8 +127,9 @@ def _query(request: web.Request) -> Query:
 
 
 class _Api:
-    def __init__(self, runtime: DurableRuntime) -> None:
+    def __init__(self, runtime: DurableRuntime, binding: ClientBinding) -> None:
         self.runtime = runtime
+        self.binding = binding
 
     async def start(self, request: web.Request) -> web.Response:
         try:
@@ -108,7 +139,7 @@ class _Api:
                                                  request.query.get("version"))
         except ClientError as exc:
             return _error(exc)
-        payload = self.runtime.management_payload(instance_id)
+        payload = self.binding.management_urls(instance_id)
         if request.query.get("timeout"):
             # createAndWaitOnNewInstancePostUri: wait a while and answer with the output.
             done = await self._wait_done(instance_id, request)
@@ -146,7 +177,7 @@ class _Api:
             return _json(404, {"message": f"No instance with ID '{instance_id}' found."})
         runtime_status = status["runtimeStatus"]
         if runtime_status in ("Pending", "Running", "ContinuedAsNew"):
-            location = self.runtime.management_payload(instance_id)["statusQueryGetUri"]
+            location = self.binding.management_urls(instance_id)["statusQueryGetUri"]
             return _json(202, status, {"Location": location, "Retry-After": "10"})
         if runtime_status == "Failed" and _flag(request, "returnInternalServerErrorOnFailure", False):
             return _json(500, status)

@@ -1,8 +1,8 @@
-"""DurableRuntime: the facade the host builds (see devhost/durable/__init__.py).
+"""DurableRuntime: the task hub store, the dispatchers, and the client operations
+(start, status, raise event, terminate, purge) that the Durable HTTP API exposes.
 
-It owns the task hub store and the dispatchers, serves the Durable HTTP API (which is
-also the RPC endpoint the SDK's DurableOrchestrationClient calls), and hands out the
-client binding JSON a `durable_client_input` parameter receives.
+It knows nothing of HTTP: the API (http_api.py) calls it, and the client binding JSON
+that activities with a durable client receive is handed in as a callable.
 """
 
 from __future__ import annotations
@@ -12,17 +12,19 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from devhost.durable import events as E
 from devhost.durable.engine import Engine
 from devhost.durable.functions import DurableFunctions
-from devhost.durable.store import InstanceExists, Query, TaskHubStore
+from devhost.durable.records import Query
+from devhost.durable.store import TaskHubStore
+from devhost.durable.transitions import InstanceExists
 
 log = logging.getLogger("devhost.durable")
 
-WEBHOOK_PATH = "/runtime/webhooks/durabletask"
 MAX_INSTANCE_ID = 256
 _BAD_ID = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 
@@ -44,13 +46,13 @@ def validate_instance_id(instance_id: str) -> str:
 
 
 class DurableRuntime:
-    def __init__(self, functions: list[Any], *, data_dir: Path, base_url: str,
-                 max_concurrent_activities: int = 4, max_concurrent_orchestrations: int = 4,
-                 task_hub: str = "DevHostHub") -> None:
+    def __init__(self, functions: list[Any], *, data_dir: Path, max_concurrent_activities: int = 4,
+                 max_concurrent_orchestrations: int = 4, task_hub: str = "DevHostHub",
+                 client_json: Callable[[], str] | None = None) -> None:
         self.functions = DurableFunctions(functions)
         self.data_dir = Path(data_dir)
-        self.base_url = base_url.rstrip("/")
         self.task_hub = task_hub
+        self.client_json = client_json
         self.max_concurrent_activities = max_concurrent_activities
         self.max_concurrent_orchestrations = max_concurrent_orchestrations
         self._store: TaskHubStore | None = None
@@ -58,17 +60,12 @@ class DurableRuntime:
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    def add_routes(self, app: Any) -> None:
-        from devhost.durable.http_api import add_routes
-
-        add_routes(app, self)
-
     async def start(self) -> None:
         self._store = TaskHubStore(self.data_dir / f"{self.task_hub}.sqlite3")
         self._engine = Engine(self.functions, self._store,
                               max_concurrent_activities=self.max_concurrent_activities,
                               max_concurrent_orchestrations=self.max_concurrent_orchestrations,
-                              client_json=self.client_binding_json)
+                              client_json=self.client_json)
         await self._engine.start()
         log.info("durable task hub %s in %s: %d orchestrators, %d activities", self.task_hub,
                  self.data_dir, len(self.functions.orchestrators), len(self.functions.activities))
@@ -91,48 +88,7 @@ class DurableRuntime:
         if self._engine is not None:
             self._engine.wake()
 
-    # ---- client binding --------------------------------------------------------------------
-
-    @property
-    def webhook_url(self) -> str:
-        return f"{self.base_url}{WEBHOOK_PATH}"
-
-    def client_binding_json(self) -> str:
-        hook = self.webhook_url
-        qs = f"taskHub={self.task_hub}&connection=Storage"
-        inst = f"{hook}/instances/INSTANCEID"
-        return json.dumps({
-            "taskHubName": self.task_hub,
-            "creationUrls": {
-                "createNewInstancePostUri": f"{hook}/orchestrators/{{functionName}}[/{{instanceId}}]?{qs}",
-                "createAndWaitOnNewInstancePostUri":
-                    f"{hook}/orchestrators/{{functionName}}[/{{instanceId}}]?timeout={{timeoutInSeconds}}"
-                    f"&pollingInterval={{intervalInSeconds}}&{qs}",
-            },
-            "managementUrls": {
-                "id": "INSTANCEID",
-                "statusQueryGetUri": f"{inst}?{qs}",
-                "sendEventPostUri": f"{inst}/raiseEvent/{{eventName}}?{qs}",
-                "terminatePostUri": f"{inst}/terminate?reason={{text}}&{qs}",
-                "rewindPostUri": f"{inst}/rewind?reason={{text}}&{qs}",
-                "purgeHistoryDeleteUri": f"{inst}?{qs}",
-                "restartPostUri": f"{inst}/restart?{qs}",
-                "suspendPostUri": f"{inst}/suspend?reason={{text}}&{qs}",
-                "resumePostUri": f"{inst}/resume?reason={{text}}&{qs}",
-            },
-            "baseUrl": hook,
-            "requiredQueryStringParameters": qs,
-            "rpcBaseUrl": f"{hook}/",
-            "httpBaseUrl": hook,
-            "maxGrpcMessageSizeInBytes": 0,
-            "grpcHttpClientTimeout": "00:01:40",
-        })
-
-    def management_payload(self, instance_id: str) -> dict[str, str]:
-        urls: dict[str, str] = json.loads(self.client_binding_json())["managementUrls"]
-        return {key: value.replace("INSTANCEID", instance_id) for key, value in urls.items()}
-
-    # ---- operations (the HTTP API calls these; the host may too) ----------------------------
+    # ---- client operations -----------------------------------------------------------------
 
     def start_new(self, name: str, instance_id: str | None = None, input_json: str | None = None,
                   version: str | None = None) -> str:

@@ -57,7 +57,8 @@ class Devhost:
         configured = {"function": self.values.get("DEVHOST_FUNCTION_KEY"),
                       "master": self.values.get("DEVHOST_MASTER_KEY"),
                       "eventgrid_system": self.values.get("DEVHOST_EVENTGRID_SYSTEM_KEY"),
-                      "eventgrid_topic": self.values.get("DEVHOST_EVENTGRID_TOPIC_KEY")}
+                      "eventgrid_topic": self.values.get("DEVHOST_EVENTGRID_TOPIC_KEY"),
+                      "durabletask_system": self.values.get("DEVHOST_DURABLETASK_SYSTEM_KEY")}
         return {**stored, **{k: v for k, v in configured.items() if v}}
 
     def stdout(self) -> str:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pytest
 from azure.storage.blob import BlobServiceClient, ContentSettings
@@ -65,6 +67,16 @@ def outbox(host: Devhost) -> list[dict[str, Any]]:
     return [{"subscription": s, "state": st, "attempts": a, "event": json.loads(e)} for s, st, a, e in rows]
 
 
+def settled_row(host: Devhost, subject: str) -> dict[str, Any]:
+    """The subject's one outbox row once it has left 'pending': the function has returned
+    a moment before the row is marked, so a reader may see it still pending."""
+    def probe() -> list[dict[str, Any]]:
+        rows = [r for r in outbox(host) if r["event"]["subject"] == subject]
+        return rows if rows and all(r["state"] != "pending" for r in rows) else []
+    [row] = wait_for(probe) or [r for r in outbox(host) if r["event"]["subject"] == subject]
+    return row
+
+
 @pytest.fixture(scope="module")
 def scenario(azurite: Azurite) -> Scenario:
     scenario = Scenario(azurite, f"w{int(time.time() * 1000) % 10**8}")
@@ -100,7 +112,7 @@ def test_new_blob_becomes_exactly_one_blob_created_event(devhost: Devhost, scena
     assert re.fullmatch(r"[0-9a-f]{32,}", data["sequencer"])
     assert set(data["storageDiagnostics"]) == {"batchId"}
     assert got["data_version"] == ""
-    [row] = [r for r in outbox(devhost) if r["event"]["subject"] == subject]
+    row = settled_row(devhost, subject)
     event = row["event"]
     assert list(event) == ["topic", "subject", "eventType", "eventTime", "id", "data", "dataVersion",
                            "metadataVersion"]
@@ -170,7 +182,7 @@ def test_failing_function_is_retried_until_it_succeeds(devhost: Devhost, scenari
     [got] = wait_for(lambda: delivered(devhost, "flaky", subject))
     counter = devhost.work / f"flaky-{got['id']}.count"
     assert counter.read_text() == "3"  # failed twice, then succeeded
-    [row] = [r for r in outbox(devhost) if r["event"]["subject"] == subject]
+    row = settled_row(devhost, subject)
     assert (row["state"], row["attempts"]) == ("delivered", 3)
 
 
@@ -183,6 +195,9 @@ def test_function_that_keeps_failing_is_dead_lettered(devhost: Devhost, scenario
     assert record["deadLetterReason"] == "MaxDeliveryAttemptsExceeded"
     assert "never succeeds" in record["lastErrorMessage"]
     assert "dead-lettered" in devhost.stderr()
+    # Dead letters and the delivery state hold event payloads: the owner's alone.
+    for path in (*files, devhost.data_dir / "eventgrid.sqlite"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
 def test_restart_does_not_redeliver_and_delivers_what_arrived_while_down(
@@ -206,3 +221,20 @@ def test_restart_does_not_redeliver_and_delivers_what_arrived_while_down(
         assert len(delivered(host, "record", SUBJECT.format(scenario.scenes, "before.zip"))) == 1
     finally:
         host.stop()
+
+
+@pytest.mark.parametrize("name", [
+    "keep/shot 010.zip", "keep/literal%0Aescape.zip", "keep/literal%2Fslash.zip", "keep/line\nbreak.zip",
+    "keep/ünïcødé/шот.zip", "keep/emoji💎.zip", "keep/hash#and?query.zip", "keep/plus+amp&eq=.zip",
+    "keep/tab\t.zip", "keep/cr\rlf.zip",
+])
+def test_blob_names_reach_the_event_as_storage_writes_them(devhost: Devhost, scenario: Scenario,
+                                                           azurite: Azurite, name: str) -> None:
+    scenario.upload(scenario.other, name, b"n")
+    subject = SUBJECT.format(scenario.other, name)
+    [got] = wait_for(lambda: delivered(devhost, "recordSuffix", subject))
+    # The subject names the blob as stored; the URL escapes it as the storage service does
+    # ('/' kept as the path separator, everything else percent-encoded as UTF-8).
+    assert got["subject"] == subject
+    assert got["data"]["url"] == f"{azurite.blob_endpoint}/{scenario.other}/{quote(name, safe='/~')}"
+    assert unquote(got["data"]["url"].rsplit(f"/{scenario.other}/", 1)[1]) == name

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.durable import DurableRuntime
+from devhost.durable import DurableExtension
 from tests.devhost.harness import Devhost, request, start_devhost
 
 FUNCTION_KEY = "durable-test-key"
@@ -18,7 +18,7 @@ FUNCTION_KEY = "durable-test-key"
 
 def _runtime_ready(tmp: Path) -> bool:
     try:
-        DurableRuntime([], data_dir=tmp, base_url="http://127.0.0.1:1").client_binding_json()
+        DurableExtension([], data_dir=tmp, base_url="http://127.0.0.1:1", system_key="probe").client_binding_json()
     except NotImplementedError:
         return False
     except Exception:
@@ -71,7 +71,7 @@ def test_event_grid_function_in_a_blueprint_starts_an_orchestration(devhost: Dev
     deadline = time.monotonic() + 30
     status: dict[str, object] = {}
     while time.monotonic() < deadline:
-        reply = request("GET", status_url, params={"code": devhost.keys["eventgrid_system"]})
+        reply = request("GET", status_url, params={"code": devhost.keys["durabletask_system"]})
         status = reply.json() if reply.status in (200, 202) else {}
         if status.get("runtimeStatus") == "Completed":
             break

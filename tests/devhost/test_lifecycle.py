@@ -15,7 +15,7 @@ from tests.devhost.harness import APPS, request, start_devhost
 def test_sigterm_exits_0_and_generated_keys_survive_a_restart(tmp_path: Path) -> None:
     host = start_devhost("http_app", tmp_path / "one")
     keys = json.loads((host.data_dir / "keys.json").read_text())
-    assert set(keys) == {"function", "master", "eventgrid_system", "eventgrid_topic"}
+    assert set(keys) == {"function", "master", "eventgrid_system", "eventgrid_topic", "durabletask_system"}
     assert keys["function"] in host.stdout()
     assert keys["eventgrid_topic"] in host.stdout()
     assert request("GET", f"{host.url}/svc/items/1", params={"code": keys["function"]}).status == 200

@@ -146,3 +146,23 @@ def test_settings_values_become_environment_but_do_not_override_it(tmp_path: Pat
     path.write_text(json.dumps({"Values": {"X": {"nested": 1}}}))
     with pytest.raises(ConfigError):
         load_settings_file(path)
+
+
+def test_private_files_are_created_0600_and_older_readable_ones_are_narrowed(tmp_path: Path) -> None:
+    import stat
+
+    from devhost.private_files import touch_private, write_private
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    write_private(tmp_path / "state" / "keys.json", "{}")
+    assert mode(tmp_path / "state") == 0o700 and mode(tmp_path / "state" / "keys.json") == 0o600
+    assert (tmp_path / "state" / "keys.json").read_text() == "{}"
+    assert [p.name for p in (tmp_path / "state").iterdir()] == ["keys.json"]  # no temporary left
+    old = tmp_path / "hub.sqlite3"
+    old.write_text("")
+    old.chmod(0o644)
+    touch_private(old)
+    assert mode(old) == 0o600
+    assert mode(touch_private(tmp_path / "new.sqlite")) == 0o600

@@ -14,9 +14,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from devhost.durable import DurableRuntime
+from devhost.durable import DurableExtension, DurableRuntime
 
 TERMINAL = ("Completed", "Failed", "Terminated")
+SYSTEM_KEY = "durable-system-key-for-tests"
+MASTER_KEY = "master-key-for-tests"
 
 
 def free_port() -> int:
@@ -27,9 +29,13 @@ def free_port() -> int:
 
 @dataclass
 class Hosted:
-    runtime: DurableRuntime
+    durable: DurableExtension
     base_url: str
     http: aiohttp.ClientSession
+
+    @property
+    def runtime(self) -> DurableRuntime:
+        return self.durable.runtime
 
     @property
     def hook(self) -> str:
@@ -67,18 +73,20 @@ async def hosted(functions: list[Any], data_dir: Path, port: int | None = None,
                  **options: Any) -> AsyncIterator[Hosted]:
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
-    runtime = DurableRuntime(functions, data_dir=data_dir, base_url=base_url, **options)
+    durable = DurableExtension(functions, data_dir=data_dir, base_url=base_url, system_key=SYSTEM_KEY,
+                               master_key=MASTER_KEY, **options)
     app = web.Application()
-    runtime.add_routes(app)
+    durable.add_routes(app)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    await runtime.start()
+    await durable.start()
     try:
-        async with aiohttp.ClientSession() as http:
-            yield Hosted(runtime, base_url, http)
+        # The tests' own requests carry the system key, as a caller of the real API must.
+        async with aiohttp.ClientSession(headers={"x-functions-key": SYSTEM_KEY}) as http:
+            yield Hosted(durable, base_url, http)
     finally:
-        await runtime.stop()
+        await durable.stop()
         await runner.cleanup()
         await _reset_sdk_session()
 

@@ -24,6 +24,7 @@ HOOK = "/runtime/webhooks/durabletask"
 
 
 CRASH_APP = Path(__file__).resolve().parent / "apps" / "crash_app"
+KEY = {"x-functions-key": "crash-test-durable-key"}
 
 
 def _host_command(port: int, data_dir: Path) -> list[str]:
@@ -35,7 +36,8 @@ def _host_command(port: int, data_dir: Path) -> list[str]:
 def _start_host(port: int, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(_host_command(port, data_dir), cwd=REPO, stdout=out,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT,
+                                env={**os.environ, "DEVHOST_DURABLETASK_SYSTEM_KEY": KEY["x-functions-key"]})
 
 
 def _get(url: str, timeout: float = 2.0) -> tuple[int, Any]:
@@ -43,7 +45,7 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, Any]:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=KEY), timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, None
@@ -84,7 +86,7 @@ def test_kill_during_fan_out_then_restart_completes_without_rerunning_recorded_w
         _wait_for(lambda: _get(f"{base}/instances")[0] == 200, 30, "the host to listen")
 
         async def start() -> None:
-            async with aiohttp.ClientSession() as http, http.post(
+            async with aiohttp.ClientSession(headers=KEY) as http, http.post(
                     f"{base}/orchestrators/fan_out/crash-1",
                     json={"count": 8, "delay": 0.3, "marker_dir": str(markers)}) as resp:
                 assert resp.status == 202

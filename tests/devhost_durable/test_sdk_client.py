@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-from tests.devhost_durable.hosting import hosted
+from tests.devhost_durable.hosting import SYSTEM_KEY, hosted
 
 
 def test_sdk_client_round_trip(functions, run, tmp_path):
     async def scenario() -> None:
         async with hosted(functions, tmp_path) as h:
-            binding = json.loads(h.runtime.client_binding_json())
-            assert binding["rpcBaseUrl"] == f"{h.base_url}/runtime/webhooks/durabletask/"
+            binding = json.loads(h.durable.client_binding_json())
+            # The RPC base is this host's durabletask webhook; its user info carries the system key.
+            rpc = urlsplit(binding["rpcBaseUrl"])
+            assert urlunsplit(rpc._replace(netloc=rpc.hostname + f":{rpc.port}")) == \
+                f"{h.base_url}/runtime/webhooks/durabletask/"
+            assert (rpc.username, rpc.password) == ("durabletask", SYSTEM_KEY)
             assert binding["taskHubName"] == "DevHostHub"
-            client = df.DurableOrchestrationClient(h.runtime.client_binding_json())
+            client = df.DurableOrchestrationClient(h.durable.client_binding_json())
             since = datetime.now(UTC) - timedelta(minutes=1)
 
             iid = await client.start_new("hello_sequence", client_input=["SDK"])

@@ -8,13 +8,13 @@ import pytest
 
 from devhost.durable import DurableRuntime
 from devhost.durable.actions import RetryPolicy
-from devhost.durable.store import TaskHubInUse
+from devhost.durable.hub_lock import TaskHubInUse
 
 
 def test_a_task_hub_is_served_by_one_runtime_at_a_time(functions, tmp_path):
     async def scenario() -> None:
-        first = DurableRuntime(functions, data_dir=tmp_path, base_url="http://127.0.0.1:1")
-        second = DurableRuntime(functions, data_dir=tmp_path, base_url="http://127.0.0.1:2")
+        first = DurableRuntime(functions, data_dir=tmp_path)
+        second = DurableRuntime(functions, data_dir=tmp_path)
         await first.start()
         try:
             with pytest.raises(TaskHubInUse):

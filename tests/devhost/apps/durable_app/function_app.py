@@ -25,6 +25,12 @@ def greet(context: df.DurableOrchestrationContext):
     return greetings
 
 
+@app.orchestration_trigger(context_name="context")
+def wait_for_go(context: df.DurableOrchestrationContext):
+    """Runs until a "go" event arrives: an instance that stays running for the key tests."""
+    return (yield context.wait_for_external_event("go"))
+
+
 @app.activity_trigger(input_name="name")
 def hello(name: str) -> str:
     return f"Hello {name}"

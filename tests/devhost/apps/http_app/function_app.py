@@ -88,3 +88,13 @@ def hourly(timer: func.TimerRequest) -> None:
 @app.blob_input(arg_name="blob", path="scenes/{name}", connection="AzureWebJobsStorage")
 def with_blob(req: func.HttpRequest, blob: str) -> str:
     return blob
+
+
+@app.route(route="jobs/{jobId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def job(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps({"job": dict(req.route_params)}), mimetype="application/json")
+
+
+@app.route(route="jobs/{jobId}/history", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def job_history(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps({"history": dict(req.route_params)}), mimetype="application/json")
