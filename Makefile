@@ -7,15 +7,17 @@ DATA ?= .data/stack
 .PHONY: setup system-packages test lint demo up down status bench constraints clean
 
 CHECKOV_VENV := .venv-checkov
-# Debian packages: MariaDB keeps Azurite's blob metadata durable in the local stack (stack/mariadb.py).
-DEBIAN_PACKAGES := mariadb-server
+# Debian packages: MariaDB keeps Azurite's blob metadata durable in the local stack (stack/mariadb.py);
+# bubblewrap sandboxes every localbatch task (localbatch/sandbox.py).
+DEBIAN_PACKAGES := mariadb-server bubblewrap
+DEBIAN_COMMANDS := mariadbd mariadb-install-db bwrap
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
 
 setup: system-packages $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 # Installs only what is missing; refreshes the package lists only if the install needs it.
 system-packages:
-	@PATH="$$PATH:/usr/sbin"; command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null \
+	@PATH="$$PATH:/usr/sbin"; ( for c in $(DEBIAN_COMMANDS); do command -v $$c >/dev/null || exit 1; done ) \
 	  || { export DEBIAN_FRONTEND=noninteractive; \
 	       $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null 2>&1 \
 	       || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES); }; }

@@ -38,8 +38,11 @@ POLL_S = 0.02
 PER_UPLOAD_TIMEOUT_S = 30.0
 
 
-def _status(devhost_url: str, instance_id: str, history: bool = False) -> dict[str, Any] | None:
-    query = "?showInput=false" + ("&showHistory=true&showHistoryOutput=false" if history else "")
+def _status(devhost_url: str, master_key: str, instance_id: str, history: bool = False) -> dict[str, Any] | None:
+    # The Durable HTTP API needs the system or the master key, as in Azure.
+    query = f"?code={urllib.parse.quote(master_key)}&showInput=false"
+    if history:
+        query += "&showHistory=true&showHistoryOutput=false"
     url = f"{devhost_url}/runtime/webhooks/durabletask/instances/{urllib.parse.quote(instance_id, safe='')}{query}"
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -76,14 +79,15 @@ def body(report: Report, uploads: int = UPLOADS) -> None:
             job_id = upload_job_id(blob.url, str(result["etag"]))
             deadline = time.monotonic() + PER_UPLOAD_TIMEOUT_S
             while True:
-                status = _status(info.devhost_url, job_id)
+                status = _status(info.devhost_url, info.master_key, job_id)
                 if status is not None and status["runtimeStatus"] != "Pending":
                     observed.append(time.time() - committed)
                     break
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"upload {n}: job {job_id} not running after {PER_UPLOAD_TIMEOUT_S:.0f} s")
                 time.sleep(POLL_S)
-            history = (_status(info.devhost_url, job_id, history=True) or {}).get("historyEvents") or []
+            status = _status(info.devhost_url, info.master_key, job_id, history=True) or {}
+            history = status.get("historyEvents") or []
             started = next(_ts(e) for e in history if e["EventType"] == 0)     # ExecutionStarted
             first_episode = next(_ts(e) for e in history if e["EventType"] == 12)  # OrchestratorStarted
             delivery.append(started - committed)

@@ -12,6 +12,7 @@ largest history of any one instance (showHistory) and the replay episodes (devho
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import tempfile
 import time
@@ -56,9 +57,11 @@ class ScaleHost:
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.system_key = secrets.token_urlsafe(24)  # the Durable HTTP API refuses keyless calls
         self.service = Service(name="devhost-scale", data_dir=data_dir, argv=[
             sys.executable, "-m", "devhost", "--app-dir", str(ROOT / "bench" / "apps" / "scale"),
-            "--port", str(self.port), "--data-dir", str(data_dir / "devhost")])
+            "--port", str(self.port), "--data-dir", str(data_dir / "devhost")],
+            env={"DEVHOST_DURABLETASK_SYSTEM_KEY": self.system_key})
 
     def __enter__(self) -> ScaleHost:
         self.service.start()
@@ -80,6 +83,7 @@ class ScaleHost:
 
     def status(self, instance_id: str, history: bool = False) -> dict[str, Any] | None:
         query = "?showHistory=true&showHistoryOutput=false&showInput=false" if history else "?showInput=false"
+        query += f"&code={self.system_key}"
         code, body = _get(f"{self.url}/runtime/webhooks/durabletask/instances/"
                           f"{urllib.parse.quote(instance_id, safe='')}{query}")
         return body if code in (200, 202) else None

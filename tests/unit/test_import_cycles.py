@@ -11,14 +11,9 @@ from __future__ import annotations
 
 from tests.unit.import_graph import cycles, import_graph, write_tree
 
-# Temporary: the one cycle known when this test was written, being removed on another branch.
-# Delete this constant (and its use below) once devhost/durable/runtime.py no longer imports http_api.
-KNOWN_CYCLE_ALLOWANCE_DEVHOST_HTTP_API_RUNTIME = [["devhost.durable.http_api", "devhost.durable.runtime"]]
-
 
 def test_the_project_has_no_import_cycle():
-    found = cycles(import_graph())
-    assert [c for c in found if c not in KNOWN_CYCLE_ALLOWANCE_DEVHOST_HTTP_API_RUNTIME] == []
+    assert cycles(import_graph()) == []
 
 
 def test_a_cycle_through_three_packages_is_found(tmp_path):
