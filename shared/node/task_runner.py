@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import datetime as dt
 import fcntl
 import hashlib
@@ -49,26 +50,46 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the node scripts shipped beside this one
+try:
+    import frame_progress
+    import heartbeat
+    import previews
+except ImportError as _missing:  # an older tools folder: run and mark the task, without watching it
+    frame_progress = heartbeat = previews = None
+    _WATCH_MISSING: str | None = str(_missing)
+else:
+    _WATCH_MISSING = None
 
 EXIT_BAD_BUNDLE = 65       # the bundle is unsafe or unreadable: retrying cannot help
 EXIT_NO_SPACE = 75         # the node's disk cannot hold the unpacked bundle: another node may
 EXIT_MISSING_OUTPUT = 68   # the command exited 0 but an expected file is missing or empty
 EXIT_RUNNER_ERROR = 70     # the runner itself failed (marker not writable, bad arguments…)
 EXIT_TIMEOUT = 124         # --timeout passed; the command was stopped
+EXIT_STUCK = 86            # --stuck-after passed without a new frame; the command was stopped
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 
 DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_MAX_BYTES = 20 * 1024**3
+DEFAULT_HEARTBEAT_EVERY = 5.0
 DEFAULT_KEEP_FREE = 1024**3  # room left for frames, Blender's temp files and the other tasks
 SHARED_DIR_ENV = "AZ_BATCH_NODE_SHARED_DIR"
 BUNDLE_DIR_ENV = "RENDER_BUNDLE_DIR"  # read by apply_settings.py and inspect_scene.py
 COPY_CHUNK = 1024 * 1024
+POLL_SECONDS = 0.25
+STOP_GRACE = 10.0    # seconds between SIGTERM and SIGKILL for a stopped command
+READER_GRACE = 5.0
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_OUTPUT_LOCK = threading.Lock()
 _FRAME_ITEM = re.compile(r"^(\d+)(?:-(\d+)(?:x(\d+))?)?$")
 
 
@@ -331,50 +352,114 @@ def provide_bundle(args: argparse.Namespace) -> str:
 # ---------------------------------------------------------------- running
 
 
-def run_command(argv: list[str], timeout: float | None,
-                env: dict[str, str] | None = None) -> tuple[int | None, int, str | None]:
-    """Run argv with its output going to ours and SIGTERM/SIGINT passed on to it.
-    Returns (the command's exit code or None if it never ran, the task's exit code, error)."""
+def _own_group() -> None:
+    """In the child before exec: its own process group (so a stuck or timed-out render is killed
+    with whatever it started), and killed if the runner dies (localbatch and Batch kill the
+    runner's group, which the child has left)."""
+    os.setpgid(0, 0)
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tee(source: Any, target: Any, sink: Callable[[bytes], None] | None) -> None:
+    """Copy the child's stream to ours byte for byte, handing each piece to `sink` as well."""
+    fd = source.fileno()
+    out = getattr(target, "buffer", None)
+    while data := os.read(fd, COPY_CHUNK):
+        with _OUTPUT_LOCK:
+            if out is not None:
+                out.write(data)
+                out.flush()
+            else:
+                target.write(data.decode("utf-8", "replace"))
+                target.flush()
+        if sink is not None:
+            try:
+                sink(data)
+            except Exception as exc:  # watching the frames must never stop the task's output
+                log(f"cannot read the command's progress: {exc!r}")
+                sink = None
+    source.close()
+
+
+def run_command(argv: list[str], timeout: float | None, env: dict[str, str] | None = None, *,
+                sinks: tuple[Callable[[bytes], None] | None, Callable[[bytes], None] | None] = (None, None),
+                last_frame_at: Callable[[], float] | None = None,
+                stuck_after: float | None = None,
+                on_started: Callable[[], None] | None = None) -> tuple[int | None, int, str | None, str | None]:
+    """Run argv, its output teed to ours (and to `sinks`), SIGTERM/SIGINT passed on to it.
+    Returns (the command's exit code or None if it never ran, the task's exit code, error, reason),
+    reason being "timeout" or "stuck" when the runner stopped the command."""
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        proc = subprocess.Popen(argv, env=env)
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, preexec_fn=_own_group)  # before any thread starts
     except FileNotFoundError:
-        return None, EXIT_NOT_FOUND, f"program not found: {argv[0]}"
+        return None, EXIT_NOT_FOUND, f"program not found: {argv[0]}", None
     except PermissionError:
-        return None, EXIT_NOT_EXECUTABLE, f"program not executable: {argv[0]}"
+        return None, EXIT_NOT_EXECUTABLE, f"program not executable: {argv[0]}", None
     except OSError as exc:
-        return None, EXIT_NOT_EXECUTABLE, f"cannot start {argv[0]}: {exc}"
-
+        return None, EXIT_NOT_EXECUTABLE, f"cannot start {argv[0]}: {exc}", None
+    started = time.monotonic()
+    readers = [threading.Thread(target=_tee, args=(stream, target, sink), daemon=True)
+               for stream, target, sink in ((proc.stdout, sys.stdout, sinks[0]), (proc.stderr, sys.stderr, sinks[1]))]
+    for reader in readers:
+        reader.start()
+    if on_started is not None:
+        on_started()
     received: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
         received.append(signum)
-        try:
-            proc.send_signal(signum)
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            return proc.returncode, EXIT_TIMEOUT, f"stopped after the {timeout:g}s timeout"
+        stopped = _wait(proc, started, timeout, last_frame_at, stuck_after)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        for reader in readers:
+            reader.join(timeout=READER_GRACE)  # a grandchild may hold the pipe open
+    if stopped is not None:
+        return proc.returncode, *stopped
+    code = proc.returncode
     if code < 0:
-        return code, 128 - code, f"killed by signal {-code}"
+        return code, 128 - code, f"killed by signal {-code}", None
     if received:
-        return code, code or 128 + received[0], f"stopped by signal {received[0]}"
-    return code, code, None
+        return code, code or 128 + received[0], f"stopped by signal {received[0]}", None
+    return code, code, None, None
+
+
+def _wait(proc: subprocess.Popen[bytes], started: float, timeout: float | None,
+          last_frame_at: Callable[[], float] | None, stuck_after: float | None) -> tuple[int, str, str] | None:
+    """Wait for the command; stop it on --timeout or --stuck-after: (exit code, error, reason)."""
+    while True:
+        try:
+            proc.wait(timeout=POLL_SECONDS)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if timeout is not None and now - started >= timeout:
+            _stop_group(proc)
+            return EXIT_TIMEOUT, f"stopped after the {timeout:g}s timeout", "timeout"
+        if stuck_after is not None and last_frame_at is not None and now - last_frame_at() >= stuck_after:
+            _stop_group(proc)
+            return EXIT_STUCK, f"stuck: no frame for {stuck_after:g} s", "stuck"
 
 
 def check_outputs(paths: list[str]) -> dict[str, list[str]]:
@@ -432,20 +517,98 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--frames", help="the frames this task renders, e.g. 1-10 (for the marker)")
     parser.add_argument("--expect", action="append", default=[], help="a file the command must write")
     parser.add_argument("--timeout", type=float, help="stop the command after this many seconds")
+    parser.add_argument("--stuck-after", type=float,
+                        help="stop the command when no frame has finished for this many seconds")
+    parser.add_argument("--heartbeat", default="heartbeat.json",
+                        help="the heartbeat file rewritten while the command runs ('' for none)")
+    parser.add_argument("--heartbeat-every", type=float, default=DEFAULT_HEARTBEAT_EVERY,
+                        help="seconds between heartbeats")
+    parser.add_argument("--previews", default="previews",
+                        help="directory for the frames' JPEG previews ('' for none)")
+    parser.add_argument("--ffmpeg", help="FFmpeg for the previews (default: RENDER_FFMPEG, else PATH)")
     args = parser.parse_args(argv[:split])
     command = argv[split + 1:]
     if not command:
         parser.error("no command after '--'")
     if args.max_entries < 1 or args.max_bytes < 1 or args.keep_free < 0:
         parser.error("--max-entries and --max-bytes must be positive, --keep-free not negative")
+    if (args.stuck_after is not None and not args.stuck_after > 0) or not args.heartbeat_every > 0:
+        parser.error("--stuck-after and --heartbeat-every must be positive")
     return args, command
+
+
+class Watch:
+    """The running command's frames, heartbeats and previews (the sibling scripts, when shipped)."""
+
+    def __init__(self, args: argparse.Namespace, command: list[str], frames: list[int], started_at: str) -> None:
+        self.args, self.command = args, command
+        self.progress: Any = None
+        self.heartbeat: Any = None
+        self.previews: Any = None
+        self._splitters: list[Any] = []
+        program = os.path.basename(command[0])
+        self.blender = args.kind in ("render", "inspect") or program.startswith("blender")
+        self.stitch = args.kind == "stitch" or program.startswith("ffmpeg")
+        if frame_progress is None:
+            log(f"frame times, heartbeats and previews are off (a node script is missing: {_WATCH_MISSING})")
+            return
+        self.progress = frame_progress.FrameProgress(frames, on_frame=self._frame_saved)
+        if args.kind == "render" and args.previews:
+            self.previews = previews.PreviewMaker(previews.find_ffmpeg(args.ffmpeg), args.previews, log)
+        if args.heartbeat:
+            self.heartbeat = heartbeat.Heartbeat(
+                args.task_id, args.heartbeat, self.progress.snapshot, every=args.heartbeat_every,
+                url=heartbeat.heartbeat_url(log), log=log, started_at=started_at, now=_now)
+
+    def sinks(self) -> tuple[Callable[[bytes], None] | None, Callable[[bytes], None] | None]:
+        if self.progress is None or not self.blender:
+            return None, None
+        self._splitters = [frame_progress.LineSplitter(self.progress.feed) for _ in range(2)]
+        return self._splitters[0].write, self._splitters[1].write
+
+    def last_frame_at(self) -> Callable[[], float] | None:
+        if self.progress is None:
+            if self.args.stuck_after is not None:
+                log("--stuck-after is ignored: frames cannot be followed without frame_progress.py")
+            return None
+        return lambda: float(self.progress.last_frame_at)
+
+    def started(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.start()
+
+    def _frame_saved(self, frame: int, path: str) -> None:
+        if self.previews is not None:
+            self.previews.add(frame, path)
+        if self.heartbeat is not None:
+            self.heartbeat.frame_finished()
+
+    def finish(self, status: str) -> dict[str, Any]:
+        """Wait for the previews, send the last heartbeat; the marker's frame and provenance fields."""
+        if self.progress is None:
+            return {}
+        for splitter in self._splitters:
+            splitter.close()
+        if self.previews is not None:
+            self.previews.close()
+        if self.heartbeat is not None:
+            self.heartbeat.stop(status)
+        snapshot = self.progress.snapshot()
+        fields = {key: snapshot[key] for key in ("framesDone", "frameSeconds", "frameFinishedAt")}
+        if self.blender:
+            fields["blender"] = self.progress.blender()
+        ffmpeg = self.command[0] if self.stitch else (self.previews.ffmpeg if self.previews else None)
+        if ffmpeg is not None and (self.stitch or snapshot["framesDone"]):
+            fields["ffmpeg"] = previews.ffmpeg_version(ffmpeg)
+        return fields
 
 
 def run_task(args: argparse.Namespace, command: list[str]) -> int:
     marker: dict[str, Any] = {
         "taskId": args.task_id, "kind": args.kind, "status": "failed", "frames": [],
         "exitCode": None, "childExitCode": None, "seconds": 0.0, "startedAt": _now(), "finishedAt": None,
-        "program": os.path.basename(command[0]), "expected": None, "error": None,
+        "program": os.path.basename(command[0]), "expected": None, "error": None, "reason": None,
+        "framesDone": [], "frameSeconds": {}, "frameFinishedAt": {}, "blender": None, "ffmpeg": None,
     }
     code, error = 0, None
     try:
@@ -460,10 +623,14 @@ def run_task(args: argparse.Namespace, command: list[str]) -> int:
             code, error = EXIT_NO_SPACE, str(exc)
         except BundleError as exc:
             code, error = EXIT_BAD_BUNDLE, f"bad bundle: {exc}"
+    watch: Watch | None = None
     if error is None:
         log(f"running {command[0]} for task {args.task_id}")
+        watch = Watch(args, command, marker["frames"], marker["startedAt"])
         started = time.monotonic()
-        marker["childExitCode"], code, error = run_command(command, args.timeout, env)
+        marker["childExitCode"], code, error, marker["reason"] = run_command(
+            command, args.timeout, env, sinks=watch.sinks(), last_frame_at=watch.last_frame_at(),
+            stuck_after=args.stuck_after, on_started=watch.started)
         marker["seconds"] = round(time.monotonic() - started, 3)
         if args.expect:
             marker["expected"] = check_outputs(args.expect)
@@ -473,8 +640,10 @@ def run_task(args: argparse.Namespace, command: list[str]) -> int:
                 error = f"{len(missing)} expected files missing or empty: {', '.join(missing[:10])}"
     if error:
         log(error)
-    marker.update(status="succeeded" if code == 0 else "failed", exitCode=code, error=error,
-                  finishedAt=_now())
+    status = "succeeded" if code == 0 else "failed"
+    if watch is not None:
+        marker.update(watch.finish(status))
+    marker.update(status=status, exitCode=code, error=error, finishedAt=_now())
     try:
         write_marker(args.marker, marker)
     except OSError as exc:
