@@ -368,9 +368,9 @@ def task_runner_argv(inner: Sequence[str], *, task_id: str, marker: str, kind: s
             if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds < 10**7:
                 raise ValueError(f"{flag} must be a positive number of seconds, not {seconds!r}")
             argv += [flag, f"{seconds:g}"]
-    for flag, path in (("--heartbeat", heartbeat), ("--previews", previews), ("--ffmpeg", ffmpeg)):
-        if path is not None:
-            argv += [flag, _safe_path(path) if path or flag == "--ffmpeg" else ""]
+    for flag, value in (("--heartbeat", heartbeat), ("--previews", previews), ("--ffmpeg", ffmpeg)):
+        if value is not None:
+            argv += [flag, _safe_path(value) if value or flag == "--ffmpeg" else ""]
     return [*argv, "--", *inner]
 
 
