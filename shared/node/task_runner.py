@@ -1,23 +1,50 @@
 """Run one render, inspect or stitch task on a render node and leave a completion marker.
 
-Shipped to nodes as a Batch resource file and run with the node's python3, so it is one
-self-contained file using only the standard library (hence longer than the project's usual
-module: unpacking, running and the marker are the steps of one task).
+Shipped to nodes as a Batch resource file and run with the node's python3, so it uses only the
+standard library (hence longer than the project's usual module: unpacking, running and the marker
+are the steps of one task). Watching the running command lives in sibling scripts shipped beside it
+in the same folder: frame_progress.py (Blender's output → frames, seconds, version), heartbeat.py and
+previews.py. Without them (an older tools folder) the task runs and is marked as before, unwatched.
 
     python3 task_runner.py --task-id chunk-0001 --marker marker.json [--kind render]
         [--bundle scene.zip --extract-to bundle [--max-entries N] [--max-bytes N] [--keep-free N]]
         [--frames 1-10] [--expect frames/shot_0001.png ...] [--timeout SECONDS]
+        [--stuck-after SECONDS] [--heartbeat heartbeat.json] [--heartbeat-every 5]
+        [--previews previews] [--ffmpeg PATH]
         -- blender -b bundle/shot.blend ... -f 1..10
 
 Steps: check the bundle (no `..`, absolute paths, links or special files, no entry escaping the
 directory, at most --max-entries entries and --max-bytes unpacked bytes); make it available at
---extract-to; run the command without a shell, its output going straight to this process's stdout
-and stderr; then check that every --expect file exists and is not empty (Blender sometimes exits 0
-without writing a frame); last, write the marker JSON atomically:
+--extract-to; run the command without a shell in its own process group, its stdout and stderr
+copied byte for byte to this process's stdout and stderr (the task's stdout.txt and stderr.txt) and
+read on the way; then check that every --expect file exists and is not empty (Blender sometimes
+exits 0 without writing a frame); last, write the marker JSON atomically:
 
     {"taskId", "kind", "status": "succeeded"|"failed", "frames": [..], "exitCode",
      "childExitCode", "seconds", "startedAt", "finishedAt", "program",
-     "expected": {"present": [..], "missing": [..]} | null, "error": str | null}
+     "expected": {"present": [..], "missing": [..]} | null, "error": str | null,
+     "reason": "stuck"|"timeout"|null, "framesDone": [..], "frameSeconds": {"<frame>": s},
+     "frameFinishedAt": {"<frame>": iso utc}, "blender": {"version", "buildHash"} | null,
+     "ffmpeg": {"version", "banner"} | null}
+
+While a render, inspect or `blender` command runs:
+- frames: each `Saved:` line Blender prints finishes a frame; its seconds are the ` Time:` line
+  after it (see frame_progress.py), `blender` comes from Blender's start-up banner.
+- heartbeat: --heartbeat (default `heartbeat.json`, in the task's working directory; '' for none)
+  is rewritten every --heartbeat-every seconds and soon after each frame (see heartbeat.py); with
+  RENDER_HEARTBEAT_URL set to a write SAS URL of one blob, each heartbeat is also PUT there.
+- previews (render tasks): each saved frame becomes `<--previews>/<frame>.jpg` (default
+  `previews/1001.jpg`, frame number unpadded), at most 480 px wide, made with --ffmpeg, else
+  RENDER_FFMPEG, else `ffmpeg` on PATH; `ffmpeg` in the marker is that FFmpeg's version (for a
+  stitch task: the stitching FFmpeg's). A preview that cannot be made is noted on stderr only.
+- --stuck-after: when no frame has finished for that long (counted from the start, then from the
+  latest frame) the command's process group is stopped (SIGTERM, SIGKILL after 10 s), the marker
+  says `reason: "stuck"` and the task exits with EXIT_STUCK.
+
+What the pipeline passes (shared/pipeline/batch_tasks.py): ship frame_progress.py, heartbeat.py and
+previews.py into the same tools folder as this file; optionally --stuck-after, and
+RENDER_HEARTBEAT_URL (a secret: never printed) and RENDER_FFMPEG in the task's environment; upload
+the output files `previews/*.jpg` (to renders/<jobId>/previews/) and `heartbeat.json` if wanted.
 
 On a Batch node (AZ_BATCH_NODE_SHARED_DIR set) a bundle is unpacked once per node and version:
 into `$AZ_BATCH_NODE_SHARED_DIR/bundles/<sha256 of the zip>`, under an fcntl lock so that
@@ -59,11 +86,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the node scripts shipped beside this one
 try:
-    import frame_progress
-    import heartbeat
-    import previews
+    import watch
 except ImportError as _missing:  # an older tools folder: run and mark the task, without watching it
-    frame_progress = heartbeat = previews = None
+    watch = None
     _WATCH_MISSING: str | None = str(_missing)
 else:
     _WATCH_MISSING = None
@@ -537,72 +562,6 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, command
 
 
-class Watch:
-    """The running command's frames, heartbeats and previews (the sibling scripts, when shipped)."""
-
-    def __init__(self, args: argparse.Namespace, command: list[str], frames: list[int], started_at: str) -> None:
-        self.args, self.command = args, command
-        self.progress: Any = None
-        self.heartbeat: Any = None
-        self.previews: Any = None
-        self._splitters: list[Any] = []
-        program = os.path.basename(command[0])
-        self.blender = args.kind in ("render", "inspect") or program.startswith("blender")
-        self.stitch = args.kind == "stitch" or program.startswith("ffmpeg")
-        if frame_progress is None:
-            log(f"frame times, heartbeats and previews are off (a node script is missing: {_WATCH_MISSING})")
-            return
-        self.progress = frame_progress.FrameProgress(frames, on_frame=self._frame_saved)
-        if args.kind == "render" and args.previews:
-            self.previews = previews.PreviewMaker(previews.find_ffmpeg(args.ffmpeg), args.previews, log)
-        if args.heartbeat:
-            self.heartbeat = heartbeat.Heartbeat(
-                args.task_id, args.heartbeat, self.progress.snapshot, every=args.heartbeat_every,
-                url=heartbeat.heartbeat_url(log), log=log, started_at=started_at, now=_now)
-
-    def sinks(self) -> tuple[Callable[[bytes], None] | None, Callable[[bytes], None] | None]:
-        if self.progress is None or not self.blender:
-            return None, None
-        self._splitters = [frame_progress.LineSplitter(self.progress.feed) for _ in range(2)]
-        return self._splitters[0].write, self._splitters[1].write
-
-    def last_frame_at(self) -> Callable[[], float] | None:
-        if self.progress is None:
-            if self.args.stuck_after is not None:
-                log("--stuck-after is ignored: frames cannot be followed without frame_progress.py")
-            return None
-        return lambda: float(self.progress.last_frame_at)
-
-    def started(self) -> None:
-        if self.heartbeat is not None:
-            self.heartbeat.start()
-
-    def _frame_saved(self, frame: int, path: str) -> None:
-        if self.previews is not None:
-            self.previews.add(frame, path)
-        if self.heartbeat is not None:
-            self.heartbeat.frame_finished()
-
-    def finish(self, status: str) -> dict[str, Any]:
-        """Wait for the previews, send the last heartbeat; the marker's frame and provenance fields."""
-        if self.progress is None:
-            return {}
-        for splitter in self._splitters:
-            splitter.close()
-        if self.previews is not None:
-            self.previews.close()
-        if self.heartbeat is not None:
-            self.heartbeat.stop(status)
-        snapshot = self.progress.snapshot()
-        fields = {key: snapshot[key] for key in ("framesDone", "frameSeconds", "frameFinishedAt")}
-        if self.blender:
-            fields["blender"] = self.progress.blender()
-        ffmpeg = self.command[0] if self.stitch else (self.previews.ffmpeg if self.previews else None)
-        if ffmpeg is not None and (self.stitch or snapshot["framesDone"]):
-            fields["ffmpeg"] = previews.ffmpeg_version(ffmpeg)
-        return fields
-
-
 def run_task(args: argparse.Namespace, command: list[str]) -> int:
     marker: dict[str, Any] = {
         "taskId": args.task_id, "kind": args.kind, "status": "failed", "frames": [],
@@ -623,14 +582,22 @@ def run_task(args: argparse.Namespace, command: list[str]) -> int:
             code, error = EXIT_NO_SPACE, str(exc)
         except BundleError as exc:
             code, error = EXIT_BAD_BUNDLE, f"bad bundle: {exc}"
-    watch: Watch | None = None
+    task_watch: Any = None
     if error is None:
         log(f"running {command[0]} for task {args.task_id}")
-        watch = Watch(args, command, marker["frames"], marker["startedAt"])
+        last_frame_at = None
+        if watch is not None:
+            task_watch = watch.TaskWatch(args, command, marker["frames"], started_at=marker["startedAt"],
+                                         log=log, now=_now)
+            last_frame_at = task_watch.last_frame_at
+        else:
+            log(f"frame times, heartbeats, previews and --stuck-after are off (a node script is missing: "
+                f"{_WATCH_MISSING})")
         started = time.monotonic()
         marker["childExitCode"], code, error, marker["reason"] = run_command(
-            command, args.timeout, env, sinks=watch.sinks(), last_frame_at=watch.last_frame_at(),
-            stuck_after=args.stuck_after, on_started=watch.started)
+            command, args.timeout, env, sinks=task_watch.sinks() if task_watch else (None, None),
+            last_frame_at=last_frame_at, stuck_after=args.stuck_after,
+            on_started=task_watch.started if task_watch else None)
         marker["seconds"] = round(time.monotonic() - started, 3)
         if args.expect:
             marker["expected"] = check_outputs(args.expect)
@@ -641,8 +608,8 @@ def run_task(args: argparse.Namespace, command: list[str]) -> int:
     if error:
         log(error)
     status = "succeeded" if code == 0 else "failed"
-    if watch is not None:
-        marker.update(watch.finish(status))
+    if task_watch is not None:
+        marker.update(task_watch.finish(status))
     marker.update(status=status, exitCode=code, error=error, finishedAt=_now())
     try:
         write_marker(args.marker, marker)
