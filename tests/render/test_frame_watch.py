@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -191,3 +192,49 @@ def test_progress_lines_of_real_blender_versions() -> None:
     for line in ["Blender 4.2.3 LTS", "\tbuild date: 2024-10-15", "\tbuild hash: 2B9BD5E4D2A0"]:
         version_output.feed(line)
     assert version_output.blender() == {"version": "4.2.3", "buildHash": "2b9bd5e4d2a0"}
+
+
+def test_a_stitch_task_records_the_ffmpeg_it_ran(tmp_path: Path) -> None:
+    ffmpeg = ffmpeg_exe()
+    stitch = [ffmpeg, "-hide_banner", "-nostdin", "-f", "lavfi", "-i", "color=c=red:s=32x32:d=0.2", "out.mp4"]
+    result = subprocess.run([sys.executable, str(RUNNER), "--task-id", "stitch", "--marker", "marker.json",
+                             "--kind", "stitch", "--", *stitch], cwd=tmp_path, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    first_line = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True).stdout.splitlines()[0]
+    m = marker(tmp_path)
+    assert m["ffmpeg"] == {"version": first_line.split()[2], "banner": first_line} and m["blender"] is None
+
+
+def test_a_killed_runner_takes_its_render_with_it(tmp_path: Path) -> None:
+    """localbatch and Batch kill the runner's group; the render, in a group of its own, must end too."""
+    proc = subprocess.Popen(runner_argv("--previews", "", fake=["frames=1,2", "hang_after=1"]), cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "pids.txt").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (render,) = [int(p) for p in (tmp_path / "pids.txt").read_text().split()]
+        assert alive(render)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while alive(render) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(render)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigterm_to_the_runner_stops_the_render_and_fails_the_marker(tmp_path: Path) -> None:
+    proc = subprocess.Popen(runner_argv("--previews", "", fake=["frames=1,2", "hang_after=1"]), cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "pids.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    m = marker(tmp_path)
+    assert m["status"] == "failed" and m["framesDone"] == [1] and "signal" in str(m["error"])
+    assert not alive(int((tmp_path / "pids.txt").read_text()))
