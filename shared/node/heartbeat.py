@@ -83,8 +83,7 @@ class Heartbeat:
         self.writes = 0
 
     def start(self) -> None:
-        self.beat("running")
-        self._thread.start()
+        self._thread.start()  # its first beat is at once (on the thread: an upload may take a while)
 
     def frame_finished(self) -> None:
         self._wake.set()

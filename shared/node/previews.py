@@ -77,6 +77,11 @@ def make_preview(ffmpeg: str, frame_file: str, out: str) -> str | None:
             os.unlink(tmp)
 
 
+def _inside(root: str, path: str) -> bool:
+    real, top = os.path.realpath(os.path.join(root, path)), os.path.realpath(root)
+    return real.startswith(top.rstrip(os.sep) + os.sep)
+
+
 class PreviewMaker:
     """Queue frames as they are saved; `close()` waits until every queued preview is made."""
 
@@ -88,6 +93,11 @@ class PreviewMaker:
         self._warned = False
 
     def add(self, frame: int, frame_file: str) -> None:
+        if not _inside(os.getcwd(), frame_file):
+            # frames are written inside the task; a preview of anything else could publish a file
+            # that is not this task's (another job's frames on the same node)
+            self._log(f"no preview for frame {frame}: {frame_file[:200]!r} is outside the task directory")
+            return
         if self.ffmpeg is None:
             if not self._warned:
                 self._log("no FFmpeg (--ffmpeg, RENDER_FFMPEG or PATH): frames get no previews")

@@ -401,14 +401,20 @@ def _tee(source: Any, target: Any, sink: Callable[[bytes], None] | None) -> None
     """Copy the child's stream to ours byte for byte, handing each piece to `sink` as well."""
     fd = source.fileno()
     out = getattr(target, "buffer", None)
+    broken = False
     while data := os.read(fd, COPY_CHUNK):
         with _OUTPUT_LOCK:
-            if out is not None:
-                out.write(data)
-                out.flush()
-            else:
-                target.write(data.decode("utf-8", "replace"))
-                target.flush()
+            try:
+                if broken:
+                    pass  # keep draining: a child blocked on a full pipe would never finish
+                elif out is not None:
+                    out.write(data)
+                    out.flush()
+                else:
+                    target.write(data.decode("utf-8", "replace"))
+                    target.flush()
+            except (OSError, ValueError):
+                broken = True
         if sink is not None:
             try:
                 sink(data)

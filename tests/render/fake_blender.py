@@ -2,10 +2,11 @@
 runner's tests of frame times, heartbeats and stuck renders (real Blender is in the slow tests).
 
     python fake_blender.py frames=1,2,3 [times=00:01.71,01:02.50,…] [sleep=0.2] [saved_on=stderr]
-        [wait_for=FILE] [hang_after=N] [grandchild=1]
+        [wait_for=FILE] [hang_after=N] [grandchild=1] [saved_path=PATH]
 
 `wait_for` holds the second frame until FILE exists; `hang_after=N` hangs after N frames, with a
 grandchild in its group when `grandchild` is set; both write their pids to `pids.txt`.
+`saved_path` is what the first `Saved:` line names instead of the file written.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def main(argv: list[str]) -> None:
         time.sleep(float(args.get("sleep", "0")))
         path = f"frames/shot_{frame:04d}.png"
         Path(path).write_bytes(b"not an image")
-        print(f"00:03.405  render           | Saved: '{path}'", file=saved_stream, flush=True)
+        named = args["saved_path"] if index == 0 and "saved_path" in args else path
+        print(f"00:03.405  render           | Saved: '{named}'", file=saved_stream, flush=True)
         if index < len(times):
             print(f" Time: {times[index]} (Saving: 00:00.02)", file=saved_stream, flush=True)
         print(f"Fra:{frame} Mem:38.1M | Finished", flush=True)

@@ -238,3 +238,35 @@ def test_sigterm_to_the_runner_stops_the_render_and_fails_the_marker(tmp_path: P
     m = marker(tmp_path)
     assert m["status"] == "failed" and m["framesDone"] == [1] and "signal" in str(m["error"])
     assert not alive(int((tmp_path / "pids.txt").read_text()))
+
+
+def test_a_saved_line_naming_a_file_outside_the_task_gets_no_preview(tmp_path: Path) -> None:
+    """Another job's frame on the same node (here a real PNG) must not become this job's preview."""
+    outside = tmp_path / "other-job" / "secret_0001.png"
+    outside.parent.mkdir()
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=64x64", "-frames:v", "1",
+                    str(outside)], check=True, timeout=60)
+    work = tmp_path / "task"
+    work.mkdir()
+    for named in (str(outside), "../other-job/secret_0001.png"):
+        result = run(work, "--frames", "1-2", "--ffmpeg", ffmpeg_exe(), fake=["frames=1,2", f"saved_path={named}"])
+        assert result.returncode == 0, result.stderr
+        assert b"is outside the task directory" in result.stderr
+        assert not (work / "previews" / "1.jpg").exists()
+
+
+def test_heartbeats_after_frames_are_rate_limited(tmp_path: Path) -> None:
+    from shared.node import heartbeat
+
+    beat = heartbeat.Heartbeat("chunk-0001", str(tmp_path / "hb.json"), lambda: {"framesDone": []}, every=30,
+                               url=None, log=print, started_at="2026-01-01T00:00:00Z",
+                               now=frame_progress.now_iso)
+    beat.start()
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:  # a frame finishing every 10 ms
+        beat.frame_finished()
+        time.sleep(0.01)
+    beat.stop("succeeded")
+    # the first beat, at most one per MIN_GAP after frames, and the last one
+    assert 3 <= beat.writes <= 2 + int(2.5 / heartbeat.MIN_GAP) + 1
+    assert json.loads((tmp_path / "hb.json").read_text())["status"] == "succeeded"
