@@ -2,9 +2,10 @@
 task_runner.py).
 
 `previews/<frame>.jpg` (the frame number without padding), at most 480 px wide, aspect kept, never
-upscaled. FFmpeg reads what a browser cannot show (OpenEXR, TIFF, DPX…). EXR holds scene-linear
-values and FFmpeg 7.1+ has no transfer option for it, so an EXR preview is darker than the graded
-frame: good enough to see that the frame is there and what it shows.
+upscaled. FFmpeg reads what a browser cannot show (OpenEXR, TIFF, DPX…). OpenEXR and Radiance HDR
+hold scene-linear values: they are scaled from a linear to the sRGB transfer (the scale filter's
+in_transfer/out_transfer) so that the preview is not much darker than the frame; an FFmpeg without
+those options makes a plain (darker) preview instead. No view transform (AgX, Filmic) is applied.
 
 Making a preview never fails the frame: an error (no FFmpeg, a corrupt frame, a timeout) is noted
 on stderr and the next frame goes on. Previews are made one at a time on a worker thread, so that
@@ -48,26 +49,34 @@ def ffmpeg_version(ffmpeg: str) -> dict[str, str] | None:
     return {"version": parts[2], "banner": first[:300]}
 
 
-def preview_argv(ffmpeg: str, frame_file: str, out: str) -> list[str]:
+LINEAR_EXTENSIONS = (".exr", ".hdr")
+
+
+def preview_argv(ffmpeg: str, frame_file: str, out: str, *, linear: bool = False) -> list[str]:
     source = frame_file if not frame_file.startswith("-") else f"./{frame_file}"
     target = out if not out.startswith("-") else f"./{out}"
+    scale = f"scale='min({MAX_WIDTH},iw)':-1"
+    if linear:
+        scale += ":in_transfer=linear:out_transfer=iec61966-2-1"
     return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", source, "-frames:v", "1",
-            "-vf", f"scale='min({MAX_WIDTH},iw)':-1", "-q:v", "4", "-f", "image2", "-update", "1", target]
+            "-vf", scale, "-q:v", "4", "-f", "image2", "-update", "1", target]
 
 
 def make_preview(ffmpeg: str, frame_file: str, out: str) -> str | None:
     """Write the preview of `frame_file` to `out` (atomically); returns an error or None."""
     directory = os.path.dirname(os.path.abspath(out))
     tmp = os.path.join(directory, f".{os.path.basename(out)}.partial.jpg")
+    linear = frame_file.lower().endswith(LINEAR_EXTENSIONS)
     try:
         os.makedirs(directory, exist_ok=True)
-        result = subprocess.run(preview_argv(ffmpeg, frame_file, tmp), capture_output=True, text=True,
-                                errors="replace", timeout=PREVIEW_TIMEOUT, stdin=subprocess.DEVNULL)
-        if result.returncode != 0 or not os.path.isfile(tmp) or os.path.getsize(tmp) == 0:
-            detail = " ".join(result.stderr.split())[-300:] or f"exit code {result.returncode}"
-            return f"FFmpeg could not make it: {detail}"
-        os.replace(tmp, out)
-        return None
+        for attempt in ((True, False) if linear else (False,)):
+            result = subprocess.run(preview_argv(ffmpeg, frame_file, tmp, linear=attempt), capture_output=True,
+                                    text=True, errors="replace", timeout=PREVIEW_TIMEOUT, stdin=subprocess.DEVNULL)
+            if result.returncode == 0 and os.path.isfile(tmp) and os.path.getsize(tmp) > 0:
+                os.replace(tmp, out)
+                return None
+        detail = " ".join(result.stderr.split())[-300:] or f"exit code {result.returncode}"
+        return f"FFmpeg could not make it: {detail}"
     except subprocess.TimeoutExpired:
         return f"FFmpeg took more than {PREVIEW_TIMEOUT:g}s"
     except OSError as exc:

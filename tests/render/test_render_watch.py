@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from statistics import mean
 
 import pytest
 
@@ -57,6 +58,11 @@ def test_an_exr_render_records_blenders_frame_times_and_makes_480px_previews(dem
         assert (preview.width, preview.height) == (480, 240)  # aspect kept
         assert len(set(preview.rgb[i:i + 3] for i in range(0, len(preview.rgb), 3))) > 50  # the scene, not black
     assert previews[0].rgb != previews[1].rgb
+    # linear EXR values went through the sRGB transfer: brighter than the same frame's values taken as is
+    plain = tmp_path / "plain.jpg"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "frames" / "demo_0002.exr"), "-vf",
+                    "scale=480:-1", str(plain)], check=True, timeout=TIMEOUT)
+    assert mean(previews[0].rgb) > mean(read_jpeg(plain).rgb) + 20
     heartbeat = json.loads((tmp_path / "heartbeat.json").read_text())
     assert heartbeat["status"] == "succeeded" and heartbeat["frameSeconds"] == marker["frameSeconds"]
 
