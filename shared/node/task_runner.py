@@ -2,9 +2,11 @@
 
 Shipped to nodes as a Batch resource file and run with the node's python3, so it uses only the
 standard library (hence longer than the project's usual module: unpacking, running and the marker
-are the steps of one task). Watching the running command lives in sibling scripts shipped beside it
-in the same folder: frame_progress.py (Blender's output → frames, seconds, version), heartbeat.py and
-previews.py. Without them (an older tools folder) the task runs and is marked as before, unwatched.
+are the steps of one task; the bundle code stays here because a tools folder without a file the
+runner needs would fail every task). Watching the running command lives in sibling scripts shipped
+in the same folder (shared.node.WATCH_SCRIPTS): watch.py, frame_progress.py (Blender's output →
+frames, seconds, version), heartbeat.py and previews.py. Without them (a tools folder of before)
+the task runs and is marked as before, unwatched.
 
     python3 task_runner.py --task-id chunk-0001 --marker marker.json [--kind render]
         [--bundle scene.zip --extract-to bundle [--max-entries N] [--max-bytes N] [--keep-free N]]
@@ -41,8 +43,8 @@ While a render, inspect or `blender` command runs:
   latest frame) the command's process group is stopped (SIGTERM, SIGKILL after 10 s), the marker
   says `reason: "stuck"` and the task exits with EXIT_STUCK.
 
-What the pipeline passes (shared/pipeline/batch_tasks.py): ship frame_progress.py, heartbeat.py and
-previews.py into the same tools folder as this file; optionally --stuck-after, and
+What the pipeline passes (shared/pipeline/batch_tasks.py): ship WATCH_SCRIPTS into the same tools
+folder as this file; optionally --stuck-after, and
 RENDER_HEARTBEAT_URL (a secret: never printed) and RENDER_FFMPEG in the task's environment; upload
 the output files `previews/*.jpg` (to renders/<jobId>/previews/) and `heartbeat.json` if wanted.
 

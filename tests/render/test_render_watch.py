@@ -18,7 +18,7 @@ from tests.render.helpers import NODE, TIMEOUT, blender_bin, env_with_path, ffmp
 
 pytestmark = pytest.mark.slow
 
-# everything a render node needs beside the runner (what the pipeline ships into tools/)
+# everything a render node needs in its tools folder (NODE_SCRIPTS and, to watch tasks, WATCH_SCRIPTS)
 NODE_FILES = sorted(p.name for p in NODE.glob("*.py") if p.name != "__init__.py")
 
 
@@ -72,3 +72,10 @@ def test_a_small_frame_is_never_upscaled(demo: Demo, tmp_path: Path) -> None:
     preview = read_jpeg(tmp_path / "previews" / "1.jpg")
     assert (preview.width, preview.height) == (WIDTH, HEIGHT)
     assert marker["framesDone"] == [1] and isinstance(marker["frameSeconds"], dict)
+
+
+def test_every_node_script_is_one_the_pipeline_ships_or_a_watch_script() -> None:
+    from shared.node import WATCH_SCRIPTS
+    from shared.pipeline.batch_tasks import NODE_SCRIPTS
+
+    assert set(NODE_FILES) == set(NODE_SCRIPTS) | set(WATCH_SCRIPTS)
