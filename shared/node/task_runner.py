@@ -86,14 +86,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the node scripts shipped beside this one
+_WATCH_MISSING: str | None = None
 try:
-    import watch
-except ImportError as _missing:  # an older tools folder: run and mark the task, without watching it
-    watch = None
-    _WATCH_MISSING: str | None = str(_missing)
-else:
-    _WATCH_MISSING = None
+    if __package__:  # imported from the project (tests): the siblings are modules of shared.node
+        from . import watch
+    else:  # run on a node: the scripts shipped into the same folder
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import watch  # type: ignore[no-redef]
+except ImportError as _missing:  # a tools folder of before: run and mark the task, without watching it
+    watch = None  # type: ignore[assignment]
+    _WATCH_MISSING = str(_missing)
 
 EXIT_BAD_BUNDLE = 65       # the bundle is unsafe or unreadable: retrying cannot help
 EXIT_NO_SPACE = 75         # the node's disk cannot hold the unpacked bundle: another node may

@@ -10,10 +10,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the node scripts shipped beside this one
-import frame_progress
-import heartbeat
-import previews
+if __package__:  # imported from the project (tests)
+    from . import frame_progress, heartbeat, previews
+else:  # on a node: the scripts shipped into the same folder as this one
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import frame_progress  # type: ignore[no-redef]
+    import heartbeat  # type: ignore[no-redef]
+    import previews  # type: ignore[no-redef]
 
 
 class TaskWatch:
