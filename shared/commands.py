@@ -337,8 +337,13 @@ def task_runner_argv(inner: Sequence[str], *, task_id: str, marker: str, kind: s
                      bundle: str | None = None, extract_to: str | None = None,
                      max_entries: int | None = None, max_unpacked_bytes: int | None = None,
                      expected_files: Sequence[str] | None = None, frames: str | Iterable[int] | None = None,
-                     timeout: int | None = None) -> list[str]:
-    """`python3 task_runner.py --task-id ID --marker FILE [...] -- <inner argv>`."""
+                     timeout: int | None = None, stuck_after: float | None = None,
+                     heartbeat: str | None = None, heartbeat_every: float | None = None,
+                     previews: str | None = None, ffmpeg: str | None = None) -> list[str]:
+    """`python3 task_runner.py --task-id ID --marker FILE [...] -- <inner argv>`.
+
+    Left out, `heartbeat` and `previews` keep the runner's defaults (`heartbeat.json`, `previews/`);
+    an empty string turns them off."""
     if not inner:
         raise ValueError("empty command")
     if not task_id or "\0" in task_id:
@@ -358,6 +363,14 @@ def task_runner_argv(inner: Sequence[str], *, task_id: str, marker: str, kind: s
         argv += ["--expect", _safe_path(path)]
     if timeout is not None:
         argv += ["--timeout", str(int(timeout))]
+    for flag, seconds in (("--stuck-after", stuck_after), ("--heartbeat-every", heartbeat_every)):
+        if seconds is not None:
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds < 10**7:
+                raise ValueError(f"{flag} must be a positive number of seconds, not {seconds!r}")
+            argv += [flag, f"{seconds:g}"]
+    for flag, value in (("--heartbeat", heartbeat), ("--previews", previews), ("--ffmpeg", ffmpeg)):
+        if value is not None:
+            argv += [flag, _safe_path(value) if value or flag == "--ffmpeg" else ""]
     return [*argv, "--", *inner]
 
 

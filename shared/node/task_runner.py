@@ -1,23 +1,52 @@
 """Run one render, inspect or stitch task on a render node and leave a completion marker.
 
-Shipped to nodes as a Batch resource file and run with the node's python3, so it is one
-self-contained file using only the standard library (hence longer than the project's usual
-module: unpacking, running and the marker are the steps of one task).
+Shipped to nodes as a Batch resource file and run with the node's python3, so it uses only the
+standard library (hence longer than the project's usual module: unpacking, running and the marker
+are the steps of one task; the bundle code stays here because a tools folder without a file the
+runner needs would fail every task). Watching the running command lives in sibling scripts shipped
+in the same folder (shared.node.WATCH_SCRIPTS): watch.py, frame_progress.py (Blender's output →
+frames, seconds, version), heartbeat.py and previews.py. Without them (a tools folder of before)
+the task runs and is marked as before, unwatched.
 
     python3 task_runner.py --task-id chunk-0001 --marker marker.json [--kind render]
         [--bundle scene.zip --extract-to bundle [--max-entries N] [--max-bytes N] [--keep-free N]]
         [--frames 1-10] [--expect frames/shot_0001.png ...] [--timeout SECONDS]
+        [--stuck-after SECONDS] [--heartbeat heartbeat.json] [--heartbeat-every 5]
+        [--previews previews] [--ffmpeg PATH]
         -- blender -b bundle/shot.blend ... -f 1..10
 
 Steps: check the bundle (no `..`, absolute paths, links or special files, no entry escaping the
 directory, at most --max-entries entries and --max-bytes unpacked bytes); make it available at
---extract-to; run the command without a shell, its output going straight to this process's stdout
-and stderr; then check that every --expect file exists and is not empty (Blender sometimes exits 0
-without writing a frame); last, write the marker JSON atomically:
+--extract-to; run the command without a shell in its own process group, its stdout and stderr
+copied byte for byte to this process's stdout and stderr (the task's stdout.txt and stderr.txt) and
+read on the way; then check that every --expect file exists and is not empty (Blender sometimes
+exits 0 without writing a frame); last, write the marker JSON atomically:
 
     {"taskId", "kind", "status": "succeeded"|"failed", "frames": [..], "exitCode",
      "childExitCode", "seconds", "startedAt", "finishedAt", "program",
-     "expected": {"present": [..], "missing": [..]} | null, "error": str | null}
+     "expected": {"present": [..], "missing": [..]} | null, "error": str | null,
+     "reason": "stuck"|"timeout"|null, "framesDone": [..], "frameSeconds": {"<frame>": s},
+     "frameFinishedAt": {"<frame>": iso utc}, "blender": {"version", "buildHash"} | null,
+     "ffmpeg": {"version", "banner"} | null}
+
+While a render, inspect or `blender` command runs:
+- frames: each `Saved:` line Blender prints finishes a frame; its seconds are the ` Time:` line
+  after it (see frame_progress.py), `blender` comes from Blender's start-up banner.
+- heartbeat: --heartbeat (default `heartbeat.json`, in the task's working directory; '' for none)
+  is rewritten every --heartbeat-every seconds and soon after each frame (see heartbeat.py); with
+  RENDER_HEARTBEAT_URL set to a write SAS URL of one blob, each heartbeat is also PUT there.
+- previews (render tasks): each saved frame becomes `<--previews>/<frame>.jpg` (default
+  `previews/1001.jpg`, frame number unpadded), at most 480 px wide, made with --ffmpeg, else
+  RENDER_FFMPEG, else `ffmpeg` on PATH; `ffmpeg` in the marker is that FFmpeg's version (for a
+  stitch task: the stitching FFmpeg's). A preview that cannot be made is noted on stderr only.
+- --stuck-after: when no frame has finished for that long (counted from the start, then from the
+  latest frame) the command's process group is stopped (SIGTERM, SIGKILL after 10 s), the marker
+  says `reason: "stuck"` and the task exits with EXIT_STUCK.
+
+What the pipeline passes (shared/pipeline/batch_tasks.py): ship WATCH_SCRIPTS into the same tools
+folder as this file; optionally --stuck-after, and
+RENDER_HEARTBEAT_URL (a secret: never printed) and RENDER_FFMPEG in the task's environment; upload
+the output files `previews/*.jpg` (to renders/<jobId>/previews/) and `heartbeat.json` if wanted.
 
 On a Batch node (AZ_BATCH_NODE_SHARED_DIR set) a bundle is unpacked once per node and version:
 into `$AZ_BATCH_NODE_SHARED_DIR/bundles/<sha256 of the zip>`, under an fcntl lock so that
@@ -37,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import datetime as dt
 import fcntl
 import hashlib
@@ -49,26 +79,46 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+_WATCH_MISSING: str | None = None
+try:
+    if __package__:  # imported from the project (tests): the siblings are modules of shared.node
+        from . import watch
+    else:  # run on a node: the scripts shipped into the same folder
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import watch  # type: ignore[no-redef]
+except ImportError as _missing:  # a tools folder of before: run and mark the task, without watching it
+    watch = None  # type: ignore[assignment]
+    _WATCH_MISSING = str(_missing)
 
 EXIT_BAD_BUNDLE = 65       # the bundle is unsafe or unreadable: retrying cannot help
 EXIT_NO_SPACE = 75         # the node's disk cannot hold the unpacked bundle: another node may
 EXIT_MISSING_OUTPUT = 68   # the command exited 0 but an expected file is missing or empty
 EXIT_RUNNER_ERROR = 70     # the runner itself failed (marker not writable, bad arguments…)
 EXIT_TIMEOUT = 124         # --timeout passed; the command was stopped
+EXIT_STUCK = 86            # --stuck-after passed without a new frame; the command was stopped
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 
 DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_MAX_BYTES = 20 * 1024**3
+DEFAULT_HEARTBEAT_EVERY = 5.0
 DEFAULT_KEEP_FREE = 1024**3  # room left for frames, Blender's temp files and the other tasks
 SHARED_DIR_ENV = "AZ_BATCH_NODE_SHARED_DIR"
 BUNDLE_DIR_ENV = "RENDER_BUNDLE_DIR"  # read by apply_settings.py and inspect_scene.py
 COPY_CHUNK = 1024 * 1024
+POLL_SECONDS = 0.25
+STOP_GRACE = 10.0    # seconds between SIGTERM and SIGKILL for a stopped command
+READER_GRACE = 5.0
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_OUTPUT_LOCK = threading.Lock()
 _FRAME_ITEM = re.compile(r"^(\d+)(?:-(\d+)(?:x(\d+))?)?$")
 
 
@@ -331,50 +381,120 @@ def provide_bundle(args: argparse.Namespace) -> str:
 # ---------------------------------------------------------------- running
 
 
-def run_command(argv: list[str], timeout: float | None,
-                env: dict[str, str] | None = None) -> tuple[int | None, int, str | None]:
-    """Run argv with its output going to ours and SIGTERM/SIGINT passed on to it.
-    Returns (the command's exit code or None if it never ran, the task's exit code, error)."""
+def _own_group() -> None:
+    """In the child before exec: its own process group (so a stuck or timed-out render is killed
+    with whatever it started), and killed if the runner dies (localbatch and Batch kill the
+    runner's group, which the child has left)."""
+    os.setpgid(0, 0)
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tee(source: Any, target: Any, sink: Callable[[bytes], None] | None) -> None:
+    """Copy the child's stream to ours byte for byte, handing each piece to `sink` as well."""
+    fd = source.fileno()
+    out = getattr(target, "buffer", None)
+    broken = False
+    while data := os.read(fd, COPY_CHUNK):
+        with _OUTPUT_LOCK:
+            try:
+                if broken:
+                    pass  # keep draining: a child blocked on a full pipe would never finish
+                elif out is not None:
+                    out.write(data)
+                    out.flush()
+                else:
+                    target.write(data.decode("utf-8", "replace"))
+                    target.flush()
+            except (OSError, ValueError):
+                broken = True
+        if sink is not None:
+            try:
+                sink(data)
+            except Exception as exc:  # watching the frames must never stop the task's output
+                log(f"cannot read the command's progress: {exc!r}")
+                sink = None
+    source.close()
+
+
+def run_command(argv: list[str], timeout: float | None, env: dict[str, str] | None = None, *,
+                sinks: tuple[Callable[[bytes], None] | None, Callable[[bytes], None] | None] = (None, None),
+                last_frame_at: Callable[[], float] | None = None,
+                stuck_after: float | None = None,
+                on_started: Callable[[], None] | None = None) -> tuple[int | None, int, str | None, str | None]:
+    """Run argv, its output teed to ours (and to `sinks`), SIGTERM/SIGINT passed on to it.
+    Returns (the command's exit code or None if it never ran, the task's exit code, error, reason),
+    reason being "timeout" or "stuck" when the runner stopped the command."""
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        proc = subprocess.Popen(argv, env=env)
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, preexec_fn=_own_group)  # before any thread starts
     except FileNotFoundError:
-        return None, EXIT_NOT_FOUND, f"program not found: {argv[0]}"
+        return None, EXIT_NOT_FOUND, f"program not found: {argv[0]}", None
     except PermissionError:
-        return None, EXIT_NOT_EXECUTABLE, f"program not executable: {argv[0]}"
+        return None, EXIT_NOT_EXECUTABLE, f"program not executable: {argv[0]}", None
     except OSError as exc:
-        return None, EXIT_NOT_EXECUTABLE, f"cannot start {argv[0]}: {exc}"
-
+        return None, EXIT_NOT_EXECUTABLE, f"cannot start {argv[0]}: {exc}", None
+    started = time.monotonic()
+    readers = [threading.Thread(target=_tee, args=(stream, target, sink), daemon=True)
+               for stream, target, sink in ((proc.stdout, sys.stdout, sinks[0]), (proc.stderr, sys.stderr, sinks[1]))]
+    for reader in readers:
+        reader.start()
+    if on_started is not None:
+        on_started()
     received: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
         received.append(signum)
-        try:
-            proc.send_signal(signum)
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            return proc.returncode, EXIT_TIMEOUT, f"stopped after the {timeout:g}s timeout"
+        stopped = _wait(proc, started, timeout, last_frame_at, stuck_after)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        for reader in readers:
+            reader.join(timeout=READER_GRACE)  # a grandchild may hold the pipe open
+    if stopped is not None:
+        return proc.returncode, *stopped
+    code = proc.returncode
     if code < 0:
-        return code, 128 - code, f"killed by signal {-code}"
+        return code, 128 - code, f"killed by signal {-code}", None
     if received:
-        return code, code or 128 + received[0], f"stopped by signal {received[0]}"
-    return code, code, None
+        return code, code or 128 + received[0], f"stopped by signal {received[0]}", None
+    return code, code, None, None
+
+
+def _wait(proc: subprocess.Popen[bytes], started: float, timeout: float | None,
+          last_frame_at: Callable[[], float] | None, stuck_after: float | None) -> tuple[int, str, str] | None:
+    """Wait for the command; stop it on --timeout or --stuck-after: (exit code, error, reason)."""
+    while True:
+        try:
+            proc.wait(timeout=POLL_SECONDS)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if timeout is not None and now - started >= timeout:
+            _stop_group(proc)
+            return EXIT_TIMEOUT, f"stopped after the {timeout:g}s timeout", "timeout"
+        if stuck_after is not None and last_frame_at is not None and now - last_frame_at() >= stuck_after:
+            _stop_group(proc)
+            return EXIT_STUCK, f"stuck: no frame for {stuck_after:g} s", "stuck"
 
 
 def check_outputs(paths: list[str]) -> dict[str, list[str]]:
@@ -432,12 +552,23 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--frames", help="the frames this task renders, e.g. 1-10 (for the marker)")
     parser.add_argument("--expect", action="append", default=[], help="a file the command must write")
     parser.add_argument("--timeout", type=float, help="stop the command after this many seconds")
+    parser.add_argument("--stuck-after", type=float,
+                        help="stop the command when no frame has finished for this many seconds")
+    parser.add_argument("--heartbeat", default="heartbeat.json",
+                        help="the heartbeat file rewritten while the command runs ('' for none)")
+    parser.add_argument("--heartbeat-every", type=float, default=DEFAULT_HEARTBEAT_EVERY,
+                        help="seconds between heartbeats")
+    parser.add_argument("--previews", default="previews",
+                        help="directory for the frames' JPEG previews ('' for none)")
+    parser.add_argument("--ffmpeg", help="FFmpeg for the previews (default: RENDER_FFMPEG, else PATH)")
     args = parser.parse_args(argv[:split])
     command = argv[split + 1:]
     if not command:
         parser.error("no command after '--'")
     if args.max_entries < 1 or args.max_bytes < 1 or args.keep_free < 0:
         parser.error("--max-entries and --max-bytes must be positive, --keep-free not negative")
+    if (args.stuck_after is not None and not args.stuck_after > 0) or not args.heartbeat_every > 0:
+        parser.error("--stuck-after and --heartbeat-every must be positive")
     return args, command
 
 
@@ -445,7 +576,8 @@ def run_task(args: argparse.Namespace, command: list[str]) -> int:
     marker: dict[str, Any] = {
         "taskId": args.task_id, "kind": args.kind, "status": "failed", "frames": [],
         "exitCode": None, "childExitCode": None, "seconds": 0.0, "startedAt": _now(), "finishedAt": None,
-        "program": os.path.basename(command[0]), "expected": None, "error": None,
+        "program": os.path.basename(command[0]), "expected": None, "error": None, "reason": None,
+        "framesDone": [], "frameSeconds": {}, "frameFinishedAt": {}, "blender": None, "ffmpeg": None,
     }
     code, error = 0, None
     try:
@@ -460,10 +592,22 @@ def run_task(args: argparse.Namespace, command: list[str]) -> int:
             code, error = EXIT_NO_SPACE, str(exc)
         except BundleError as exc:
             code, error = EXIT_BAD_BUNDLE, f"bad bundle: {exc}"
+    task_watch: Any = None
     if error is None:
         log(f"running {command[0]} for task {args.task_id}")
+        last_frame_at = None
+        if watch is not None:
+            task_watch = watch.TaskWatch(args, command, marker["frames"], started_at=marker["startedAt"],
+                                         log=log, now=_now)
+            last_frame_at = task_watch.last_frame_at
+        else:
+            log(f"frame times, heartbeats, previews and --stuck-after are off (a node script is missing: "
+                f"{_WATCH_MISSING})")
         started = time.monotonic()
-        marker["childExitCode"], code, error = run_command(command, args.timeout, env)
+        marker["childExitCode"], code, error, marker["reason"] = run_command(
+            command, args.timeout, env, sinks=task_watch.sinks() if task_watch else (None, None),
+            last_frame_at=last_frame_at, stuck_after=args.stuck_after,
+            on_started=task_watch.started if task_watch else None)
         marker["seconds"] = round(time.monotonic() - started, 3)
         if args.expect:
             marker["expected"] = check_outputs(args.expect)
@@ -473,8 +617,10 @@ def run_task(args: argparse.Namespace, command: list[str]) -> int:
                 error = f"{len(missing)} expected files missing or empty: {', '.join(missing[:10])}"
     if error:
         log(error)
-    marker.update(status="succeeded" if code == 0 else "failed", exitCode=code, error=error,
-                  finishedAt=_now())
+    status = "succeeded" if code == 0 else "failed"
+    if task_watch is not None:
+        marker.update(task_watch.finish(status))
+    marker.update(status=status, exitCode=code, error=error, finishedAt=_now())
     try:
         write_marker(args.marker, marker)
     except OSError as exc:

@@ -122,3 +122,32 @@ def probe_video(path: Path) -> VideoInfo:
     assert stream and frames, result.stderr
     return VideoInfo(frames=int(frames[-1]), fps=float(stream.group(5)), width=int(stream.group(3)),
                      height=int(stream.group(4)), codec=stream.group(1), pix_fmt=stream.group(2))
+
+
+@dataclass(frozen=True)
+class Jpeg:
+    width: int
+    height: int
+    rgb: bytes  # the decoded pixels, as FFmpeg decodes them
+
+
+def read_jpeg(path: Path) -> Jpeg:
+    """The size from the JPEG's start-of-frame marker, and the pixels decoded by FFmpeg (which fails on
+    anything that is not a whole image)."""
+    data = path.read_bytes()
+    if data[:2] != b"\xff\xd8":
+        raise ValueError(f"{path} is not a JPEG")
+    pos, size = 2, None
+    while pos + 4 <= len(data) and size is None:
+        marker, (length,) = data[pos + 1], struct.unpack(">H", data[pos + 2:pos + 4])
+        if marker in (0xC0, 0xC1, 0xC2):
+            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            size = (width, height)
+        pos += 2 + length
+    if size is None:
+        raise ValueError(f"{path} has no start-of-frame marker")
+    result = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
+                             "-"], capture_output=True, timeout=TIMEOUT)
+    if result.returncode != 0 or len(result.stdout) != size[0] * size[1] * 3:
+        raise ValueError(f"{path} does not decode: {result.stderr.decode(errors='replace')[-300:]}")
+    return Jpeg(width=size[0], height=size[1], rgb=result.stdout)

@@ -165,3 +165,22 @@ def test_task_runner_argv_wraps_the_command() -> None:
     assert argv[argv.index("--max-bytes") + 1] == str(10**9)
     assert argv.count("--expect") == 2
     assert argv[argv.index("--") + 1:] == inner
+    assert "--stuck-after" not in argv and "--heartbeat" not in argv  # the runner's defaults
+
+
+def test_task_runner_argv_passes_the_watch_options_the_runner_parses() -> None:
+    from shared.node import task_runner
+
+    inner = ["blender", "-b", "x.blend", "-f", "1"]
+    argv = commands.task_runner_argv(inner, task_id="chunk-0001", marker="marker.json", stuck_after=600,
+                                     heartbeat="-hb.json", heartbeat_every=2.5, previews="", ffmpeg="/opt/ff/ffmpeg")
+    args, command = task_runner.parse_args(argv[2:])
+    assert (args.stuck_after, args.heartbeat, args.heartbeat_every) == (600.0, "./-hb.json", 2.5)
+    assert (args.previews, args.ffmpeg, command) == ("", "/opt/ff/ffmpeg", inner)
+
+
+@pytest.mark.parametrize("options", [{"stuck_after": 0}, {"stuck_after": -5}, {"heartbeat_every": True},
+                                     {"stuck_after": float("inf")}, {"ffmpeg": ""}, {"heartbeat": "a\0b"}])
+def test_task_runner_argv_refuses_bad_watch_options(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        commands.task_runner_argv(["blender"], task_id="t", marker="m.json", **options)  # type: ignore[arg-type]
