@@ -15,11 +15,12 @@ from shared import commands, names
 from shared.bootstrap import Services
 from shared.job_document import Chunk, JobSource
 from shared.job_spec import JobSpec
+from shared.node import WATCH_SCRIPTS
 from shared.pipeline import layout
 from shared.planning import BlendInfo, expected_frame_files, safe_name
 from shared.tasks import OutputFile, ResourceFile, TaskSpec, UploadCondition
 
-NODE_SCRIPTS = ("task_runner.py", "apply_settings.py", "inspect_scene.py")
+NODE_SCRIPTS = ("task_runner.py", "apply_settings.py", "inspect_scene.py", *WATCH_SCRIPTS)
 NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 TOOLS = "tools"
 BUNDLE_DIR = "bundle"
