@@ -12,8 +12,9 @@ from activities.render_steps import bp as render_steps
 from orchestrators.render_job import bp as render_job
 from triggers.api import bp as api
 from triggers.uploads import bp as uploads
+from triggers.web_ui import bp as web_ui
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (api, uploads, render_job, render_steps):
+for blueprint in (api, uploads, web_ui, render_job, render_steps):
     app.register_functions(blueprint)
