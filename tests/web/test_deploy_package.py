@@ -71,7 +71,8 @@ def test_everything_served_is_shipped_and_the_package_leaves_out_tests():
     assert not any(p.startswith(("tests/", "docs/", ".venv/", "node_modules/")) for p in shipped)
 
 
-OUTSIDE = re.compile(r"""(?:(?:src=|href=|import[ \t]*\(?|from|fetch\()[ \t]*["']|url\([ \t]*["']?)[ \t]*(https?:)?//""")
+OUTSIDE = re.compile(r"""(?:(?:src=|href=|import[ \t]*\(?|from|fetch\()[ \t]*["']|url\([ \t]*["']?)"""
+                     r"""[ \t]*(https?:)?//""")
 
 
 def test_no_web_file_loads_anything_from_the_internet():

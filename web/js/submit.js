@@ -111,7 +111,7 @@ export function mount(main) {
       f.error.textContent = message;
       f.input.setAttribute("aria-invalid", message ? "true" : "false");
     }
-    const first = Object.keys(errors)[0];
+    const first = Object.keys(all).find((name) => errors[name]); // the first in the form's order
     if (first) all[first].input.focus();
   }
 
