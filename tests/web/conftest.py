@@ -52,7 +52,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id=TIMEZONE, locale=LOCALE)
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id=TIMEZONE, locale=LOCALE,
+                              reduced_motion="reduce")
     ctx.set_default_timeout(20_000)
     try:
         yield ctx

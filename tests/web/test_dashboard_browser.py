@@ -46,6 +46,18 @@ def raw_api(info: StackInfo, method: str, path: str, body: Any, headers: dict[st
         return response.status, json.loads(response.read())
 
 
+def served(info: StackInfo, path: str) -> bool:
+    """Whether the API has this GET route: a 404 for a job carries an error code, one for the route does not."""
+    status, body = api_request(info, "GET", path)
+    return not (status == 404 and not (isinstance(body, dict) and isinstance(body.get("error"), dict)))
+
+
+def described(info: StackInfo, template: str) -> bool:
+    """Whether GET /api/openapi.json lists the route (the page shows optional controls only then)."""
+    status, body = api_request(info, "GET", "/openapi.json")
+    return status == 200 and any(p.removeprefix("/api") == template for p in body.get("paths", {}))
+
+
 def job_row(page: Any, job_id: str) -> Any:
     return page.locator(f'#jobs-table tr[data-job="{job_id}"]')
 
@@ -103,7 +115,6 @@ def test_a_job_appears_its_progress_moves_and_its_pages_show_it(stack, page, sho
     assert len(set(done)) >= 3 and done[-1] == 6, labels  # moved through values on its way to 6
     assert len(heights) == 1 and len(tops) == 1, (heights, tops)  # no layout jumps while polling
     assert row.locator("td").nth(4).inner_text() == "upload: web"
-    screenshot(page, "jobs", tmp_path)
 
     row.locator("a").click()
     page.wait_for_url(re.compile(f"#/jobs/{job_id}$"))
@@ -123,10 +134,15 @@ def test_a_job_appears_its_progress_moves_and_its_pages_show_it(stack, page, sho
     assert created.astimezone(ZoneInfo(TIMEZONE)).strftime("%H:%M:%S") in shown.inner_text()
     assert page.locator("#cancel-job").is_hidden()  # a finished job cannot be cancelled
 
-    outputs_status = api_request(stack, "GET", f"/jobs/{job_id}/outputs")[0]
+    preview = page.locator("#preview-image")
+    if served(stack, f"/jobs/{job_id}/preview"):
+        preview.wait_for(state="visible")
+        page.wait_for_function("() => document.querySelector('#preview-image').naturalWidth > 0")
+    else:  # the API has no previews yet: the panel stays hidden, and no error shows
+        assert preview.is_hidden()
     video = page.locator("#job-video")
-    if outputs_status == 404:  # the API has no read URLs yet: no player, and no error either
-        assert video.is_hidden()
+    if not served(stack, f"/jobs/{job_id}/outputs"):  # no read URLs yet: no player
+        assert video.is_hidden() and page.locator("#downloads").is_hidden()
     else:
         video.wait_for(state="visible")
         page.wait_for_function("() => document.querySelector('#job-video').readyState >= 1", timeout=30_000)
@@ -160,6 +176,9 @@ def test_cancel_from_the_keyboard_stops_a_rendering_job(stack, page, long_blend,
     badge = page.locator(".row .status").first
     expect(badge).to_have_text("Rendering", timeout=120_000)
     page.locator("#chunk-grid .c-running").first.wait_for(timeout=60_000)
+    for control, template in (("#pause-job", "/jobs/{jobId}/pause"), ("#priority", "/jobs/{jobId}")):
+        expect(page.locator(control)).to_be_visible(visible=described(stack, template))
+    expect(page.locator("#retry-job")).to_be_hidden()  # only a failed or cancelled job can be retried
     screenshot(page, "job-rendering", tmp_path)
 
     page.evaluate("document.activeElement && document.activeElement.blur()")
@@ -176,6 +195,7 @@ def test_cancel_from_the_keyboard_stops_a_rendering_job(stack, page, long_blend,
     expect(result).to_have_text("Cancel: done; the job is now Cancelled.")
     expect(badge).to_have_text("Cancelled")
     assert page.locator("#cancel-job").is_hidden()
+    expect(page.locator("#retry-job")).to_be_visible(visible=described(stack, "/jobs/{jobId}/retry"))
     assert api_request(stack, "GET", f"/jobs/{job_id}")[1]["status"] == "cancelled"
     assert not page.errors_
 
@@ -270,4 +290,22 @@ def test_the_health_page_shows_each_dependency(stack, page, tmp_path):
     assert page.locator("#health th").all_inner_texts() == [
         "Job store (Cosmos DB)", "Blob storage", "Render backend (Batch)"]
     screenshot(page, "health", tmp_path)
+    assert not page.errors_
+
+
+def test_the_jobs_page_filters_by_status(stack, page, tmp_path):
+    sign_in(page, stack)
+    page.locator("#jobs-table tbody tr").first.wait_for()
+    for status in ("failed", "completed"):
+        expected = [j["id"] for j in api_request(stack, "GET", f"/jobs?status={status}&top=25")[1]["jobs"]]
+        page.locator("#status-filter").select_option(status)
+        assert page.url.endswith(f"#/jobs?status={status}")
+        rows = page.locator("#jobs-table tbody tr")
+        expect(rows).to_have_count(len(expected))
+        assert rows.evaluate_all("rows => rows.map(r => r.dataset.job)") == expected
+        assert set(page.locator("#jobs-table tbody .status").all_inner_texts()) <= {status.capitalize()}
+    page.locator("#status-filter").select_option("")
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(
+        len(api_request(stack, "GET", "/jobs?top=25")[1]["jobs"]))
+    screenshot(page, "jobs", tmp_path)
     assert not page.errors_

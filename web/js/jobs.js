@@ -42,7 +42,8 @@ function updateRow(row, job) {
   const p = job.progress || {};
   const done = p.framesDone || 0, total = p.framesTotal || 0;
   setProgress(c.progress.firstChild, done, total, job.status);
-  setText(c.progress.lastChild, total ? `${done} / ${total} frames` : "planning");
+  const ended = ["completed", "failed", "cancelled"].includes(job.status);
+  setText(c.progress.lastChild, total ? `${done} / ${total} frames` : ended ? "no frames planned" : "planning");
   setText(c.eta, eta(job));
   setText(c.submitter, submitter(job));
   c.submitter.title = submitter(job);
