@@ -309,3 +309,14 @@ def test_the_jobs_page_filters_by_status(stack, page, tmp_path):
         len(api_request(stack, "GET", "/jobs?top=25")[1]["jobs"]))
     screenshot(page, "jobs", tmp_path)
     assert not page.errors_
+
+
+@pytest.mark.parametrize("job_id", ["job-0123456789abcdef0123456789abcdef", "..%2F..%2Fhost.json",
+                                    "%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"])
+def test_an_unknown_or_hostile_job_id_says_there_is_no_such_job(stack, page, job_id):
+    sign_in(page, stack, f"#/jobs/{job_id}")
+    title = page.locator("main h1")
+    expect(title).to_have_text(re.compile(r"^No job "))
+    assert page.locator("#notice").is_visible()
+    assert page.locator("main img:not(#preview-image)").count() == 0
+    assert not page.errors_

@@ -308,7 +308,7 @@ export function mount(main, [jobId]) {
     try {
       job = await get(path);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) {
+      if (err instanceof ApiError && (err.status === 404 || err.status === 400)) {
         setText(title, `No job ${jobId}`);
         notify(err.message, true);
         if (stop) stop();
