@@ -37,6 +37,12 @@ function chunkCell(chunk) {
     perFrame != null ? `${duration(perFrame)}/frame` : "");
 }
 
+function bytes(n) {
+  if (n < 1e3) return `${n} B`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
+  return n < 1e9 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e9).toFixed(2)} GB`;
+}
+
 // Without the API's secondsPerFrame: the mean over the chunks that finished.
 function measuredPerFrame(chunks) {
   let seconds = 0, frames = 0;
@@ -260,7 +266,7 @@ export function mount(main, [jobId]) {
     }
     if (links.length && downloads.children.length !== links.length) {
       downloads.replaceChildren(...links.map((l) => h("li", {}, h("a", { href: l.url, download: l.name, rel: "noreferrer" }, l.name),
-        l.size != null ? ` (${(l.size / 1e6).toFixed(1)} MB)` : "")));
+        l.size != null ? ` (${bytes(l.size)})` : "")));
       downloadsPanel.hidden = false;
     }
   }
