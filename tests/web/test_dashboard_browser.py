@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from shared.model import upload_job_id
 from stack.local import StackInfo, api_request, wait_for
-from tests.e2e.conftest import make_blend, make_bundle, upload, wait_for_job
+from tests.e2e.conftest import download, make_blend, make_bundle, upload, wait_for_job
 from tests.web.conftest import TIMEZONE, screenshot, sign_in, ui_url
 
 pytestmark = pytest.mark.slow
@@ -161,8 +161,20 @@ def test_a_job_appears_its_progress_moves_and_its_pages_show_it(stack, page, sho
         sas = read_url(stack, doc["outputs"]["videoBlob"])
         page.route(re.compile(r".*/api/jobs/[^/]+/outputs$"), lambda route: route.fulfill(
             json={"files": [{"name": "shot020.mp4", "url": sas, "size": 1000}]}))
+        if not served(stack, f"/jobs/{job_id}/preview"):  # likewise the preview route, with real frames
+            asked_frames: list[str] = []
+
+            def frame(route: Any) -> None:
+                number = int(re.search(r"frame=(\d+)", route.request.url + "frame=6").group(1))
+                asked_frames.append(str(number))
+                route.fulfill(body=download(stack, "renders", f"{job_id}/frames/shot020_{number:04d}.png"),
+                              content_type="image/png")
+            page.route(re.compile(r".*/api/jobs/[^/]+/preview(\?frame=\d+)?$"), frame)
         page.reload()
         video.wait_for(state="visible")
+        preview.wait_for(state="visible")
+        page.wait_for_function("() => document.querySelector('#preview-image').naturalWidth === 96")
+        expect(page.locator(".thumbs img")).to_have_count(6)
     else:
         video.wait_for(state="visible")
     page.wait_for_function("() => document.querySelector('#job-video').readyState >= 1", timeout=30_000)
@@ -198,10 +210,18 @@ def test_cancel_from_the_keyboard_stops_a_rendering_job(stack, page, long_blend,
     badge = page.locator(".row .status").first
     expect(badge).to_have_text("Rendering", timeout=120_000)
     page.locator("#chunk-grid .c-running").first.wait_for(timeout=60_000)
+    screenshot(page, "job-rendering", tmp_path)
+    if not served(stack, f"/jobs/{job_id}/tasks/chunk-0001/log"):
+        # The live log's plumbing: the task log route's answer is supplied until the API has it.
+        tail = "Fra:3 Mem:12M | Rendering 5 / 8 samples\n<b>not bold</b>"
+        page.route(re.compile(r".*/api/jobs/[^/]+/tasks/[^/]+/log\?stream=stdout&tail=40$"),
+                   lambda route: route.fulfill(json={"text": tail}))
+        page.reload()
+    expect(page.locator("#live-log")).to_contain_text("Rendering 5 / 8 samples")
+    assert page.locator("#live-log b").count() == 0
     for control, template in (("#pause-job", "/jobs/{jobId}/pause"), ("#priority", "/jobs/{jobId}")):
         expect(page.locator(control)).to_be_visible(visible=described(stack, template))
     expect(page.locator("#retry-job")).to_be_hidden()  # only a failed or cancelled job can be retried
-    screenshot(page, "job-rendering", tmp_path)
 
     page.evaluate("document.activeElement && document.activeElement.blur()")
     reached = []
@@ -213,11 +233,22 @@ def test_cancel_from_the_keyboard_stops_a_rendering_job(stack, page, long_blend,
     assert reached[-1] == "cancel-job", reached
     page.once("dialog", lambda d: d.accept())
     page.keyboard.press("Enter")
+    page.unroute_all()
     result = page.locator("#action-result")
     expect(result).to_have_text("Cancel: done; the job is now Cancelled.")
     expect(badge).to_have_text("Cancelled")
     assert page.locator("#cancel-job").is_hidden()
     expect(page.locator("#retry-job")).to_be_visible(visible=described(stack, "/jobs/{jobId}/retry"))
+    if not described(stack, "/jobs/{jobId}/retry"):
+        # A refusal is shown as the API words it: the route is described and answers 409.
+        page.route(re.compile(r".*/api/openapi\.json$"), lambda route: route.fulfill(
+            json={"paths": {"/api/jobs/{jobId}/retry": {"post": {}}}}))
+        page.route(re.compile(r".*/api/jobs/[^/]+/retry$"), lambda route: route.fulfill(
+            status=409, json={"error": {"code": "retry_limit", "message": "this job was retried too often"}}))
+        page.reload()
+        page.locator("#retry-job").click()
+        expect(result).to_have_text("Retry refused: this job was retried too often (HTTP 409)")
+        page.unroute_all()
     assert api_request(stack, "GET", f"/jobs/{job_id}")[1]["status"] == "cancelled"
     assert not page.errors_
 
