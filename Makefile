@@ -21,6 +21,7 @@ system-packages:
 	  || { export DEBIAN_FRONTEND=noninteractive; \
 	       $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null 2>&1 \
 	       || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES); }; }
+	@sh tests/web/install_browser.sh  # Debian's chromium for the dashboard's browser tests
 
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
