@@ -57,11 +57,21 @@ def _open_below(parent: int, name: str, flags: int, shown: str) -> int:
     try:
         return os.open(name, flags, dir_fd=parent)
     except OSError as exc:
+        # O_NOFOLLOW meets a symlink as ELOOP, or as ENOTDIR together with O_DIRECTORY.
+        if exc.errno == errno.ENOTDIR and _is_symlink(parent, name):
+            exc.errno = errno.ELOOP
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             raise NotFoundError(f"{shown} is not in the task directory") from None
-        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
+        if exc.errno == errno.ELOOP:
             raise ValidationError(f"{shown} goes through a symbolic link, which is not followed",
                                   field="path") from None
         if exc.errno == errno.EACCES:
             raise NotFoundError(f"{shown} cannot be read") from None
         raise
+
+
+def _is_symlink(parent: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
