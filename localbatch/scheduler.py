@@ -110,6 +110,7 @@ class Scheduler:
             outcome = Outcome.failed(None, f"localbatch error: {exc}", category=SERVER_ERROR)
         try:
             succeeded = self._record(claim, outcome)
+            self.store.settle_jobs()  # a job disabling with `wait` is disabled once its last task ends
         except Exception:  # the task stays "running" in the store and runs again after a restart
             log.exception("could not record the end of %s/%s", job_id, task_id)
             succeeded = False

@@ -321,13 +321,17 @@ class RenderBackendContract:
 
     # Watching
 
-    def test_task_node_is_none_until_the_task_runs(self, backend: Any, job_id: str) -> None:
-        needs(backend, "task_node")
+    def _running_with_dependent(self, backend: RenderBackend, job_id: str) -> None:
+        """A job whose task "long" runs (sleep 30) and whose "waits" cannot start before it ends."""
         backend.create_job(job_id)
         backend.add_tasks(job_id, [TaskSpec(id="long", argv=sleep(30)),
                                    TaskSpec(id="waits", argv=TRUE, depends_on=("long",))])
+        wait_status(backend, job_id, "long", TaskStatus.RUNNING, self.timeout)
+
+    def test_task_node_is_none_until_the_task_runs(self, backend: Any, job_id: str) -> None:
+        needs(backend, "task_node")
+        self._running_with_dependent(backend, job_id)
         try:
-            wait_status(backend, job_id, "long", TaskStatus.RUNNING, self.timeout)
             node = backend.task_node(job_id, "long")
             assert isinstance(node, str) and node
             assert backend.task_node(job_id, "waits") is None
@@ -339,11 +343,8 @@ class RenderBackendContract:
     def test_a_running_tasks_files_can_be_read_and_missing_ones_are_not_found(self, backend: Any,
                                                                               job_id: str) -> None:
         needs(backend, "read_task_file")
-        backend.create_job(job_id)
-        backend.add_tasks(job_id, [TaskSpec(id="long", argv=sleep(30)),
-                                   TaskSpec(id="waits", argv=TRUE, depends_on=("long",))])
+        self._running_with_dependent(backend, job_id)
         try:
-            wait_status(backend, job_id, "long", TaskStatus.RUNNING, self.timeout)
             deadline = time.monotonic() + self.timeout
             while True:  # the log exists once the process has started, a moment after `running`
                 try:

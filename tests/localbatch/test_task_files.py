@@ -19,6 +19,7 @@ from shared.adapters.local_batch_backend import LocalBatchBackend
 from shared.errors import NotFoundError, ValidationError
 from shared.tasks import TaskSpec
 from tests.contract.render_backend_contract import poll_until_done
+from tests.localbatch.conftest import exchange_below
 from tests.localbatch.helpers import py, wait_for, wait_running
 
 LOG = b"".join(b"frame %05d done\n" % i for i in range(1000))
@@ -59,9 +60,7 @@ def job(process: LocalBatchProcess, unique_name: str) -> str:
 @pytest.fixture
 def exchange(process: LocalBatchProcess, unique_name: str) -> Path:
     """A directory both this test and its tasks see (below the node's shared directory)."""
-    directory = process.data_dir.resolve() / "shared" / unique_name
-    directory.mkdir(parents=True)
-    return directory
+    return exchange_below(process, unique_name)
 
 
 def test_a_running_tasks_log_tail_and_working_files_can_be_read(process: LocalBatchProcess, job: str,
