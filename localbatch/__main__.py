@@ -12,6 +12,7 @@ from pathlib import Path
 from localbatch.auth import KEY_ENV, UnusableKey
 from localbatch.sandbox import SandboxUnavailable
 from localbatch.server import AlreadyRunning, Options, serve
+from localbatch.specs import NODE_ID_RE
 
 DEFAULT_SLOTS = 2  # measured on 2 cores: see README.md, "Slot count"
 
@@ -43,7 +44,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
                         help="run each task in a bubblewrap sandbox (default; --no-sandbox runs them unisolated)")
     parser.add_argument("--disk-reserve-bytes", type=int, default=0,
                         help="free disk a resource file download must leave (it fails the task otherwise)")
+    parser.add_argument("--node-id", default=os.environ.get("LOCALBATCH_NODE_ID", ""),
+                        help="the node id tasks report (Batch's nodeInfo.nodeId); default: the host name")
     args = parser.parse_args(argv)
+    if args.node_id and not NODE_ID_RE.match(args.node_id):
+        parser.error("--node-id must be 1-128 letters, digits, '-' or '_'")
     if not 1 <= args.slots <= 64:
         parser.error("--slots must be from 1 to 64")
     if not 0.01 <= args.poll_interval <= 60:
@@ -59,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    slots=args.slots, poll_interval=args.poll_interval,
                    failed_task_retention_seconds=args.failed_task_retention_seconds,
                    key=os.environ.get(KEY_ENV) or None, sandbox=args.sandbox,
-                   disk_reserve_bytes=args.disk_reserve_bytes)
+                   disk_reserve_bytes=args.disk_reserve_bytes, node_id=args.node_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,9 @@ log = logging.getLogger("localbatch.runner")
 
 # What a task inherits from localbatch's own environment; the rest is the node's and the task's.
 INHERITED = ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
-SHUTDOWN = "shutdown"  # a stop reason that requeues the task instead of failing it
+SHUTDOWN = "shutdown"  # stop reasons that requeue the task instead of failing it (no retry used)
+DISABLED = "job disabled"
+REQUEUE_REASONS = frozenset({SHUTDOWN, DISABLED})
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Outcome:
     exit_code: int | None
     failure: str | None        # None when the task succeeded
     retryable: bool = False    # a non-zero exit or storage down: may be retried; timeouts, bad files are final
-    requeue: bool = False      # stopped by localbatch's shutdown: run again, no retry used
+    requeue: bool = False      # stopped by a shutdown or a job disable: run again, no retry used
     category: str | None = None  # Batch's failureInfo category: UserError or ServerError
 
     @classmethod
@@ -50,6 +52,7 @@ class Node:
     bin_dir: Path
     files: BlobFiles
     sandbox: Sandbox | None = None  # None: tasks run unisolated (only with --no-sandbox)
+    node_id: str = "localbatch"     # Batch's nodeInfo.nodeId of every task run here
 
     def task_dir(self, job_id: str, task_id: str) -> Path:
         """As on a Batch node: stdout.txt and stderr.txt here, the working directory in wd/."""
@@ -72,7 +75,7 @@ class TaskRun:
         self.pid: int | None = None
 
     def stop(self, reason: str) -> None:
-        """Ask the attempt to end now (terminate or shutdown); kills the group if it runs."""
+        """Ask the attempt to end now (terminate, disable or shutdown); kills the group if it runs."""
         if self.stop_reason is None:
             self.stop_reason = reason
         if self.pid is not None:
@@ -145,8 +148,8 @@ class TaskRun:
 
     async def _finish(self, exit_code: int | None, failure: str | None, *,
                       retryable: bool = False, category: str = USER_ERROR) -> Outcome:
-        if self.stop_reason == SHUTDOWN:
-            return Outcome(exit_code, SHUTDOWN, requeue=True)
+        if self.stop_reason in REQUEUE_REASONS:  # outputs of an interrupted attempt are not uploaded
+            return Outcome(exit_code, self.stop_reason, requeue=True)
         try:
             await asyncio.to_thread(self.node.files.upload, self.workdir, self.spec.output_files,
                                     succeeded=failure is None)

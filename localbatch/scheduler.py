@@ -2,6 +2,8 @@
 
 One asyncio loop drives everything; the store is touched only from it. The loop
 wakes when tasks are added or finish, and every poll interval as a fallback.
+Each pass first settles jobs being disabled or enabled, then claims, unless the
+node's scheduling is disabled (then running tasks finish and nothing new starts).
 
 A task's directory goes once the task has ended and its outputs are uploaded: at once
 when it succeeded (its outputs are in storage), after `failed_retention` when it failed,
@@ -17,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from localbatch import procs
 from localbatch.files import SERVER_ERROR
-from localbatch.runner import SHUTDOWN, Node, Outcome, TaskRun
+from localbatch.runner import DISABLED, SHUTDOWN, Node, Outcome, TaskRun
 from localbatch.store import Claim, Store
 
 log = logging.getLogger("localbatch.scheduler")
@@ -50,8 +52,10 @@ class Scheduler:
         while not self._stopping:
             self._wake.clear()
             try:
-                for claim in self.store.claim_next(self.slots - len(self.running)):
-                    self._start(claim)
+                self.store.settle_jobs()
+                if self.store.node(self.node.node_id)["schedulingState"] == "enabled":
+                    for claim in self.store.claim_next(self.slots - len(self.running), self.node.node_id):
+                        self._start(claim)
                 self._sweep_workdirs()
             except Exception:  # e.g. a locked or full disk: keep serving, try again next pass
                 log.exception("scheduling pass failed")
@@ -65,6 +69,22 @@ class Scheduler:
             entry = self.running.get((job_id, task_id))
             if entry is not None:
                 entry[0].stop("terminated")
+
+    def disable(self, job_id: str, mode: str) -> None:
+        """Batch's Disable Job: `requeue` kills the job's running tasks and queues them again
+        (no retry used); `wait` lets them finish. Nothing of the job starts until enabled."""
+        self.store.disable_job(job_id)
+        if mode == "requeue":
+            for task_id in self.store.running_ids(job_id):
+                entry = self.running.get((job_id, task_id))
+                if entry is not None:
+                    entry[0].stop(DISABLED)
+        self.store.settle_jobs()  # a job with nothing running is disabled at once
+        self.wake()
+
+    def enable(self, job_id: str) -> None:
+        self.store.enable_job(job_id)
+        self.wake()
 
     async def shutdown(self) -> None:
         """Stop claiming, kill every running task, and leave them queued for the next start."""
@@ -90,6 +110,7 @@ class Scheduler:
             outcome = Outcome.failed(None, f"localbatch error: {exc}", category=SERVER_ERROR)
         try:
             succeeded = self._record(claim, outcome)
+            self.store.settle_jobs()  # a job disabling with `wait` is disabled once its last task ends
         except Exception:  # the task stays "running" in the store and runs again after a restart
             log.exception("could not record the end of %s/%s", job_id, task_id)
             succeeded = False

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
+import re
 import signal
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -37,10 +39,16 @@ class Options:
     key: str | None = None  # None: the key in DIR/localbatch.key (made at the first start)
     sandbox: bool = True    # False only when asked for (--no-sandbox): tasks then run unisolated
     disk_reserve_bytes: int = 0  # free disk a resource file download must leave
+    node_id: str = ""  # Batch's nodeInfo.nodeId of this node; "" = from the host name (node_id_from_host)
 
 
 class AlreadyRunning(RuntimeError):
     pass
+
+
+def node_id_from_host(host_name: str) -> str:
+    """The host name as a Batch node id (letters, digits, '-', '_'; at most 128)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", host_name)[:128] or "localbatch"
 
 
 def _lock(data_dir: Path) -> IO[str]:
@@ -65,7 +73,7 @@ async def serve(options: Options) -> None:
     store = Store(data_dir / "localbatch.sqlite")
     node = Node(root=data_dir, bin_dir=make_bin(data_dir), files=BlobFiles(options.storage_connection_string,
                                                                    disk_reserve_bytes=options.disk_reserve_bytes),
-                sandbox=sandbox)
+                sandbox=sandbox, node_id=options.node_id or node_id_from_host(socket.gethostname()))
     node.shared_dir.mkdir(exist_ok=True)
     scheduler = Scheduler(store, node, slots=options.slots, poll_interval=options.poll_interval,
                           failed_retention=timedelta(seconds=options.failed_task_retention_seconds))
@@ -83,7 +91,7 @@ async def serve(options: Options) -> None:
         loop.add_signal_handler(sig, stop.set)
     scheduling = asyncio.create_task(scheduler.loop())
     print(f"localbatch ready on http://{options.host}:{port}", flush=True)
-    log.info("%d slot(s), data in %s", options.slots, data_dir)
+    log.info("node %s: %d slot(s), data in %s", node.node_id, options.slots, data_dir)
     try:
         await stop.wait()
     finally:

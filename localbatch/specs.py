@@ -1,4 +1,4 @@
-"""Validation of what the API receives: ids, priorities and task specs.
+"""Validation of what the API receives: ids, priorities, task specs, and job and node control.
 
 Every field is checked before anything is stored, with a message that names
 the field, so a malformed request is a 400 and never a half-added task.
@@ -18,6 +18,12 @@ ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Azure's rule for container names.
 CONTAINER_RE = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Batch's node ids (`tvmps_<64 hex>_d`) are longer than job and task ids may be.
+NODE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# Batch's `disableTasks` modes; `terminate` would end running tasks as failed, which no caller wants.
+DISABLE_MODES = ("requeue", "wait")
+MAX_TAIL_BYTES = 16 * 1024 * 1024  # the most of a task file one read returns
+MAX_FILE_PATH = 1024
 
 MAX_TASKS_PER_CALL = 1000
 MAX_RETRIES = 100
@@ -39,6 +45,44 @@ def check_priority(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not -1000 <= value <= 1000:
         raise ValidationError("priority must be an integer from -1000 to 1000", field="priority")
     return value
+
+
+def check_node_id(value: Any) -> str:
+    if not isinstance(value, str) or not NODE_ID_RE.match(value):
+        raise ValidationError("nodeId must be 1-128 letters, digits, '-' or '_'", field="nodeId")
+    return value
+
+
+def check_reason(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 500 or not value.isprintable():
+        raise ValidationError("reason must be 1-500 printable characters", field="reason")
+    return value
+
+
+def check_disable_mode(value: Any) -> str:
+    if value not in DISABLE_MODES:
+        raise ValidationError(f"disableTasks must be one of {', '.join(DISABLE_MODES)}", field="disableTasks")
+    return str(value)
+
+
+def check_tail_bytes(value: str | None) -> int:
+    """The `tailBytes` query parameter: 1..16 MiB, the most when not given."""
+    if value is None:
+        return MAX_TAIL_BYTES
+    if not value.isdigit() or not 1 <= int(value) <= MAX_TAIL_BYTES:
+        raise ValidationError(f"tailBytes must be an integer from 1 to {MAX_TAIL_BYTES}", field="tailBytes")
+    return int(value)
+
+
+def check_task_file_path(value: str) -> tuple[str, ...]:
+    """A path below the task directory, as names to open one by one: never absolute, no `..`,
+    `.` or empty names, no NUL (the file is opened name by name, see taskfiles.py)."""
+    parts = tuple(value.split("/"))
+    if (not value or len(value) > MAX_FILE_PATH or "\x00" in value or "\\" in value
+            or any(p in ("", ".", "..") for p in parts)):
+        raise ValidationError(f"path must be relative to the task directory, without '..': {value!r}",
+                              field="path")
+    return parts
 
 
 def check_relative_path(value: Any, field: str, *, allow_glob: bool = False, allow_task_dir: bool = False) -> str:

@@ -4,7 +4,11 @@ Only the event-loop thread touches the connection. Task states follow Batch:
 active -> running -> completed (success|failure); a failed attempt with retries
 left goes back to active with retry_count + 1. A task found running at start-up
 was interrupted by a crash or shutdown and goes back to active without using
-a retry.
+a retry, as is one a job disable (`requeue`) stopped.
+
+Job states follow Batch too: active -> disabling -> disabled -> enabling -> active,
+or terminated. Only an active job's tasks are claimed. (The module is a little over
+350 lines because it is the one place the queue's SQL lives.)
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     priority INTEGER NOT NULL,
-    state TEXT NOT NULL,             -- active | terminated
+    state TEXT NOT NULL,             -- active | disabling | disabled | enabling | terminated
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tasks (
@@ -43,10 +47,20 @@ CREATE TABLE IF NOT EXISTS tasks (
     failure_category TEXT,           -- Batch's failureInfo category of a failed task: UserError | ServerError
     pid INTEGER,                     -- process group of the running attempt
     pid_start TEXT,                  -- its start time in /proc, so a reused pid is never killed
+    node_id TEXT,                    -- the node it runs or last ran on (Batch's nodeInfo.nodeId)
     UNIQUE (job_id, id)
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status, job_id);
+CREATE TABLE IF NOT EXISTS nodes (
+    id TEXT PRIMARY KEY,
+    scheduling TEXT NOT NULL,        -- enabled | disabled
+    reason TEXT,                     -- why scheduling was disabled
+    changed_at TEXT NOT NULL
+);
 """
+# Columns added after the first queues were made: (name, type), added when missing.
+ADDED_COLUMNS = (("failure_category", "TEXT"), ("node_id", "TEXT"))
+ENDED = "terminated"  # a job that takes no more tasks and no more control
 
 
 def utc_now() -> str:
@@ -78,8 +92,9 @@ class Store:
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
         columns = {row["name"] for row in self.db.execute("PRAGMA table_info(tasks)")}
-        if "failure_category" not in columns:  # a queue made before the column existed
-            self.db.execute("ALTER TABLE tasks ADD COLUMN failure_category TEXT")
+        for name, kind in ADDED_COLUMNS:
+            if name not in columns:  # a queue made before the column existed
+                self.db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -122,6 +137,49 @@ class Store:
                               (job_id,)).fetchall()
         return [r["id"] for r in rows]
 
+    def disable_job(self, job_id: str) -> None:
+        """Batch's Disable Job: `disabling` until its running tasks are dealt with, then
+        `disabled` (settle_jobs). A disabled job stays so; an ended one refuses."""
+        state = self._controllable(job_id, "disabled")
+        if state != "disabled":
+            with self._tx() as db:
+                db.execute("UPDATE jobs SET state = 'disabling' WHERE id = ?", (job_id,))
+
+    def enable_job(self, job_id: str) -> None:
+        """Batch's Enable Job: `enabling`, then `active` at the next settle_jobs. An active job
+        stays so; one still `disabling` (tasks finishing under `wait`) refuses, as on Batch."""
+        state = self._controllable(job_id, "enabled")
+        if state == "disabling":
+            raise ConflictError(f"job {job_id} is still being disabled; enable it once it is disabled")
+        if state == "disabled":
+            with self._tx() as db:
+                db.execute("UPDATE jobs SET state = 'enabling' WHERE id = ?", (job_id,))
+
+    def set_priority(self, job_id: str, priority: int) -> None:
+        """Claims order by job priority, so this reorders the job's tasks not yet started."""
+        self._controllable(job_id, "given a priority")
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET priority = ? WHERE id = ?", (priority, job_id))
+
+    def settle_jobs(self) -> None:
+        """Finish the state changes Batch reports as in progress: `disabling` once none of the
+        job's tasks runs any more, `enabling` at once (the next claim sees it active)."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET state = 'disabled' WHERE state = 'disabling' AND NOT EXISTS "
+                       "(SELECT 1 FROM tasks WHERE tasks.status = 'running' AND tasks.job_id = jobs.id)")
+            db.execute("UPDATE jobs SET state = 'active' WHERE state = 'enabling'")
+
+    def running_ids(self, job_id: str) -> list[str]:
+        rows = self.db.execute("SELECT id FROM tasks WHERE job_id = ? AND status = 'running'",
+                               (job_id,)).fetchall()
+        return [r["id"] for r in rows]
+
+    def _controllable(self, job_id: str, what: str) -> str:
+        state: str = self.get_job(job_id)["state"]
+        if state == ENDED:  # Batch: 409 JobCompleted
+            raise ConflictError(f"job {job_id} is terminated; it cannot be {what}")
+        return state
+
     # Tasks
 
     def add_tasks(self, job_id: str, specs: Sequence[TaskSpec]) -> tuple[list[str], list[str]]:
@@ -132,7 +190,7 @@ class Store:
             job = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if job is None:
                 raise NotFoundError(f"job {job_id} not found")
-            if job["state"] != "active":
+            if job["state"] == ENDED:  # a disabled job still takes tasks, as on Batch
                 raise ConflictError(f"job {job_id} is terminated; no tasks can be added")
             for spec in specs:
                 cur = db.execute("INSERT OR IGNORE INTO tasks (job_id, id, spec, status) VALUES (?,?,?,?)",
@@ -159,6 +217,12 @@ class Store:
                                "AND failure_category IS NOT NULL", (job_id,)).fetchall()
         return {r["id"]: r["failure_category"] for r in rows}
 
+    def task_nodes(self, job_id: str) -> dict[str, str]:
+        """The node each task of the job runs or last ran on (tasks not run yet have none)."""
+        rows = self.db.execute("SELECT id, node_id FROM tasks WHERE job_id = ? AND node_id IS NOT NULL",
+                               (job_id,)).fetchall()
+        return {r["id"]: r["node_id"] for r in rows}
+
     def counts(self, job_id: str) -> TaskCounts:
         self.get_job(job_id)
         rows = self.db.execute("SELECT status, result, COUNT(*) AS n FROM tasks WHERE job_id = ? "
@@ -170,8 +234,9 @@ class Store:
 
     # Scheduling
 
-    def claim_next(self, limit: int) -> list[Claim]:
-        """Move up to `limit` runnable tasks to running: higher job priority first, then FIFO."""
+    def claim_next(self, limit: int, node_id: str | None = None) -> list[Claim]:
+        """Move up to `limit` runnable tasks to running on `node_id`: higher job priority
+        first, then FIFO."""
         if limit <= 0:
             return []
         # Read rows one at a time and stop at `limit`: with thousands of tasks queued, fetching
@@ -200,9 +265,9 @@ class Store:
         with self._tx() as db:
             for c in claims:
                 db.execute("UPDATE tasks SET status = 'running', start_time = ?, end_time = NULL, "
-                           "exit_code = NULL, result = NULL, failure = NULL, failure_category = NULL "
-                           "WHERE job_id = ? AND id = ?",
-                           (now, c.job_id, c.spec.id))
+                           "exit_code = NULL, result = NULL, failure = NULL, failure_category = NULL, "
+                           "node_id = ? WHERE job_id = ? AND id = ?",
+                           (now, node_id, c.job_id, c.spec.id))
         return claims
 
     def set_process(self, job_id: str, task_id: str, pid: int, pid_start: str) -> None:
@@ -215,7 +280,7 @@ class Store:
         """Record an attempt's end: back to active if `retry`, else completed."""
         with self._tx() as db:
             job = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            retry = retry and job["state"] == "active"  # a terminated job's tasks are not retried
+            retry = retry and job["state"] != ENDED  # a terminated job's tasks are not retried
             if retry:
                 db.execute("UPDATE tasks SET status = 'active', retry_count = retry_count + 1, "
                            "exit_code = ?, pid = NULL, pid_start = NULL WHERE job_id = ? AND id = ?",
@@ -232,13 +297,12 @@ class Store:
             self.refresh_blocked(job_id)
 
     def requeue(self, job_id: str, task_id: str) -> None:
-        """An attempt interrupted by localbatch itself: run it again, without using a retry.
-
-        Unless its job was terminated meanwhile: then it ends as terminated.
+        """An attempt interrupted by localbatch itself or a job disable: run it again, without
+        using a retry. Unless its job was terminated meanwhile: then it ends as terminated.
         """
         with self._tx() as db:
             job = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if job["state"] != "active":
+            if job["state"] == ENDED:
                 db.execute("UPDATE tasks SET status = 'completed', result = 'failure', failure = 'terminated', "
                        "failure_category = 'UserError', "
                            "end_time = ?, pid = NULL, pid_start = NULL WHERE job_id = ? AND id = ? "
@@ -256,6 +320,26 @@ class Store:
         rows = self.db.execute("SELECT job_id, id FROM tasks WHERE status = 'completed' "
                                "AND (result = 'success' OR end_time < ?)", (failed_before,)).fetchall()
         return [(r["job_id"], r["id"]) for r in rows]
+
+    # The node
+
+    def node(self, node_id: str) -> dict[str, Any]:
+        """Batch's node scheduling state; a node never disabled is enabled."""
+        row = self.db.execute("SELECT * FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        if row is None:
+            return {"id": node_id, "schedulingState": "enabled"}
+        node = {"id": node_id, "schedulingState": row["scheduling"]}
+        if row["scheduling"] == "disabled":
+            node.update(schedulingDisabledReason=row["reason"], schedulingDisabledAt=row["changed_at"])
+        return node
+
+    def set_node_scheduling(self, node_id: str, *, enabled: bool, reason: str | None = None) -> None:
+        """Disabling a disabled node keeps its first reason (Batch: already in that state)."""
+        if (self.node(node_id)["schedulingState"] == "enabled") == enabled:
+            return
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO nodes (id, scheduling, reason, changed_at) VALUES (?,?,?,?)",
+                       (node_id, "enabled" if enabled else "disabled", None if enabled else reason, utc_now()))
 
     def refresh_blocked(self, job_id: str) -> None:
         """Record on each waiting task which failed dependency blocks it (a failure is final)."""

@@ -65,12 +65,17 @@ def exchange(tmp_path: Path) -> Path:
     return directory
 
 
-@pytest.fixture
-def shared_exchange(shared_localbatch: LocalBatchProcess, unique_name: str) -> Path:
-    """The same for shared_localbatch: a directory of this test's own below its shared directory."""
-    directory = shared_localbatch.data_dir.resolve() / "shared" / unique_name
+def exchange_below(process: LocalBatchProcess, name: str) -> Path:
+    """A directory of a test's own below a running localbatch's shared directory."""
+    directory = process.data_dir.resolve() / "shared" / name
     directory.mkdir(parents=True)
     return directory
+
+
+@pytest.fixture
+def shared_exchange(shared_localbatch: LocalBatchProcess, unique_name: str) -> Path:
+    """The same for shared_localbatch."""
+    return exchange_below(shared_localbatch, unique_name)
 
 
 @pytest.fixture

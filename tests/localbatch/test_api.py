@@ -11,7 +11,7 @@ import pytest
 
 from localbatch.launcher import LocalBatchProcess
 from shared.adapters.local_batch_backend import LocalBatchBackend
-from shared.errors import NotFoundError, TransientError, ValidationError
+from shared.errors import NotFoundError, PermanentError, TransientError, ValidationError
 from shared.tasks import TaskSpec
 from stack.services import free_port
 
@@ -109,3 +109,30 @@ def test_repeated_job_keeps_its_first_priority(shared_localbatch: LocalBatchProc
     again = post(shared_localbatch, "/jobs", json.dumps({"id": unique_name, "priority": 9}).encode())
     assert first[0] == 201 and again[0] == 200
     assert again[1]["priority"] == 5
+
+
+def test_adapter_reports_an_unreachable_server_as_transient_on_control_and_watch_calls() -> None:
+    backend = LocalBatchBackend(f"http://127.0.0.1:{free_port()}", key="k" * 32, timeout=2)
+    calls = [lambda: backend.disable_job("job", "requeue"), lambda: backend.enable_job("job"),
+             lambda: backend.set_job_priority("job", 1), lambda: backend.task_node("job", "t"),
+             lambda: backend.read_task_file("job", "t", "stdout.txt", 10),
+             lambda: backend.disable_node_scheduling("node", "maintenance"),
+             lambda: backend.enable_node_scheduling("node")]
+    for call in calls:
+        with pytest.raises(TransientError):
+            call()
+
+
+def test_adapter_with_a_wrong_key_is_refused_on_control_calls(shared_localbatch: LocalBatchProcess,
+                                                              backend: LocalBatchBackend, unique_name: str) -> None:
+    backend.create_job(unique_name)
+    intruder = LocalBatchBackend(shared_localbatch.url, key="guess" * 8)
+    for attack in (lambda: intruder.disable_job(unique_name, "requeue"),
+                   lambda: intruder.set_job_priority(unique_name, 1000),
+                   lambda: intruder.read_task_file(unique_name, "t", "stdout.txt", 10),
+                   lambda: intruder.disable_node_scheduling("node", "taking over")):
+        with pytest.raises(PermanentError) as raised:
+            attack()
+        assert raised.value.code == "unauthorized"
+    assert post(shared_localbatch, "/jobs", json.dumps({"id": unique_name}).encode())[1]["priority"] == 0
+    assert post(shared_localbatch, "/jobs", json.dumps({"id": unique_name}).encode())[1]["state"] == "active"

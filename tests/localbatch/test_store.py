@@ -116,3 +116,68 @@ def test_a_queue_from_before_failure_categories_opens_and_records_them(tmp_path:
     claimed(store)
     store.finish("job", "t", exit_code=None, failure="storage down", retry=False, category="ServerError")
     assert store.failure_categories("job") == {"t": "ServerError"}
+
+
+def test_job_states_of_disable_and_enable_follow_batch(store: Store) -> None:
+    store.create_job("job", 0)
+    store.add_tasks("job", [TaskSpec(id="a", argv=("true",)), TaskSpec(id="b", argv=("true",))])
+    assert claimed(store, 1) == ["a"]
+    store.disable_job("job")
+    store.settle_jobs()
+    assert store.get_job("job")["state"] == "disabling"  # "a" still runs
+    assert claimed(store) == []
+    with pytest.raises(ConflictError):
+        store.enable_job("job")
+    store.finish("job", "a", exit_code=0, failure=None, retry=False)
+    store.settle_jobs()
+    assert store.get_job("job")["state"] == "disabled"
+    store.add_tasks("job", [TaskSpec(id="c", argv=("true",))])  # a disabled job takes tasks
+    store.enable_job("job")
+    assert store.get_job("job")["state"] == "enabling"
+    store.settle_jobs()
+    assert store.get_job("job")["state"] == "active"
+    assert claimed(store) == ["b", "c"]
+
+
+def test_a_disabled_jobs_failed_attempt_is_retried_once_enabled(store: Store) -> None:
+    store.create_job("job", 0)
+    store.add_tasks("job", [TaskSpec(id="t", argv=("false",), max_retries=1)])
+    claimed(store)
+    store.disable_job("job")
+    store.finish("job", "t", exit_code=1, failure="exit code 1", retry=True)
+    store.requeue("job", "t")  # no-op: it is not running any more
+    state, _ = store.get_task("job", "t")
+    assert (state.status, state.retry_count) == (TaskStatus.ACTIVE, 1)
+    store.settle_jobs()
+    assert claimed(store) == []
+    store.enable_job("job")
+    store.settle_jobs()
+    assert claimed(store) == ["t"]
+
+
+def test_priority_change_reorders_tasks_not_started(store: Store) -> None:
+    store.create_job("first", 0)
+    store.create_job("second", 0)
+    store.add_tasks("first", [TaskSpec(id="f1", argv=("true",))])
+    store.add_tasks("second", [TaskSpec(id="s1", argv=("true",)), TaskSpec(id="s2", argv=("true",))])
+    store.set_priority("second", 1)
+    assert claimed(store, 2) == ["s1", "s2"]
+    store.set_priority("first", -1)
+    assert store.get_job("first")["priority"] == -1
+    assert claimed(store) == ["f1"]
+
+
+def test_claims_record_the_node_and_node_scheduling_keeps_its_first_reason(store: Store) -> None:
+    store.create_job("job", 0)
+    store.add_tasks("job", [TaskSpec(id="t", argv=("true",))])
+    assert store.task_nodes("job") == {}
+    store.claim_next(1, "node-1")
+    store.requeue("job", "t")
+    assert store.task_nodes("job") == {"t": "node-1"}  # where it last ran
+    assert store.node("node-1") == {"id": "node-1", "schedulingState": "enabled"}
+    store.set_node_scheduling("node-1", enabled=False, reason="disk failing")
+    store.set_node_scheduling("node-1", enabled=False, reason="again")
+    node = store.node("node-1")
+    assert (node["schedulingState"], node["schedulingDisabledReason"]) == ("disabled", "disk failing")
+    store.set_node_scheduling("node-1", enabled=True)
+    assert store.node("node-1")["schedulingState"] == "enabled"
