@@ -14,8 +14,9 @@ from triggers.api import bp as api
 from triggers.openapi import bp as openapi
 from triggers.upload_api import bp as upload_api
 from triggers.uploads import bp as uploads
+from triggers.watch_api import bp as watch_api
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (api, uploads, render_job, render_steps, openapi, upload_api):
+for blueprint in (api, uploads, render_job, render_steps, openapi, upload_api, watch_api):
     app.register_functions(blueprint)

@@ -68,29 +68,30 @@ def median_seconds(values: Iterable[float]) -> float | None:
 
 @dataclass(frozen=True)
 class ChunkWork:
-    """What is left of one chunk: frames not yet done; a running one has a slot and may be into
-    its current frame by `current_elapsed` seconds."""
+    """What is left of one chunk. A running one holds a slot: `elapsed` seconds have passed since
+    its last frame was done (since its start while `starting`, no frame done yet, which also
+    counts the task's start-up: download, unpack, loading the scene)."""
 
     frames_left: int
     running: bool = False
-    current_elapsed: float = 0.0
+    elapsed: float = 0.0
+    starting: bool = False
 
 
-def remaining_seconds(work: Sequence[ChunkWork], seconds_per_frame: float, slots: int) -> float:
-    """When the last chunk ends, in seconds from now, on `slots` parallel slots."""
-    if seconds_per_frame < 0 or slots < 1:
-        raise ValueError("seconds_per_frame must be >= 0 and slots >= 1")
-    running = [w for w in work if w.running]
-    queued = [w for w in work if not w.running and w.frames_left > 0]
-    free_at = [max(0.0, w.frames_left * seconds_per_frame - min(w.current_elapsed, seconds_per_frame))
-               for w in running]
+def remaining_seconds(work: Sequence[ChunkWork], seconds_per_frame: float, slots: int,
+                      overhead: float = 0.0) -> float:
+    """When the last chunk ends, in seconds from now, on `slots` parallel slots; `overhead` is a
+    task's start-up before its first frame (the median seen so far)."""
+    if seconds_per_frame < 0 or slots < 1 or overhead < 0:
+        raise ValueError("seconds_per_frame and overhead must be >= 0, slots >= 1")
+    free_at = [max(0.0, w.frames_left * seconds_per_frame + (overhead if w.starting else 0.0) - w.elapsed)
+               for w in work if w.running]
     # Slots not taken by a running chunk are free now (a job between rounds has none running).
     free_at += [0.0] * max(0, slots - len(free_at))
     heapq.heapify(free_at)
     end = max(free_at, default=0.0)
-    for chunk in queued:
-        start = heapq.heappop(free_at)
-        finish = start + chunk.frames_left * seconds_per_frame
+    for chunk in (w for w in work if not w.running and w.frames_left > 0):
+        finish = heapq.heappop(free_at) + overhead + chunk.frames_left * seconds_per_frame
         end = max(end, finish)
         heapq.heappush(free_at, finish)
     return end
@@ -103,13 +104,19 @@ def observed_slots(running_now: int, peak: int) -> int:
 
 
 def estimate_eta(work: Sequence[ChunkWork], seconds_per_frame: float | None, slots: int,
-                 now: datetime) -> datetime | None:
+                 now: datetime, overhead: float | None = None) -> datetime | None:
     """The finish of the frames (UTC); None until a frame has been timed."""
     if seconds_per_frame is None:
         return None
     if not any(w.frames_left > 0 for w in work):
         return now
-    return now + timedelta(seconds=remaining_seconds(work, seconds_per_frame, slots))
+    return now + timedelta(seconds=remaining_seconds(work, seconds_per_frame, slots, overhead or 0.0))
+
+
+def task_overhead(chunk_seconds: Iterable[tuple[float | None, Iterable[float]]]) -> float | None:
+    """The median start-up of finished tasks: run time minus the seconds of their frames."""
+    gaps = [max(0.0, total - sum(frames)) for total, frames in chunk_seconds if total is not None]
+    return median_seconds(gaps)
 
 
 # ---------------------------------------------------------------- cost

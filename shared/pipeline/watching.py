@@ -44,6 +44,7 @@ from shared.pipeline.estimates import (
     observed_slots,
     parse_time,
     seconds_between,
+    task_overhead,
 )
 from shared.pipeline.lifecycle import publish
 from shared.pipeline.node_health import Attempt
@@ -142,9 +143,9 @@ def _chunk_update(svc: Services, job_id: str, chunk: Json, by_task: dict[str, Ta
     if entry is not None and entry.get("result"):
         return {}  # this attempt is recorded for good
     frames = FrameSet.from_json(chunk["frames"])
-    if entry is None:
-        entry = {"taskId": task, "node": _task_node(svc, job_id, task), "startedAt": state.start_time}
-        log_entries.append(entry)
+    entry = dict(entry or {"taskId": task})
+    if not entry.get("node"):
+        entry["node"] = _task_node(svc, job_id, task)
     update: Json = {"_attempts": chunk.get("attempts")}
     if state.status == TaskStatus.RUNNING:
         beat = _node_file(svc, layout.heartbeat_blob(job_id, task))
@@ -156,13 +157,16 @@ def _chunk_update(svc: Services, job_id: str, chunk: Json, by_task: dict[str, Ta
         ok = state.result == TaskResult.SUCCESS
         reason = STUCK if marker.get("reason") == STUCK else (None if ok else _short(plain_message(state.failure)))
         update["frameSeconds"] = clean_frame_seconds(marker.get("frameSeconds"), frames)
-        entry.update(result="succeeded" if ok else "failed", reason=reason, endedAt=state.end_time,
-                     exitCode=state.exit_code, seconds=seconds_between(state.start_time, state.end_time))
+        entry.update(result="succeeded" if ok else "failed", reason=reason, exitCode=state.exit_code,
+                     seconds=seconds_between(state.start_time, state.end_time),
+                     blender=tool_version(marker.get("blender"), ("version", "buildHash")),
+                     ffmpeg=tool_version(marker.get("ffmpeg"), ("version",)))
         if reason == STUCK and chunk.get("status") == ChunkStatus.FAILED.value:
             update["failure"] = {**(chunk.get("failure") or {}), "reason": STUCK}
         finished.append(Attempt(job_id, task, entry.get("node"), ok, reason, state.end_time))
-    update["node"] = entry.get("node")
-    update["attemptLog"] = log_entries[-MAX_ATTEMPT_LOG:]
+    entry = {k: v for k, v in entry.items() if v is not None}  # the document stays small
+    others = [e for e in log_entries if e.get("taskId") != task]
+    update["attemptLog"] = [*others, entry][-MAX_ATTEMPT_LOG:]
     return update
 
 
@@ -205,6 +209,14 @@ def _node_file(svc: Services, blob: str) -> Json | None:
     return data if isinstance(data, dict) else None
 
 
+def tool_version(value: Any, keys: tuple[str, ...]) -> dict[str, str] | None:
+    """{"version", "buildHash"} of Blender (or {"version"} of FFmpeg) as a marker reports it, bounded."""
+    if not isinstance(value, dict):
+        return None
+    picked = {k: str(value[k])[:100] for k in keys if isinstance(value.get(k), str)}
+    return picked or None
+
+
 def _short(text: str | None) -> str | None:
     return None if text is None else " ".join(str(text).split())[:200]
 
@@ -226,6 +238,8 @@ def job_progress(doc: Json, chunks: list[Json], by_task: dict[str, TaskState], n
     max_retries = int((doc.get("spec") or {}).get("maxRetries", 2))
     seconds = [s for c in chunks for s in (c.get("frameSeconds") or {}).values()]
     median = median_seconds(seconds)
+    overhead = task_overhead((c.get("seconds"), (c.get("frameSeconds") or {}).values()) for c in chunks
+                             if c.get("status") == ChunkStatus.SUCCEEDED.value and c.get("frameSeconds"))
     work: list[ChunkWork] = []
     running = 0
     for c in chunks:
@@ -238,20 +252,22 @@ def job_progress(doc: Json, chunks: list[Json], by_task: dict[str, TaskState], n
         state = by_task.get(_latest_task_id(c) or "")
         if state is not None and state.status == TaskStatus.RUNNING:
             running += 1
-            done = c.get("frameSeconds") or {}
-            into = (seconds_between(state.start_time, format_time(now)) or 0.0) - sum(done.values())
+            done = list((c.get("frameSeconds") or {}).values())
+            since_start = seconds_between(state.start_time, format_time(now)) or 0.0
+            # Since its last frame: the run so far minus its frames (and its start-up, once past it).
+            elapsed = since_start - sum(done) - ((overhead or 0.0) if done else 0.0)
             work.append(ChunkWork(frames_left=max(0, size - len(done)), running=True,
-                                  current_elapsed=max(0.0, into)))
+                                  elapsed=max(0.0, elapsed), starting=not done))
         else:
             work.append(ChunkWork(frames_left=size))
-    eta = estimate_eta(work, median, observed_slots(running, peak), now)
+    eta = estimate_eta(work, median, observed_slots(running, peak), now, overhead)
     started = (doc.get("timestamps") or {}).get("startedAt")
-    elapsed = seconds_between(started, format_time(now))
+    elapsed_job = seconds_between(started, format_time(now))
     return {
         "framesDone": sum(_chunk_frames_done(c) for c in chunks),
         "framesRunning": running,
         "secondsPerFrame": median,
-        "elapsedSeconds": round(elapsed, 1) if elapsed is not None else None,
+        "elapsedSeconds": round(elapsed_job, 1) if elapsed_job is not None else None,
         "eta": format_time(eta) if eta is not None else None,
     }
 
