@@ -322,6 +322,8 @@ def poll_tasks(svc: Services, payload: Json) -> Json:
         if not JobStatus(doc["status"]).is_terminal and _apply_states(json.loads(json.dumps(doc)), states):
             update_job(svc.jobs, job_id, lambda d: _ignore(_apply_states(d, states)))
         watching.watch_job(svc, job_id, states)  # frame times, ETA, nodes, stuck chunks, cost (never raises)
+    if payload.get("phase") == names.STITCH:  # the stitch task's node time, in the job's cost
+        watching.watch_job(svc, job_id)
     return {"done": counts.active + counts.running == 0, "counts": counts.to_json()}
 
 

@@ -22,7 +22,7 @@ from shared.errors import NotFoundError, PipelineError, ValidationError
 from shared.frames import FrameSet
 from shared.pipeline import layout
 from shared.pipeline.jobs_api import find_job
-from shared.pipeline.watching import tool_version
+from shared.pipeline.watching import batch_job_of, tool_version
 from shared.planning import task_id as attempt_task_id
 from shared.tasks import TaskStatus
 
@@ -133,8 +133,8 @@ def task_log(svc: Services, signer: BlobSigner | None, job_id: str, task_id: str
     task_id = _job_task(doc, task_id)
     want = min(count * BYTES_PER_LINE, FULL_READ_MAX)
     text, source = None, "log"
-    if _task_running(svc, job_id, task_id):
-        data = _node_tail(svc, job_id, task_id, f"{stream}.txt", want)
+    if _task_running(svc, batch_job_of(doc), task_id):
+        data = _node_tail(svc, batch_job_of(doc), task_id, f"{stream}.txt", want)
         if data is not None:
             text, source = _last_lines(data, count, cut=len(data) >= want), "node"
     if text is None:

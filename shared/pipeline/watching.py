@@ -60,10 +60,17 @@ MAX_ATTEMPT_LOG = 12               # 1 + maxRetries (at most 10), plus room
 STUCK = "stuck"
 
 
-def watch_job(svc: Services, job_id: str, states: list[TaskState]) -> None:
-    """Bring the job's watch fields up to date; never raises (a poll must not fail for it)."""
+def batch_job_of(doc: Json) -> str:
+    """The Batch job the document's tasks run in: the job id (DESIGN.md). The one place to change
+    if a job's runs get Batch jobs of their own."""
+    return str(doc["id"])
+
+
+def watch_job(svc: Services, job_id: str, states: list[TaskState] | None = None) -> None:
+    """Bring the job's watch fields up to date (`states`: the job's tasks, listed here if not
+    given); never raises (a poll must not fail for it)."""
     try:
-        _watch(svc, job_id, states)
+        _watch(svc, job_id, svc.backend.list_tasks(job_id) if states is None else states)
     except PipelineError as exc:
         log.warning("job %s: watching skipped this pass: %s", job_id, exc)
     except Exception:  # a bug here must not stop the render
@@ -80,7 +87,7 @@ def _watch(svc: Services, job_id: str, states: list[TaskState]) -> None:
     updates: dict[str, Json] = {}  # chunk id → fields to set
     finished: list[Attempt] = []
     for chunk in doc["chunks"]:
-        update = _chunk_update(svc, job_id, chunk, by_task, finished)
+        update = _chunk_update(svc, doc, chunk, by_task, finished)
         if update:
             updates[chunk["id"]] = update
     other_nodes = _other_task_nodes(svc, job_id, doc, by_task)
@@ -131,9 +138,10 @@ def _latest_state(chunk: Json, by_task: dict[str, TaskState], status: TaskStatus
     return state is not None and state.status == status
 
 
-def _chunk_update(svc: Services, job_id: str, chunk: Json, by_task: dict[str, TaskState],
+def _chunk_update(svc: Services, doc: Json, chunk: Json, by_task: dict[str, TaskState],
                   finished: list[Attempt]) -> Json:
     """The chunk's new watch fields from its latest attempt; {} when nothing changed."""
+    job_id = doc["id"]
     task = _latest_task_id(chunk)
     state = by_task.get(task) if task else None
     if task is None or state is None or state.status == TaskStatus.ACTIVE:
@@ -145,7 +153,7 @@ def _chunk_update(svc: Services, job_id: str, chunk: Json, by_task: dict[str, Ta
     frames = FrameSet.from_json(chunk["frames"])
     entry = dict(entry or {"taskId": task})
     if not entry.get("node"):
-        entry["node"] = _task_node(svc, job_id, task)
+        entry["node"] = _task_node(svc, batch_job_of(doc), task)
     update: Json = {"_attempts": chunk.get("attempts")}
     if state.status == TaskStatus.RUNNING:
         beat = _node_file(svc, layout.heartbeat_blob(job_id, task))
@@ -177,7 +185,7 @@ def _other_task_nodes(svc: Services, job_id: str, doc: Json, by_task: dict[str, 
     for task in (names.INSPECT_TASK_ID, names.STITCH_TASK_ID):
         state = by_task.get(task)
         if state is not None and state.status != TaskStatus.ACTIVE and task not in known:
-            node = _task_node(svc, job_id, task)
+            node = _task_node(svc, batch_job_of(doc), task)
             if node:
                 found[task] = node
     return found

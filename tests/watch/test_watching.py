@@ -235,3 +235,15 @@ def test_a_requeued_chunk_starts_its_new_attempt_in_the_log():
     assert [(e["taskId"], e["node"], e.get("result")) for e in c["attemptLog"]] == [
         ("chunk-0001", "node-a", "failed"), ("chunk-0001-r1", "node-b", None)]
     assert c["frameSeconds"] == {"1": 8.0}
+
+
+def test_the_stitch_tasks_time_is_in_the_cost_too():
+    svc, clock = make_services()
+    rendering_job(svc, frames="1-5", chunk_size=5)
+    run_tasks(svc, JOB, {"chunk-0001": 10})
+    clock.advance(10)
+    assert poll(svc)["cost"]["nodeSeconds"] == 10.0
+    run_tasks(svc, JOB, {"stitch": 100})
+    clock.advance(40)
+    steps.poll_tasks(svc, {"jobId": JOB, "phase": "stitch"})
+    assert svc.jobs.get(JOB)["cost"]["nodeSeconds"] == 50.0
