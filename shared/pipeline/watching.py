@@ -58,6 +58,7 @@ Json = dict[str, Any]
 NODE_FILE_MAX_BYTES = 256 * 1024   # a heartbeat or marker is a few KB; anything larger is not one
 MAX_ATTEMPT_LOG = 12               # 1 + maxRetries (at most 10), plus room
 STUCK = "stuck"
+HEARTBEAT_TASK_FILE = "wd/heartbeat.json"  # the runner's --heartbeat, in the task's working dir
 
 
 def batch_job_of(doc: Json) -> str:
@@ -156,7 +157,7 @@ def _chunk_update(svc: Services, doc: Json, chunk: Json, by_task: dict[str, Task
         entry["node"] = _task_node(svc, batch_job_of(doc), task)
     update: Json = {"_attempts": chunk.get("attempts")}
     if state.status == TaskStatus.RUNNING:
-        beat = _node_file(svc, layout.heartbeat_blob(job_id, task))
+        beat = _node_file(svc, layout.heartbeat_blob(job_id, task)) or _heartbeat_on_node(svc, doc, task)
         if beat is not None:
             update["frameSeconds"] = clean_frame_seconds(beat.get("frameSeconds"), frames)
             update["heartbeatAt"] = beat.get("updatedAt") if isinstance(beat.get("updatedAt"), str) else None
@@ -202,6 +203,19 @@ def _task_node(svc: Services, job_id: str, task_id: str) -> str | None:
         log.info("job %s: no node for task %s: %s", job_id, task_id, exc)
         return None
     return node if isinstance(node, str) and node_health.valid_node_id(node) else None
+
+
+def _heartbeat_on_node(svc: Services, doc: Json, task_id: str) -> Json | None:
+    """The heartbeat file in the task's working dir, read through the backend: for tasks that
+    cannot reach storage themselves (localbatch runs them without a network)."""
+    read = getattr(svc.backend, "read_task_file", None)
+    if read is None:
+        return None
+    try:
+        data = json.loads(read(batch_job_of(doc), task_id, HEARTBEAT_TASK_FILE, NODE_FILE_MAX_BYTES))
+    except (PipelineError, ValueError, RecursionError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _node_file(svc: Services, blob: str) -> Json | None:

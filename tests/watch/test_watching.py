@@ -247,3 +247,14 @@ def test_the_stitch_tasks_time_is_in_the_cost_too():
     clock.advance(40)
     steps.poll_tasks(svc, {"jobId": JOB, "phase": "stitch"})
     assert svc.jobs.get(JOB)["cost"]["nodeSeconds"] == 50.0
+
+
+def test_a_task_without_network_is_followed_through_the_heartbeat_file_on_its_node():
+    svc, clock = make_services()
+    rendering_job(svc, frames="1-5", chunk_size=5)
+    run_tasks(svc, JOB, {"chunk-0001": 100})
+    clock.advance(20)
+    svc.backend.files[(JOB, "chunk-0001", "wd/heartbeat.json")] = b'{"frameSeconds": {"1": 6.0, "2": 7.0}}'
+    doc = poll(svc)
+    assert chunk(doc, "chunk-0001")["frameSeconds"] == {"1": 6.0, "2": 7.0}
+    assert doc["progress"]["framesDone"] == 2
