@@ -71,3 +71,24 @@ def test_the_runner_flag_goes_before_the_commands_own_double_dash():
     first = task.argv.index("--")
     assert "--stuck-after" in task.argv[:first]
     assert task.argv[first + 1] == "blender"
+
+
+def test_the_heartbeat_url_is_never_logged_nor_stored_in_the_job(caplog):
+    import json
+    import logging
+
+    from shared.pipeline import steps
+
+    svc, _ = make_services()
+    rendering_job(svc)
+    doc = svc.jobs.get("job-watch")
+    for c in doc["chunks"]:
+        c.update(status="pending", attempts=0)
+    svc.jobs.replace(doc, etag=doc["_etag"])
+    with caplog.at_level(logging.DEBUG):
+        assert steps.add_render_tasks(svc, {"jobId": "job-watch"}) == {"added": 4}
+    urls = [spec.environment["RENDER_HEARTBEAT_URL"] for _, spec in svc.backend.added]
+    assert len(set(urls)) == 4   # one blob each
+    signatures = [u.split("sig=")[1] for u in urls]
+    stored = json.dumps(svc.jobs.get("job-watch"))
+    assert not any(s in caplog.text or s in stored for s in signatures)
