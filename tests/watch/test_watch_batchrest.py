@@ -20,17 +20,11 @@ from shared.pipeline import steps, watch_reads
 from shared.pipeline.jobs_api import health
 from shared.tasks import TaskSpec, TaskStatus
 from tests.batchrest.backend import POOL_ID, make_backend
-from tests.batchrest.server import BatchRestServer, running_server
+from tests.batchrest.server import BatchRestServer
 from tests.batchrest.test_azure_batch_backend import wait_for
 from tests.watch.fakes import AZURE, rendering_job
 
 LONG = ("sleep", "60")
-
-
-@pytest.fixture
-def batch_server() -> Iterator[BatchRestServer]:
-    with running_server() as server:
-        yield server
 
 
 @pytest.fixture
