@@ -5,6 +5,7 @@ work with plain HTTP and refuse a write, and the Blender of each task in the pro
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,3 +116,26 @@ def test_the_provenance_names_each_tasks_blender(stack, rendered):
     chunks = [t for t in answer["tasks"] if t["chunk"]]
     assert len(chunks) == 2 and all(t["blender"]["version"].startswith("5.") for t in chunks)
     assert answer["settings"]["format"] == "OPEN_EXR" and answer["manifest"]["maxCost"] == 1000
+
+
+def test_a_render_that_stalls_after_its_first_frame_is_stopped_as_stuck_requeued_then_fails(stack, tmp_path):
+    blend = make_blend(tmp_path / "stalls.blend", frames=2, width=WIDTH, height=HEIGHT)
+    subprocess.run([sys.executable, str(Path(__file__).with_name("hang_scene.py")), str(blend)], check=True,
+                   stdout=subprocess.DEVNULL)
+    upload(stack, make_bundle(tmp_path / "stalls.zip", blend), "studio/stalls.zip")
+    body = {"bundle": "studio/stalls.zip", "frames": "1-2", "chunkSize": 2, "maxRetries": 1,
+            "stuckAfterSeconds": 60, "video": None}
+    status, doc = api_request(stack, "POST", "/jobs", body, headers={"Idempotency-Key": "stalls"})
+    assert status == 202, doc
+    doc = wait_for_job(stack, "stalls", timeout=900)
+    assert doc["status"] == "failed" and doc["error"]["code"] == "frames_failed"
+    (chunk,) = doc["chunks"]
+    assert chunk["attempts"] == 2 and chunk["failure"]["reason"] == "stuck"
+    assert [(e["taskId"], e["result"], e["reason"]) for e in chunk["attemptLog"]] == [
+        ("chunk-0001", "failed", "stuck"), ("chunk-0001-r1", "failed", "stuck")]
+    assert doc["error"]["details"]["chunks"][0]["reason"] == "stuck"
+    assert chunk["frameSeconds"].keys() == {"1"}  # the frame it did finish
+    assert get(stack, "/jobs/stalls/preview", frame="1").status_code == 200
+    for task in ("chunk-0001", "chunk-0001-r1"):  # each attempt's log is kept
+        log = get(stack, f"/jobs/stalls/tasks/{task}/log", stream="stderr", tail="20").json()["text"]
+        assert "stuck" in log
