@@ -14,9 +14,10 @@ from triggers.api import bp as api
 from triggers.openapi import bp as openapi
 from triggers.upload_api import bp as upload_api
 from triggers.uploads import bp as uploads
+from triggers.watch_api import bp as watch_api
 from triggers.web_ui import bp as web_ui
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (api, uploads, web_ui, render_job, render_steps, openapi, upload_api):
+for blueprint in (api, uploads, web_ui, render_job, render_steps, openapi, upload_api, watch_api):
     app.register_functions(blueprint)

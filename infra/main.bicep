@@ -227,7 +227,8 @@ module api 'modules/functionapp.bicep' = {
     batchPoolId: batch.outputs.poolId
     batchNodeIdentityId: poolIdentity.outputs.id
     eventGridTopicEndpoint: jobEvents.outputs.endpoint
-    pipelineTuning: pipelineTuning
+    // A task's share of a node in the cost estimate is 1/taskSlotsPerNode of the pool.
+    pipelineTuning: union({ TASK_SLOTS_PER_NODE: string(batchTaskSlotsPerNode) }, pipelineTuning)
     maximumInstanceCount: functionMaxInstances
   }
 }

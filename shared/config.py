@@ -42,6 +42,16 @@ def _int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _price(value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if not 0 <= number <= 100_000:  # also refuses nan and inf
+        raise ValueError("must be within 0..100000 (a price per node-hour)")
+    return number
+
+
 def _container(value: str) -> str:
     name = value.strip()
     # Azure container names: 3-63 lowercase letters, digits and single hyphens.
@@ -95,6 +105,16 @@ _KEYS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     # Only App Service authentication (Easy Auth) strips client-sent x-ms-client-principal-*
     # headers; without it they are whatever the caller wrote, so they name no submitter.
     "TRUST_APP_SERVICE_AUTH": ("trust_app_service_auth", "false", _bool),
+    # Watching a job (shared/pipeline/watching.py and watch_reads.py).
+    # Read URLs of GET /api/jobs/{id}/outputs; a user delegation SAS lives at most 7 days.
+    "OUTPUT_URL_LIFETIME_SECONDS": ("output_url_lifetime_seconds", "3600", _int(60, 7 * 86_400)),
+    # A task with no new frame for this long is stopped as stuck (at least; a job may say more).
+    "DEFAULT_STUCK_AFTER_SECONDS": ("default_stuck_after_seconds", "600", _int(60, 7 * 86_400)),
+    # Tasks that share one node (Batch's taskSlotsPerNode, localbatch's slots): a task's cost share.
+    "TASK_SLOTS_PER_NODE": ("task_slots_per_node", "1", _int(1, 256)),
+    # Prices per node-hour for the cost estimate (0: no estimate); Spot nodes are Batch's low-priority.
+    "NODE_PRICE_PER_HOUR_DEDICATED": ("node_price_per_hour_dedicated", "0", _price),
+    "NODE_PRICE_PER_HOUR_SPOT": ("node_price_per_hour_spot", "0", _price),
 }
 
 
@@ -126,6 +146,11 @@ class Settings:
     task_timeout_seconds: int
     render_threads: int
     trust_app_service_auth: bool
+    output_url_lifetime_seconds: int
+    default_stuck_after_seconds: int
+    task_slots_per_node: int
+    node_price_per_hour_dedicated: float
+    node_price_per_hour_spot: float
 
     @staticmethod
     def env_keys() -> tuple[str, ...]:

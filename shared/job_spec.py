@@ -152,7 +152,7 @@ class JobSpec:
 # ---------------------------------------------------------------- manifest (render.json / POST body)
 
 MANIFEST_KEYS = ("scene", "frames", "chunkSize", "fps", "resolution", "format", "video", "priority",
-                 "maxRetries", "engine", "samples", "blend")
+                 "maxRetries", "engine", "samples", "blend", "stuckAfterSeconds", "maxCost")
 REQUEST_KEYS = (*MANIFEST_KEYS, "bundle")
 MAX_REPORTED_ERRORS = 20   # a render.json of 100,000 unknown keys must not make a 4 MB error
 MAX_REPORTED_KEY = 100
@@ -211,6 +211,19 @@ def _manifest_fps(value: Any) -> Any:
     return _number(float(value))
 
 
+MIN_STUCK_AFTER = 60             # a frame that takes under a minute is never "stuck" by this rule
+MAX_STUCK_AFTER = 7 * 86_400
+MAX_COST = 1_000_000_000.0
+
+
+def _manifest_max_cost(value: Any) -> int | float:
+    """A job's budget in the currency of NODE_PRICE_PER_HOUR_*: a positive number."""
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_COST
+            or not _number(float(value)) > 0):  # 1e-9 would be stored as 0 (six decimals kept)
+        raise ValidationError(f"must be a number above 0 and at most {MAX_COST:g}", field="maxCost")
+    return _number(float(value))
+
+
 def _manifest_format(value: Any) -> str:
     if not isinstance(value, str) or value not in FORMAT_EXTENSIONS:  # a list or object is unhashable
         raise ValidationError(f"format must be one of {', '.join(FORMAT_EXTENSIONS)}", field="format")
@@ -248,6 +261,8 @@ _MANIFEST_FIELDS: dict[str, Any] = {
     "engine": _manifest_engine,
     "samples": _manifest_int("samples", 1, MAX_SAMPLES),
     "blend": _manifest_path("blend", (".blend",)),
+    "stuckAfterSeconds": _manifest_int("stuckAfterSeconds", MIN_STUCK_AFTER, MAX_STUCK_AFTER),
+    "maxCost": _manifest_max_cost,
     "bundle": _manifest_path("bundle", (".zip", ".blend")),
 }
 

@@ -125,6 +125,11 @@ def app_settings(info: StackInfo, overrides: dict[str, str] | None = None) -> di
         "TASK_TIMEOUT_SECONDS": "3600",
         "RENDER_THREADS": "0",
         "TRUST_APP_SERVICE_AUTH": "false",
+        "OUTPUT_URL_LIFETIME_SECONDS": "3600",
+        "DEFAULT_STUCK_AFTER_SECONDS": "600",
+        "TASK_SLOTS_PER_NODE": "2",  # localbatch's default slots on the one machine
+        "NODE_PRICE_PER_HOUR_DEDICATED": "0",
+        "NODE_PRICE_PER_HOUR_SPOT": "0",
         "DEVHOST_FUNCTION_KEY": info.function_key,
         "DEVHOST_MASTER_KEY": info.master_key,
         "DEVHOST_EVENTGRID_TOPIC_KEY": info.eventgrid_key,

@@ -124,6 +124,13 @@ var tuningDefaults = {
   POLL_INTERVAL_SECONDS: '30'
   TASK_TIMEOUT_SECONDS: '3600'
   RENDER_THREADS: '0'
+  OUTPUT_URL_LIFETIME_SECONDS: '3600'
+  DEFAULT_STUCK_AFTER_SECONDS: '600'
+  // main.bicep sets it to the pool's batchTaskSlotsPerNode (through pipelineTuning).
+  TASK_SLOTS_PER_NODE: '1'
+  // Set to the pool's VM price per hour (pipelineTuning) for a cost estimate and budgets.
+  NODE_PRICE_PER_HOUR_DEDICATED: '0'
+  NODE_PRICE_PER_HOUR_SPOT: '0'
 }
 
 var appSettings = union(platformSettings, pipelineSettings, tuningDefaults, pipelineTuning)

@@ -1,4 +1,5 @@
-"""Short-lived SAS URLs for one blob each: upload URLs now, read URLs for outputs later.
+"""Short-lived SAS URLs for one blob each: upload URLs, read URLs for a job's outputs, and the
+write URL a render task PUTs its heartbeat to.
 
 Two signers behind one small interface: locally the SAS is signed with the storage
 account key from the connection string (Azurite's); in Azure with a user delegation
@@ -9,6 +10,7 @@ other name; the permissions given are the only ones it carries.
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -33,7 +35,7 @@ class BlobSigner(Protocol):
 
 
 WRITE_ONLY = BlobSasPermissions(create=True, write=True)  # PutBlob, PutBlock, PutBlockList; no read/list/delete
-READ_ONLY = BlobSasPermissions(read=True)
+READ_ONLY = BlobSasPermissions(read=True)  # GetBlob and its properties; no write, delete or list
 
 
 class AccountKeySigner:
@@ -93,3 +95,42 @@ def signer_from_settings(settings: Any) -> BlobSigner:
     from azure.identity import DefaultAzureCredential
 
     return UserDelegationSigner(settings.storage_account_url, DefaultAzureCredential())
+
+
+@functools.cache
+def cached_signer(settings: Any) -> BlobSigner:
+    """One signer per process and settings (a user delegation key is reused for hours)."""
+    return signer_from_settings(settings)
+
+
+def read_url(signer: BlobSigner, container: str, blob_name: str, lifetime: timedelta,
+             *, now: datetime | None = None) -> tuple[str, str]:
+    """(URL, expiresOn) reading one blob until now + lifetime: no write, no list, no other blob."""
+    expires_on = (now or datetime.now(UTC)) + lifetime
+    return signer.sign(container, blob_name, READ_ONLY, expires_on), iso_time(expires_on)
+
+
+def write_url(signer: BlobSigner, container: str, blob_name: str, lifetime: timedelta,
+              *, now: datetime | None = None) -> str:
+    """A URL that creates or overwrites one blob (a task's heartbeat) until now + lifetime."""
+    return signer.sign(container, blob_name, WRITE_ONLY, (now or datetime.now(UTC)) + lifetime)
+
+
+def iso_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def read_blob_range(url: str, offset: int, length: int) -> bytes:
+    """`length` bytes from `offset` of the blob a read SAS URL names (a log's tail without
+    downloading all of it; the BlobStore port reads whole blobs)."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.blob import BlobClient
+
+    from shared.errors import NotFoundError
+
+    try:
+        return BlobClient.from_blob_url(url).download_blob(offset=offset, length=length).readall()
+    except ResourceNotFoundError as exc:
+        raise NotFoundError("the blob is not there") from exc
+    except AzureError as exc:
+        raise TransientError(f"could not read the blob: {type(exc).__name__}") from exc

@@ -4,19 +4,28 @@ Each task runs shared/node/task_runner.py on the node (shipped per job under
 renders/<jobId>/tools/), which unpacks the bundle, runs Blender or FFmpeg,
 checks what it wrote and leaves a completion marker. Output files are listed in
 upload order: the marker last, because its arrival wakes the orchestration.
+
+A render task is also watched: it PUTs a heartbeat (frames so far and their seconds)
+to its own blob through RENDER_HEARTBEAT_URL, a write SAS for that one blob (a secret:
+it is in the task's environment only, never in its argv or a log), makes a JPEG preview
+of each frame with the FFmpeg named by RENDER_FFMPEG, and is stopped as stuck after
+--stuck-after seconds without a new frame.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shared import commands, names
+from shared.adapters.blob_sas import cached_signer, write_url
 from shared.bootstrap import Services
 from shared.job_document import Chunk, JobSource
 from shared.job_spec import JobSpec
 from shared.node import WATCH_SCRIPTS
 from shared.pipeline import layout
+from shared.pipeline.estimates import stuck_after_seconds
 from shared.planning import BlendInfo, expected_frame_files, safe_name
 from shared.tasks import OutputFile, ResourceFile, TaskSpec, UploadCondition
 
@@ -26,11 +35,21 @@ TOOLS = "tools"
 BUNDLE_DIR = "bundle"
 FRAMES_DIR = "frames"
 MARKER = "marker.json"
+PREVIEWS_DIR = "previews"       # the task runner's default --previews, relative to the working dir
+HEARTBEAT_URL_ENV = "RENDER_HEARTBEAT_URL"
+FFMPEG_ENV = "RENDER_FFMPEG"
+NODE_FFMPEG = "ffmpeg"          # resolved on the node's PATH, as the stitch task's argv[0] is
+# A heartbeat URL must outlive the task: its time waiting for a slot, then at most its timeout.
+HEARTBEAT_URL_MARGIN = timedelta(hours=1)
+
+
+def node_scripts() -> tuple[str, ...]:
+    return NODE_SCRIPTS
 
 
 def upload_node_scripts(svc: Services, job_id: str) -> None:
     """The scripts a node runs, frozen per job so that a redeploy never changes a running job."""
-    for name in NODE_SCRIPTS:
+    for name in node_scripts():
         svc.blobs.upload(svc.settings.renders_container, layout.tools_prefix(job_id) + name,
                          (NODE_DIR / name).read_bytes(), overwrite=True, content_type="text/x-python")
 
@@ -65,7 +84,7 @@ def _bundle(svc: Services, doc: dict[str, Any]) -> tuple[ResourceFile, str, str 
 
 def _tools(svc: Services, job_id: str) -> tuple[ResourceFile, ...]:
     return tuple(ResourceFile(container=svc.settings.renders_container, blob=layout.tools_prefix(job_id) + name,
-                              path=f"{TOOLS}/{name}") for name in NODE_SCRIPTS)
+                              path=f"{TOOLS}/{name}") for name in node_scripts())
 
 
 def _logs_and_marker(svc: Services, job_id: str, task_id: str) -> tuple[OutputFile, ...]:
@@ -124,6 +143,28 @@ def blend_info_from_inspection(raw: dict[str, Any], scene: str | None) -> BlendI
                      resolution=resolution, engine=s.get("engine"))
 
 
+def stuck_after(svc: Services, doc: dict[str, Any]) -> int:
+    """The job's stuckAfterSeconds, else the larger of the floor and 5× its median frame so far
+    (a requeued chunk's round knows the median; the first round has only the floor)."""
+    manifest = doc.get("manifest") or {}
+    median = (doc.get("progress") or {}).get("secondsPerFrame")
+    return stuck_after_seconds(manifest.get("stuckAfterSeconds"), svc.settings.default_stuck_after_seconds,
+                               median if isinstance(median, int | float) else None)
+
+
+def _watch_environment(svc: Services, job_id: str, task_id: str) -> dict[str, str]:
+    lifetime = timedelta(seconds=svc.settings.task_timeout_seconds) + HEARTBEAT_URL_MARGIN
+    url = write_url(cached_signer(svc.settings), svc.settings.renders_container,
+                    layout.heartbeat_blob(job_id, task_id), lifetime)
+    return {HEARTBEAT_URL_ENV: url, FFMPEG_ENV: NODE_FFMPEG}
+
+
+def _with_runner_flags(argv: tuple[str, ...], flags: list[str]) -> tuple[str, ...]:
+    """The runner's own flags go before its first `--`; what follows is the command's."""
+    split = argv.index("--")
+    return (*argv[:split], *flags, *argv[split:])
+
+
 def render_task(svc: Services, doc: dict[str, Any], spec: JobSpec, chunk: Chunk, task_id: str) -> TaskSpec:
     job_id = doc["id"]
     bundle, blend, zip_path = _bundle(svc, doc)
@@ -135,12 +176,17 @@ def render_task(svc: Services, doc: dict[str, Any], spec: JobSpec, chunk: Chunk,
         resolution=(spec.resolution.width, spec.resolution.height), fps=spec.fps,
         settings_script=f"{TOOLS}/apply_settings.py")
     expected = [f"{FRAMES_DIR}/{f}" for f in expected_frame_files(name, chunk, spec.format)]
-    outputs = (OutputFile(pattern=f"{FRAMES_DIR}/*", container=svc.settings.renders_container,
+    renders = svc.settings.renders_container
+    outputs = (OutputFile(pattern=f"{FRAMES_DIR}/*", container=renders,
                           prefix=layout.frames_prefix(job_id), condition=UploadCondition.SUCCESS),
+               # Also after a failure: the frames a stuck or failed task did finish are worth seeing.
+               OutputFile(pattern=f"{PREVIEWS_DIR}/*.jpg", container=renders,
+                          prefix=layout.previews_prefix(job_id), condition=UploadCondition.COMPLETION),
                *_logs_and_marker(svc, job_id, task_id))
-    return TaskSpec(id=task_id, argv=_runner(svc, task_id, inner, zip_path=zip_path, expected=expected,
-                                             frames=chunk.frames.to_spec()),
+    argv = _runner(svc, task_id, inner, zip_path=zip_path, expected=expected, frames=chunk.frames.to_spec())
+    return TaskSpec(id=task_id, argv=_with_runner_flags(argv, ["--stuck-after", str(stuck_after(svc, doc))]),
                     resource_files=(bundle, *_tools(svc, job_id)), output_files=outputs,
+                    environment=_watch_environment(svc, job_id, task_id),
                     max_wall_clock_seconds=svc.settings.task_timeout_seconds)
 
 

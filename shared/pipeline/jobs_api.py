@@ -14,6 +14,7 @@ from shared.bootstrap import Services
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
 from shared.job_document import JobStatus, validate_job_id
 from shared.jobs import cancel
+from shared.pipeline import node_health
 from shared.pipeline.lifecycle import publish
 from shared.pipeline.public_errors import public_error
 
@@ -173,4 +174,6 @@ def health(svc: Services) -> tuple[bool, dict[str, Any]]:
         except Exception as exc:  # a probe must never take the health endpoint down
             healthy = False
             checks[name] = {"status": "failing", "error": str(exc)}
-    return healthy, {"status": "healthy" if healthy else "unhealthy", "checks": checks}
+    body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy", "checks": checks}
+    body["nodes"] = node_health.health_listing(svc)  # nodes taken out of scheduling (watching)
+    return healthy, body

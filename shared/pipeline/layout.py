@@ -28,6 +28,39 @@ def logs_prefix(job_id: str, task_id: str) -> str:
     return f"{job_id}/logs/{task_id}/"
 
 
+def previews_prefix(job_id: str) -> str:
+    return f"{job_id}/previews/"
+
+
+def preview_blob(job_id: str, frame: int) -> str:
+    """A rendered frame's small JPEG, named by the frame number without padding (as the node writes it)."""
+    return f"{job_id}/previews/{int(frame)}.jpg"
+
+
+def heartbeat_blob(job_id: str, task_id: str) -> str:
+    """What a running task PUTs every few seconds: its frames so far and their seconds."""
+    return f"{job_id}/heartbeats/{task_id}.json"
+
+
+def log_blob(job_id: str, task_id: str, stream: str) -> str:
+    """A finished task's uploaded stdout.txt or stderr.txt."""
+    return f"{logs_prefix(job_id, task_id)}{stream}.txt"
+
+
+# Per-node health records. "~" is in no job id (letters, digits, - and _), so no job's prefix
+# ever holds them, and no job's listing or read URL can reach them.
+NODES_PREFIX = "~nodes/"
+DISABLED_NODES_PREFIX = "~nodes/disabled/"
+
+
+def node_blob(node_id: str) -> str:
+    return f"{NODES_PREFIX}{node_id}.json"
+
+
+def disabled_node_blob(node_id: str) -> str:
+    return f"{DISABLED_NODES_PREFIX}{node_id}.json"
+
+
 def tools_prefix(job_id: str) -> str:
     return f"{job_id}/tools/"
 

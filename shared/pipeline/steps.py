@@ -23,7 +23,7 @@ from shared.job_document import ChunkStatus, JobSource, JobStatus, job_document,
 from shared.job_spec import JobSpec
 from shared.jobs import Mutation, apply_status, create_job_document, update_job
 from shared.mp4 import Mp4Error, read_video_track
-from shared.pipeline import batch_tasks, layout
+from shared.pipeline import batch_tasks, layout, watching
 from shared.pipeline.lifecycle import publish
 from shared.pipeline.public_errors import plain_message, public_error
 from shared.planning import (
@@ -321,6 +321,9 @@ def poll_tasks(svc: Services, payload: Json) -> Json:
         doc = svc.jobs.get(job_id)
         if not JobStatus(doc["status"]).is_terminal and _apply_states(json.loads(json.dumps(doc)), states):
             update_job(svc.jobs, job_id, lambda d: _ignore(_apply_states(d, states)))
+        watching.watch_job(svc, job_id, states)  # frame times, ETA, nodes, stuck chunks, cost (never raises)
+    if payload.get("phase") == names.STITCH:  # the stitch task's node time, in the job's cost
+        watching.watch_job(svc, job_id)
     return {"done": counts.active + counts.running == 0, "counts": counts.to_json()}
 
 

@@ -19,14 +19,21 @@ def spec() -> dict[str, Any]:
     return json.loads(SPEC_PATH.read_text())
 
 
+# The dashboard's static files (triggers/web_ui.py) are pages, not API operations: the description
+# covers the API that renderctl, the dashboard and studio systems call.
+NOT_API_ROUTES = {"ui/{*path}"}
+
+
 def http_functions() -> dict[tuple[str, str], tuple[str, str]]:
-    """(path, method) → (function name, auth level) of every HTTP-triggered function."""
+    """(path, method) → (function name, auth level) of every HTTP-triggered API function."""
     found = {}
     for function in app_functions():
         for binding in function.get_bindings():
             if binding.type != "httpTrigger":
                 continue
             data = binding.get_dict_repr()
+            if data["route"] in NOT_API_ROUTES:
+                continue
             level = str(data.get("authLevel", "function")).lower()
             for method in data.get("methods") or []:
                 found[(f"/api/{data['route']}", str(method).lower())] = (function.get_function_name(), level)
