@@ -45,6 +45,18 @@ class LocalBatchBackend:
     def terminate_job(self, job_id: str) -> None:
         self._call("POST", f"/jobs/{_q(job_id)}/terminate")
 
+    # Job control: localbatch gains disable/enable/priority with Batch's semantics; until
+    # then the pipeline holds a paused job's new tasks itself (shared/pipeline/control.py).
+
+    def disable_job(self, job_id: str, mode: str) -> None:
+        raise PermanentError("not supported by this backend yet", code="not_supported")
+
+    def enable_job(self, job_id: str) -> None:
+        raise PermanentError("not supported by this backend yet", code="not_supported")
+
+    def set_job_priority(self, job_id: str, priority: int) -> None:
+        raise PermanentError("not supported by this backend yet", code="not_supported")
+
     def ping(self) -> None:
         self._call("GET", "/health")
 

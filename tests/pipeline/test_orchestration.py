@@ -94,7 +94,7 @@ def test_a_bad_bundle_fails_the_job_with_its_error(functions):
     _, run = run_job(functions, acts)
     assert run.output == {"jobId": "job-1", "status": "failed", "error": error}
     assert acts.names_called() == [names.REGISTER_JOB, names.VALIDATE_BUNDLE, names.FAIL_JOB]
-    assert acts.calls[-1][1] == {"jobId": "job-1", "error": error}
+    assert acts.calls[-1][1] == {"jobId": "job-1", "run": 1, "error": error}
 
 
 def test_failed_chunks_are_requeued_in_a_new_round_then_the_job_completes(functions):
@@ -104,7 +104,7 @@ def test_failed_chunks_are_requeued_in_a_new_round_then_the_job_completes(functi
     replay, run = run_job(functions, acts)
     assert run.status == "Completed"
     adds = [p for n, p in acts.calls if n == names.ADD_RENDER_TASKS]
-    assert adds == [{"jobId": "job-1", "attempt": 0}, {"jobId": "job-1", "attempt": 1}]
+    assert adds == [{"jobId": "job-1", "run": 1, "attempt": 0}, {"jobId": "job-1", "run": 1, "attempt": 1}]
     assert {"job-1:render:0", "job-1:render:1"} <= set(replay.runs)
 
 

@@ -19,7 +19,7 @@ from shared.adapters.fake_job_store import FakeJobStore
 from shared.bootstrap import Services
 from shared.config import Settings
 from shared.job_document import JobSource, SourceKind, upload_job_id
-from shared.pipeline import steps
+from shared.pipeline import runs, steps
 from tests.pipeline.replay import Replay
 from tests.pipeline.sim import SimulatedBackend
 
@@ -33,7 +33,8 @@ ACTIVITIES = {
     names.ADD_RENDER_TASKS: steps.add_render_tasks, names.POLL_TASKS: steps.poll_tasks,
     names.COLLECT_RENDER_RESULTS: steps.collect_render_results, names.ADD_STITCH_TASK: steps.add_stitch_task,
     names.VERIFY_OUTPUTS: steps.verify_outputs, names.FINALIZE_JOB: steps.finalize_job,
-    names.FAIL_JOB: steps.fail_job,
+    names.FAIL_JOB: steps.fail_job, names.START_RENDERING: runs.start_rendering,
+    names.START_RUN: runs.start_run, names.REQUEUE_CHUNKS: runs.requeue_chunks,
 }
 
 
