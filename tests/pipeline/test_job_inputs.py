@@ -140,7 +140,7 @@ def test_a_failed_inspection_shows_no_traceback_or_node_path_to_clients(function
     _assert_plain(doc["error"])
     assert doc["error"]["details"]["log"].endswith(f"{job_id}/logs/inspect/stderr.txt")
     request = func.HttpRequest("GET", f"http://localhost/api/jobs/{job_id}", body=b"", route_params={"jobId": job_id})
-    answer = _trigger("get_job", svc, monkeypatch)(request)
+    answer = asyncio.run(_trigger("get_job", svc, monkeypatch).__wrapped__(request, FakeDurableClient()))
     _assert_plain(json.loads(answer.get_body())["error"])
     assert "Traceback (most recent call last)" in caplog.text  # the logs keep it all
     assert "inspect_scene.py" in caplog.text
