@@ -211,14 +211,18 @@ def await_tasks(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
     # resolve a stale one and be missed until the next timer.
     marker = None
 
+    # A paused job's new generation waits before it looks again: polling at once on every
+    # continue_as_new would break the one-call-per-PAUSED_POLL_SECONDS budget.
+    counts: dict[str, Any] | None = {"done": False, "paused": True} if state.get("paused") else None
     while True:
-        counts = yield _call(ctx, names.POLL_TASKS, {"jobId": state["jobId"], "phase": state["phase"],
-                                                     "run": int(state.get("run", 1)),
-                                                     "waiter": ctx.instance_id})
+        if counts is None:
+            counts = yield _call(ctx, names.POLL_TASKS, {"jobId": state["jobId"], "phase": state["phase"],
+                                                         "run": int(state.get("run", 1)),
+                                                         "waiter": ctx.instance_id})
         if counts["done"]:
             return counts
         if wakes >= WAKES_PER_GENERATION:
-            ctx.continue_as_new({**state, "wakes": 0})
+            ctx.continue_as_new({**state, "wakes": 0, "paused": bool(counts.get("paused"))})
             return None
         if counts.get("paused"):
             next_wait = PAUSED_POLL_SECONDS  # resume raises TASKS_CHANGED to this instance
@@ -233,3 +237,4 @@ def await_tasks(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
         else:
             next_wait = poll
         wakes += 1
+        counts = None

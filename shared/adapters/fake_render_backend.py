@@ -52,8 +52,10 @@ def _iso(seconds: float) -> str:
 
 
 class FakeRenderBackend:
-    def __init__(self, *, fail_ids: Iterable[str] = (), clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, fail_ids: Iterable[str] = (), clock: Callable[[], float] = time.time,
+                 exit_codes: dict[str, int] | None = None) -> None:
         self.fail_ids = set(fail_ids)
+        self.exit_codes = dict(exit_codes or {})  # task id → the exit code it fails with
         self.clock = clock
         self.jobs: dict[str, _Job] = {}
         self.added: list[tuple[str, TaskSpec]] = []  # every task actually added, in order
@@ -176,6 +178,7 @@ class FakeRenderBackend:
         if task.started_at + duration > self.clock():
             return False
         exit_code = 1 if argv == ("false",) or task.spec.id in self.fail_ids else 0
+        exit_code = self.exit_codes.get(task.spec.id, exit_code)
         end = task.started_at + duration
         if exit_code != 0 and task.state.retry_count < task.spec.max_retries:
             task.state = replace(task.state, status=TaskStatus.ACTIVE, retry_count=task.state.retry_count + 1)

@@ -52,7 +52,7 @@ def make_services(fail_ids: tuple[str, ...] = (), **backend: Any) -> Services:
     blobs = FakeBlobStore()
     blobs.ensure_container("scenes")
     blobs.ensure_container("renders")
-    sim = SimulatedBackend(blobs, inspection=INSPECTION, fail_ids=fail_ids, **backend)
+    sim = SimulatedBackend(blobs, fail_ids=fail_ids, **{"inspection": INSPECTION, **backend})
     return Services(settings=settings, blobs=blobs, jobs=FakeJobStore(), backend=sim,
                     events=RecordingEventPublisher(), now=lambda: "2026-11-26T12:00:00.000Z")
 
