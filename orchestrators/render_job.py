@@ -125,7 +125,7 @@ def _render(ctx: df.DurableOrchestrationContext, request: dict[str, Any], job: d
             round_ = result["round"]
         if video:
             ctx.set_custom_status({"phase": "stitching", "run": job["run"]})
-            yield _call(ctx, names.ADD_STITCH_TASK, {**job, "attempt": stitches}, trail)
+            yield from _add_unless_paused(ctx, job, names.ADD_STITCH_TASK, {**job, "attempt": stitches}, poll, trail)
             yield _wait(ctx, job, names.STITCH, poll, stitches, trail)
         ctx.set_custom_status({"phase": "verifying", "run": job["run"]})
         verified = yield _call(ctx, names.VERIFY_OUTPUTS, {**job, "stitchAttempt": stitches}, trail)
@@ -183,12 +183,27 @@ def _hold_until(ctx: df.DurableOrchestrationContext, job: dict[str, Any], not_be
     yield _call(ctx, names.START_RENDERING, job, trail)
 
 
+def _add_unless_paused(ctx: df.DurableOrchestrationContext, job: dict[str, Any], step: str,
+                       payload: dict[str, Any], poll: float, trail: list[str]) -> Generator[Any, Any, Any]:
+    """Adds a phase's tasks; a paused job adds none until it is resumed. Batch would hold them
+    in a disabled job anyway; not adding them holds them on any backend. The wait is an
+    await_tasks of its own (phase paused), so a long pause keeps every history bounded."""
+    holds = 0
+    while True:
+        added = yield _call(ctx, step, payload, trail)
+        if not added.get("paused"):
+            return added
+        ctx.set_custom_status({"phase": "paused", "run": job["run"]})
+        yield _wait(ctx, job, names.PAUSED, poll, holds, trail)
+        holds += 1
+
+
 def _render_rounds(ctx: df.DurableOrchestrationContext, job: dict[str, Any], poll: float, round_: int,
                    trail: list[str]) -> Generator[Any, Any, dict[str, Any]]:
     """Adds the pending chunks' tasks, waits, requeues the failed ones, until none is left."""
     while True:
         ctx.set_custom_status({"phase": "rendering", "round": round_, "run": job["run"]})
-        yield _call(ctx, names.ADD_RENDER_TASKS, {**job, "attempt": round_}, trail)
+        yield from _add_unless_paused(ctx, job, names.ADD_RENDER_TASKS, {**job, "attempt": round_}, poll, trail)
         yield _wait(ctx, job, names.RENDER, poll, round_, trail)
         results = yield _call(ctx, names.COLLECT_RENDER_RESULTS, {**job, "attempt": round_}, trail)
         if results.get("error"):

@@ -35,6 +35,7 @@ TASKS_CHANGED = "tasks_changed"   # a task's marker arrived, or the job was resu
 INSPECT = "inspect"
 RENDER = "render"
 STITCH = "stitch"
+PAUSED = "paused"   # a paused job's wait before it adds new tasks (ends when it is resumed)
 
 INSPECT_TASK_ID = "inspect"
 STITCH_TASK_ID = "stitch"
@@ -62,6 +63,8 @@ def wait_instance_id(job_id: str, phase: str, round_: int = 0, run: int = 1) -> 
         return f"{prefix}:{RENDER}:{round_}"
     if phase == STITCH and round_:
         return f"{prefix}:{STITCH}:{round_}"
+    if phase == PAUSED:
+        return f"{prefix}:{PAUSED}:{round_}"
     return f"{prefix}:{phase}"
 
 

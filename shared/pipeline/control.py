@@ -105,7 +105,8 @@ def _tolerant(call: Callable[[], None], job_id: str, what: str) -> None:
     except PermanentError as exc:
         if exc.code != "not_supported":
             raise
-        log.warning("job %s: the render backend cannot %s; the pipeline holds the job itself", job_id, what)
+        log.warning("job %s: the render backend cannot %s; the pipeline adds no new task while the job "
+                    "is paused", job_id, what)
 
 
 def converge_backend(svc: Services, job_id: str) -> Json:

@@ -85,6 +85,7 @@ def job_summary(doc: dict[str, Any]) -> dict[str, Any]:
 # frames round again (orchestrators.render_job.MAX_HEALS) and a failed stitch runs again.
 EXTRA_ROUNDS = 3
 MAX_STITCHES = 6
+MAX_LISTED_PAUSES = 10  # paused waits of a run that cancel stops and history shows
 
 
 def wait_instances(job_id: str, max_retries: int, run: int = 1) -> list[str]:
@@ -92,6 +93,7 @@ def wait_instances(job_id: str, max_retries: int, run: int = 1) -> list[str]:
     ids = [names.wait_instance_id(job_id, names.INSPECT, 0, run)]
     ids += [names.wait_instance_id(job_id, names.STITCH, s, run) for s in range(MAX_STITCHES)]
     ids += [names.wait_instance_id(job_id, names.RENDER, r, run) for r in range(max_retries + 1 + EXTRA_ROUNDS)]
+    ids += [names.wait_instance_id(job_id, names.PAUSED, p, run) for p in range(MAX_LISTED_PAUSES)]
     return ids
 
 

@@ -158,7 +158,8 @@ def hold_if_paused(svc: Services, doc: Json, batch_job: str) -> None:
     except PermanentError as exc:
         if exc.code != "not_supported":
             raise
-        log.warning("job %s: the render backend cannot hold a job; paused in the pipeline only", doc["id"])
+        log.warning("job %s: the render backend cannot hold a job: its queued tasks go on; the pipeline "
+                    "adds no new task until it is resumed", doc["id"])
 
 
 def note_waiter(svc: Services, doc: Json, run: int, waiter: str | None) -> bool:

@@ -269,6 +269,8 @@ def add_render_tasks(svc: Services, payload: Json) -> Json:
     spec = JobSpec.from_json(doc["spec"])
     chunks = chunks_from_json(doc["chunks"])
     pending = [c for c in chunks if c.status == ChunkStatus.PENDING]
+    if pending and doc["status"] == JobStatus.PAUSED.value:
+        return {"added": 0, "paused": True}  # resume adds them (render_job._add_unless_paused)
     started = {c.id: c for c in start_attempts(chunks, [c.id for c in pending])}
     tasks = [batch_tasks.render_task(svc, doc, spec, started[c.id], task_id(c.id, started[c.id].attempts))
              for c in pending]
@@ -343,8 +345,12 @@ def _apply_states(doc: Json, states: list[TaskState], run: int | None = None) ->
 def poll_tasks(svc: Services, payload: Json) -> Json:
     """Is every task of the job settled? While rendering, also brings progress up to date."""
     job_id, run, batch_job = payload["jobId"], _run(payload), _batch_job(payload)
+    if payload.get("phase") == names.PAUSED:  # waiting for a resume, not for tasks
+        current = svc.jobs.get(job_id)
+        held = not _finished(current, run) and runs.note_waiter(svc, current, run, payload.get("waiter"))
+        return {"done": not held, "counts": {}, "paused": held}
     counts = svc.backend.task_counts(batch_job)
-    doc = None
+    doc: Json | None = None
     if payload.get("phase") == names.RENDER:
         states = svc.backend.list_tasks(batch_job)
         doc = svc.jobs.get(job_id)
@@ -409,6 +415,8 @@ def add_stitch_task(svc: Services, payload: Json) -> Json:
                      else _set_status(d, JobStatus.STITCHING, svc.now()))
     if _finished(doc, run):
         return {"added": 0}
+    if doc["status"] == JobStatus.PAUSED.value:
+        return {"added": 0, "paused": True}
     spec = JobSpec.from_json(doc["spec"])
     stitch_id = names.stitch_task_id(int(payload.get("attempt", 0)))
     svc.backend.add_tasks(_batch_job(payload), [batch_tasks.stitch_task(svc, doc, spec, task_id=stitch_id)])

@@ -151,7 +151,7 @@ def test_a_job_submitted_paused_costs_one_poll_per_five_minutes_then_resumes(fun
     assert svc.jobs.get(job_id)["runs"][0]["status"] == "completed"
     # At most one activity call per 5 minutes of pause, and a bounded history per wait.
     assert state["polls"] <= 3 + pause_seconds / PAUSED_POLL_SECONDS  # 3: the inspection's and the first
-    wait = client.replay.runs[names.wait_instance_id(job_id, names.RENDER, 0)]
+    wait = client.replay.runs[names.wait_instance_id(job_id, names.PAUSED, 0)]
     assert wait.generations >= 2 and wait.generations >= pause_seconds / PAUSED_POLL_SECONDS // WAKES_PER_GENERATION
     assert wait.max_history < 12 * WAKES_PER_GENERATION
     # Resume woke the wait at once rather than at its next 5-minute poll.

@@ -66,3 +66,23 @@ def test_a_scheduled_preview_job_waits_for_its_time_then_renders_spread_frames_f
     first = min(t.start_time for t in LocalBatchBackend(stack.localbatch_url).list_tasks(job_id)
                 if t.id.startswith("chunk-") and t.start_time)
     assert datetime.fromisoformat(first.replace("Z", "+00:00")) >= start
+
+
+def test_a_job_submitted_paused_renders_nothing_until_resumed(stack, tmp_path):
+    blend = make_blend(tmp_path / "shot040.blend", frames=4, width=64, height=36, samples=2)
+    bundle = make_bundle(tmp_path / "shot040.zip", blend, {"chunkSize": 2, "video": None, "paused": True})
+    url, etag = upload(stack, bundle, "control/shot040.zip")
+    job_id = upload_job_id(url, etag)
+    paused = wait_for_job(stack, job_id, 120, statuses={"paused", "failed"})
+    assert paused["status"] == "paused" and len(paused["chunks"]) == 2, paused.get("error")
+    status, body = api_request(stack, "POST", f"/jobs/{job_id}/pause", {})
+    assert status == 409 and body["error"]["details"] == {"status": "paused"}
+    backend = LocalBatchBackend(stack.localbatch_url)
+    wait_for(lambda: api_request(stack, "GET", f"/jobs/{job_id}")[1].get("pause", {}).get("waiter"), 60,
+             what="the paused wait to start")
+    assert [t.id for t in backend.list_tasks(job_id)] == [names.INSPECT_TASK_ID]  # nothing rendered
+    status, body = api_request(stack, "POST", f"/jobs/{job_id}/resume")
+    assert status == 202 and body["status"] == "rendering", body
+    doc = wait_for_job(stack, job_id, 120)  # resume wakes the wait: no 5-minute poll to sit out
+    assert doc["status"] == "completed", doc.get("error")
+    assert sorted(t.id for t in backend.list_tasks(job_id)) == ["chunk-0001", "chunk-0002", names.INSPECT_TASK_ID]
