@@ -86,3 +86,23 @@ def test_a_job_submitted_paused_renders_nothing_until_resumed(stack, tmp_path):
     doc = wait_for_job(stack, job_id, 120)  # resume wakes the wait: no 5-minute poll to sit out
     assert doc["status"] == "completed", doc.get("error")
     assert sorted(t.id for t in backend.list_tasks(job_id)) == ["chunk-0001", "chunk-0002", names.INSPECT_TASK_ID]
+
+
+def test_a_scheduled_job_survives_a_restart_of_the_stack_while_it_waits(tmp_path):
+    from stack.local import LocalStack
+
+    blend = make_blend(tmp_path / "shot050.blend", frames=2, width=64, height=36, samples=2)
+    start = (datetime.now(UTC) + timedelta(seconds=45)).replace(microsecond=0)
+    bundle = make_bundle(tmp_path / "shot050.zip", blend, {"chunkSize": 2, "video": None,
+                                                           "notBefore": start.isoformat()})
+    data_dir = tmp_path / "stack"
+    with LocalStack(data_dir) as info:
+        url, etag = upload(info, bundle, "control/shot050.zip")
+        job_id = upload_job_id(url, etag)
+        waiting = wait_for_job(info, job_id, 120, statuses={"scheduled", "failed"})
+        assert waiting["status"] == "scheduled", waiting.get("error")
+    with LocalStack(data_dir) as info:  # the durable timer is in devhost's task hub
+        doc = wait_for_job(info, job_id, 240)
+        assert doc["status"] == "completed", doc.get("error")
+        ran = [t for t in LocalBatchBackend(info.localbatch_url).list_tasks(job_id) if t.id == "chunk-0001"]
+        assert ran and datetime.fromisoformat(str(ran[0].start_time).replace("Z", "+00:00")) >= start
