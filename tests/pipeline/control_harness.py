@@ -13,6 +13,7 @@ from shared.bootstrap import Services
 from shared.job_document import JobSource, SourceKind, upload_job_id
 from tests.pipeline.replay import Replay
 from tests.pipeline.test_pipeline_steps import ACTIVITIES
+from tests.qa.fakes import FakeDurableClient
 
 
 @dataclass
@@ -22,16 +23,14 @@ class _Status:
 
 
 @dataclass
-class ReplayClient:
-    """What the control handlers need of df.DurableOrchestrationClient, over Replay's runs."""
+class ReplayClient(FakeDurableClient):
+    """What the control handlers need of df.DurableOrchestrationClient, over Replay's runs: an
+    instance's status is its replay's, and a finished instance can be started again (a retry)."""
 
     replay: Replay | None = None
-    started: dict[str, Any] = field(default_factory=dict)
-    terminated: list[str] = field(default_factory=list)
-    raised: list[tuple[str, str, Any]] = field(default_factory=list)
     overrides: dict[str, tuple[str, Any]] = field(default_factory=dict)  # instance → (status, input)
 
-    async def get_status(self, instance_id: str, **_: Any) -> _Status:
+    async def get_status(self, instance_id: str, **_: Any) -> _Status:  # type: ignore[override]
         if instance_id in self.overrides:
             return _Status(*self.overrides[instance_id])
         run = self.replay.runs.get(instance_id) if self.replay else None
@@ -43,11 +42,8 @@ class ReplayClient:
         self.started[instance_id] = client_input
         return instance_id
 
-    async def terminate(self, instance_id: str, reason: str) -> None:
-        self.terminated.append(instance_id)
-
     async def raise_event(self, instance_id: str, name: str, data: Any) -> None:
-        self.raised.append((instance_id, name, data))
+        await super().raise_event(instance_id, name, data)
         if self.replay is not None:
             self.replay.raise_event(instance_id, name, data)
 

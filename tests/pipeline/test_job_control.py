@@ -159,19 +159,24 @@ def test_a_job_submitted_paused_costs_one_poll_per_five_minutes_then_resumes(fun
     assert "RenderPipeline.Job.Resumed" in svc.events.types()
 
 
+def stuck_job(functions: list[Any], job_id: str) -> tuple[Any, ReplayClient]:
+    """A rendered job's document copied as `job_id`, left rendering, with an empty Batch job."""
+    svc = make_services()
+    source_id, request = upload(svc, bundle_zip(SMALL))
+    client = ReplayClient()
+    run_job(functions, svc, request, client)
+    doc = svc.jobs.get(source_id)
+    doc.update(status="rendering", id=job_id)
+    doc.pop("_etag")
+    svc.jobs.create(doc)
+    svc.backend.create_job(job_id)
+    return svc, client
+
+
 def test_pause_and_resume_mid_render_converge_however_many_come_at_once(functions):
     from tests.pipeline.control_harness import Locked
 
-    svc = make_services()
-    job_id, request = upload(svc, bundle_zip(SMALL))
-    client = ReplayClient()
-    run_job(functions, svc, request, client)
-    # A second job left mid-render: its document rendering, its Batch job holding queued tasks.
-    doc = svc.jobs.get(job_id)
-    doc.update(status="rendering", id="job-live")
-    doc.pop("_etag")
-    svc.jobs.create(doc)
-    svc.backend.create_job("job-live")
+    svc, client = stuck_job(functions, "job-live")  # a job left mid-render
     svc.jobs, svc.backend = Locked(svc.jobs), Locked(svc.backend)  # type: ignore[misc]
     calls = []
     for n in range(30):
@@ -386,15 +391,7 @@ def test_a_node_that_cannot_sandbox_the_scene_fails_the_job_without_retries(func
 
 
 def test_a_job_whose_orchestration_was_terminated_out_of_band_is_ended_when_read(functions):
-    svc = make_services()
-    job_id, request = upload(svc, bundle_zip(SMALL))
-    client = ReplayClient()
-    run_job(functions, svc, request, client)
-    doc = svc.jobs.get(job_id)
-    doc.update(id="job-stuck", status="rendering")
-    doc.pop("_etag")
-    svc.jobs.create(doc)
-    svc.backend.create_job("job-stuck")
+    svc, client = stuck_job(functions, "job-stuck")
     client.overrides["job-stuck"] = ("Running", {"run": 1})
     assert gather(control.get_job(svc, client, "job-stuck"))[0]["status"] == "rendering"  # running: as it is
     client.overrides["job-stuck"] = ("Terminated", {"run": 1})
