@@ -171,8 +171,10 @@ def apply_priority(doc: JobDocument, priority: int) -> bool:
     if current.is_terminal:
         raise ConflictError(f"job {doc.get('id')} is {current.value}; a finished job's priority is fixed",
                             code="invalid_status", details={"status": current.value})
+    # `priority` records the change itself: validation rebuilds the manifest from the request
+    # (which stays as submitted, so a repeated POST is still the same request) and keeps it.
+    doc["priority"] = priority
     doc.setdefault("manifest", {})["priority"] = priority
-    doc.setdefault("request", {})["priority"] = priority
     if isinstance(doc.get("spec"), dict):
         doc["spec"]["priority"] = priority
     return True

@@ -143,7 +143,7 @@ def validate_bundle_step(svc: Services, payload: Json) -> Json:
         if _finished(d, run):
             return
         d["bundle"] = info.to_json(max_assets=200)
-        d["manifest"] = manifest
+        d["manifest"] = manifest if d.get("priority") is None else {**manifest, "priority": d["priority"]}
         d["input"] = copy
     update_job(svc.jobs, job_id, record)
     return {"ok": True, "kind": info.kind, "blendPath": info.blend_path}

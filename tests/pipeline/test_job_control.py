@@ -415,3 +415,22 @@ def test_reconcile_leaves_a_retry_whose_new_run_has_not_started_and_health_ends_
     assert svc.jobs.get("job-retrying")["status"] == "rendering"
     crashed = svc.jobs.get("job-crashed")
     assert crashed["status"] == "failed" and crashed["error"]["code"] == "orchestration_failed"
+
+
+def test_a_priority_changed_before_validation_survives_it_and_a_repeated_post_is_the_same_request(functions):
+    import asyncio
+
+    from shared.pipeline import submission
+
+    svc = make_services()
+    svc.blobs.upload("scenes", "qa/shot.zip", bundle_zip({**SMALL, "priority": 10}))
+    client = ReplayClient()
+    body = {"bundle": "qa/shot.zip", "priority": 20}
+    first = asyncio.run(submission.submit_http_job(svc, client, body, "shot-7", None))
+    control.set_priority(svc, first.job["id"], {"priority": -300})
+    run_job(functions, svc, client.started[first.job["id"]], client)
+    doc = svc.jobs.get(first.job["id"])
+    assert doc["status"] == "completed" and doc["spec"]["priority"] == -300
+    assert svc.backend.jobs[first.job["id"]].priority == -300
+    again = asyncio.run(submission.submit_http_job(svc, client, body, "shot-7", None))
+    assert not again.created and again.job["id"] == first.job["id"]
