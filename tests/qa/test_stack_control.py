@@ -51,12 +51,13 @@ def test_a_retry_after_a_cancel_mid_render_renders_only_the_chunks_not_finished(
 
 def test_a_scheduled_preview_job_waits_for_its_time_then_renders_spread_frames_first(stack, tmp_path):
     blend = make_blend(tmp_path / "shot030.blend", frames=9, width=64, height=36, samples=2)
-    start = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)
+    # Far enough ahead that validation and the inspection end before it, on a busy machine too.
+    start = (datetime.now(UTC) + timedelta(seconds=60)).replace(microsecond=0)
     manifest = {"chunkSize": 3, "video": None, "frameOrder": "preview",
                 "notBefore": start.isoformat(timespec="seconds")}
     url, etag = upload(stack, make_bundle(tmp_path / "shot030.zip", blend, manifest), "control/shot030.zip")
     job_id = upload_job_id(url, etag)
-    waiting = wait_for_job(stack, job_id, 120, statuses={"scheduled", "failed"})
+    waiting = wait_for_job(stack, job_id, 55, statuses={"scheduled", "failed"})
     assert waiting["status"] == "scheduled", waiting.get("error")
     assert waiting["chunks"][0]["frames"] == "1-9x4"  # first, last and middle: one stepped run
     tasks = LocalBatchBackend(stack.localbatch_url).list_tasks(job_id)
@@ -92,14 +93,14 @@ def test_a_scheduled_job_survives_a_restart_of_the_stack_while_it_waits(tmp_path
     from stack.local import LocalStack
 
     blend = make_blend(tmp_path / "shot050.blend", frames=2, width=64, height=36, samples=2)
-    start = (datetime.now(UTC) + timedelta(seconds=45)).replace(microsecond=0)
+    start = (datetime.now(UTC) + timedelta(seconds=120)).replace(microsecond=0)
     bundle = make_bundle(tmp_path / "shot050.zip", blend, {"chunkSize": 2, "video": None,
                                                            "notBefore": start.isoformat()})
     data_dir = tmp_path / "stack"
     with LocalStack(data_dir) as info:
         url, etag = upload(info, bundle, "control/shot050.zip")
         job_id = upload_job_id(url, etag)
-        waiting = wait_for_job(info, job_id, 120, statuses={"scheduled", "failed"})
+        waiting = wait_for_job(info, job_id, 110, statuses={"scheduled", "failed"})
         assert waiting["status"] == "scheduled", waiting.get("error")
     with LocalStack(data_dir) as info:  # the durable timer is in devhost's task hub
         doc = wait_for_job(info, job_id, 240)
