@@ -5,6 +5,10 @@ the job's input (a bad bundle, an impossible spec, frames that keep failing) com
 back as `{"ok": False, "error": {...}}` so the orchestration records them on the
 job; only transient trouble (a service unreachable) raises, so the activity retry
 policy can help. Every handler is safe to run twice.
+
+Longer than most modules because the main path's handlers read best as one sequence
+(register → validate → inspect → plan → render → stitch → verify → end); the handlers
+that steer a run (retry, schedule, healing, pause) live in runs.py.
 """
 
 from __future__ import annotations
