@@ -8,7 +8,7 @@ import azure.durable_functions as df
 
 from shared import names
 from shared.bootstrap import services
-from shared.pipeline import steps
+from shared.pipeline import runs, steps
 
 bp = df.Blueprint()
 
@@ -66,3 +66,18 @@ def finalize_job(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload", activity=names.FAIL_JOB)
 def fail_job(payload: dict[str, Any]) -> dict[str, Any]:
     return steps.fail_job(services(), payload)
+
+
+@bp.activity_trigger(input_name="payload", activity=names.START_RENDERING)
+def start_rendering(payload: dict[str, Any]) -> dict[str, Any]:
+    return runs.start_rendering(services(), payload)
+
+
+@bp.activity_trigger(input_name="payload", activity=names.START_RUN)
+def start_run(payload: dict[str, Any]) -> dict[str, Any]:
+    return runs.start_run(services(), payload)
+
+
+@bp.activity_trigger(input_name="payload", activity=names.REQUEUE_CHUNKS)
+def requeue_chunks(payload: dict[str, Any]) -> dict[str, Any]:
+    return runs.requeue_chunks(services(), payload)

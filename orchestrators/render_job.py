@@ -5,14 +5,24 @@ fan-out. Everything it holds is small (the job id and counters); the chunk list
 lives in the job document, so history stays bounded however many frames a job has.
 await_tasks wakes on a task's completion marker (an external event) or on a
 durable timer, whichever comes first, and restarts itself with continue_as_new
-every few wakes so that its history stays bounded too.
+every few wakes so that its history stays bounded too. While the job is paused it
+polls only every PAUSED_POLL_SECONDS (a resume wakes it at once), so a pause of
+30 days costs a few thousand activity calls over bounded generations.
+
+Runs: a retry starts this orchestration again under the same instance id with
+`run` > 1; every activity gets the run number and changes nothing for a later run.
+A run after the first skips validation and planning (the chunks are in the job
+document) unless the first run never got that far.
+Healing: frames that verification finds missing (a store that lost them, a node that
+died mid-upload) send their chunks round again, and a failed stitch runs again, each
+bounded, before the job fails.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Generator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -29,6 +39,9 @@ ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_
 
 WAKES_PER_GENERATION = 40   # continue_as_new after this many wakes of await_tasks
 EVENT_REPOLL_SECONDS = 1.0  # after a marker event, look again soon: the task may still be uploading
+PAUSED_POLL_SECONDS = 300.0  # a paused job is looked at every 5 minutes, or when resumed
+MAX_STITCH_ATTEMPTS = 3     # a stitch that fails or misses inputs runs again, this often in all
+MAX_HEALS = 3               # verification sends missing frames round again at most this often
 
 
 def _call(ctx: df.DurableOrchestrationContext, name: str, payload: dict[str, Any],
@@ -38,13 +51,13 @@ def _call(ctx: df.DurableOrchestrationContext, name: str, payload: dict[str, Any
     return ctx.call_activity_with_retry(name, ACTIVITY_RETRY, payload)
 
 
-def _wait(ctx: df.DurableOrchestrationContext, job_id: str, phase: str, poll: float,
+def _wait(ctx: df.DurableOrchestrationContext, job: dict[str, Any], phase: str, poll: float,
           round_: int = 0, trail: list[str] | None = None) -> Any:
     if trail is not None:
         trail.append(f"{names.AWAIT_TASKS} ({phase})")
-    payload = {"jobId": job_id, "phase": phase, "pollSeconds": poll, "wakes": 0}
+    payload = {**job, "phase": phase, "pollSeconds": poll, "wakes": 0}
     return ctx.call_sub_orchestrator(names.AWAIT_TASKS, payload,
-                                     instance_id=names.wait_instance_id(job_id, phase, round_))
+                                     instance_id=names.wait_instance_id(job["jobId"], phase, round_, job["run"]))
 
 
 @bp.orchestration_trigger(context_name="context", orchestration=names.RENDER_JOB)
@@ -52,16 +65,20 @@ def render_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
     ctx = context
     request: dict[str, Any] = ctx.get_input()
     job_id: str = request["jobId"]
+    job = {"jobId": job_id, "run": int(request.get("run", 1))}
     trail: list[str] = []
     try:
-        outcome = yield from _render(ctx, request, trail)
+        outcome = yield from _render(ctx, request, job, trail)
     except Exception as exc:  # a step failed even after its retries: the job fails, saying which
         outcome = step_failure(ctx, job_id, trail, exc)
     if not ctx.is_replaying:
-        log.info("job %s (instance %s) ends: %s", job_id, ctx.instance_id,
-                 outcome.get("code") or "completed")
+        log.info("job %s (instance %s, run %s) ends: %s", job_id, ctx.instance_id, job["run"],
+                 outcome.get("code") or outcome.get("ended") or "completed")
+    if "ended" in outcome:  # cancelled, or a later run took over: nothing of this run to record
+        ctx.set_custom_status({"phase": "ended"})
+        return {"jobId": job_id, "status": outcome["ended"], "run": job["run"]}
     if "code" in outcome:
-        yield _call(ctx, names.FAIL_JOB, {"jobId": job_id, "error": outcome})
+        yield _call(ctx, names.FAIL_JOB, {**job, "error": outcome})
         ctx.set_custom_status({"phase": "failed"})
         return {"jobId": job_id, "status": "failed", "error": outcome}
     ctx.set_custom_status({"phase": "completed"})
@@ -78,53 +95,122 @@ def step_failure(ctx: df.DurableOrchestrationContext, job_id: str, trail: list[s
     return {"code": "step_failed", "message": f"the pipeline could not continue: {step} failed after its retries"}
 
 
-def _render(ctx: df.DurableOrchestrationContext, request: dict[str, Any],
+def _render(ctx: df.DurableOrchestrationContext, request: dict[str, Any], job: dict[str, Any],
             trail: list[str]) -> Generator[Any, Any, dict[str, Any]]:
-    """The steps of a job; returns {"outputs": ...} or the error that ends it."""
-    job_id: str = request["jobId"]
+    """The steps of a job; returns {"outputs": ...}, the error that ends it, or {"ended": status}."""
     poll = float(request.get("pollSeconds", 30))
+    planned = False
+    if job["run"] > 1:
+        started = yield _call(ctx, names.START_RUN, job, trail)
+        if started.get("ended"):
+            return {"ended": started["ended"]}
+        planned = bool(started.get("planned"))
+    if not planned:
+        plan = yield from _validate_and_plan(ctx, request, job, poll, trail)
+        if "code" in plan or "ended" in plan:
+            return plan
+        if plan.get("notBefore"):
+            yield from _hold_until(ctx, job, plan["notBefore"], trail)
+        video = bool(plan.get("video"))
+    else:
+        video = bool(started.get("video"))
 
-    yield _call(ctx, names.REGISTER_JOB, request, trail)
+    round_, stitches, stitch_failures, heals = 0, 0, 0, 0
+    render = True
+    while True:
+        if render:
+            result = yield from _render_rounds(ctx, job, poll, round_, trail)
+            if "code" in result:
+                return result
+            round_ = result["round"]
+        if video:
+            ctx.set_custom_status({"phase": "stitching", "run": job["run"]})
+            yield from _add_unless_paused(ctx, job, names.ADD_STITCH_TASK, {**job, "attempt": stitches}, poll, trail)
+            yield _wait(ctx, job, names.STITCH, poll, stitches, trail)
+        ctx.set_custom_status({"phase": "verifying", "run": job["run"]})
+        verified = yield _call(ctx, names.VERIFY_OUTPUTS, {**job, "stitchAttempt": stitches}, trail)
+        if verified["ok"]:
+            yield _call(ctx, names.FINALIZE_JOB, {**job, "outputs": verified["outputs"]}, trail)
+            return {"outputs": verified["outputs"]}
+        if verified.get("ended"):
+            return {"ended": verified["ended"]}
+        missing = verified.get("missingChunks") or []
+        if missing and heals < MAX_HEALS:
+            heals += 1
+            requeued = yield _call(ctx, names.REQUEUE_CHUNKS, {**job, "chunks": missing}, trail)
+            if requeued.get("error"):
+                return dict(requeued["error"])
+            round_, render = round_ + 1, True
+        elif verified.get("stitchRetry") and stitch_failures + 1 < MAX_STITCH_ATTEMPTS:
+            stitch_failures, render = stitch_failures + 1, False
+        else:
+            return dict(verified["error"])
+        stitches += 1  # a Batch job's task ids are unique: the next stitch is stitch-rN
+
+
+def _validate_and_plan(ctx: df.DurableOrchestrationContext, request: dict[str, Any], job: dict[str, Any],
+                       poll: float, trail: list[str]) -> Generator[Any, Any, dict[str, Any]]:
+    job_id = job["jobId"]
+    yield _call(ctx, names.REGISTER_JOB, {**request, "run": job["run"]}, trail)
     ctx.set_custom_status({"phase": "validating"})
-    checked = yield _call(ctx, names.VALIDATE_BUNDLE, {"jobId": job_id}, trail)
+    checked = yield _call(ctx, names.VALIDATE_BUNDLE, job, trail)
     if not checked["ok"]:
         return dict(checked["error"])
 
-    started = yield _call(ctx, names.START_BATCH_JOB, {"jobId": job_id}, trail)
+    started = yield _call(ctx, names.START_BATCH_JOB, job, trail)
     if started.get("inspect"):
         ctx.set_custom_status({"phase": "inspecting"})
-        yield _wait(ctx, job_id, names.INSPECT, poll, trail=trail)
+        yield _wait(ctx, job, names.INSPECT, poll, trail=trail)
 
-    plan = yield _call(ctx, names.PLAN_JOB, {"jobId": job_id}, trail)
+    plan = yield _call(ctx, names.PLAN_JOB, job, trail)
     if not plan["ok"]:
         return dict(plan["error"])
-
     if not ctx.is_replaying:
         log.info("job %s (instance %s): %s chunks, %s frames", job_id, ctx.instance_id,
                  plan.get("chunks"), plan.get("frames"))
-    round_ = 0
+    return dict(plan)
+
+
+def _hold_until(ctx: df.DurableOrchestrationContext, job: dict[str, Any], not_before: str,
+                trail: list[str]) -> Generator[Any, Any, None]:
+    """A scheduled job waits on one durable timer (kept across restarts, as every timer is);
+    a time already past starts it at once. Cancel terminates the wait; pause and priority
+    change only the job document and the Batch job, so nothing here listens for them."""
+    fire_at = datetime.fromisoformat(not_before.replace("Z", "+00:00")).replace(tzinfo=None)
+    if fire_at > ctx.current_utc_datetime.replace(tzinfo=None):
+        ctx.set_custom_status({"phase": "scheduled", "notBefore": not_before})
+        yield ctx.create_timer(fire_at)
+    yield _call(ctx, names.START_RENDERING, job, trail)
+
+
+def _add_unless_paused(ctx: df.DurableOrchestrationContext, job: dict[str, Any], step: str,
+                       payload: dict[str, Any], poll: float, trail: list[str]) -> Generator[Any, Any, Any]:
+    """Adds a phase's tasks; a paused job adds none until it is resumed. Batch would hold them
+    in a disabled job anyway; not adding them holds them on any backend. The wait is an
+    await_tasks of its own (phase paused), so a long pause keeps every history bounded."""
+    holds = 0
     while True:
-        ctx.set_custom_status({"phase": "rendering", "round": round_})
-        yield _call(ctx, names.ADD_RENDER_TASKS, {"jobId": job_id, "attempt": round_}, trail)
-        yield _wait(ctx, job_id, names.RENDER, poll, round_, trail)
-        results = yield _call(ctx, names.COLLECT_RENDER_RESULTS, {"jobId": job_id, "attempt": round_}, trail)
+        added = yield _call(ctx, step, payload, trail)
+        if not added.get("paused"):
+            return added
+        ctx.set_custom_status({"phase": "paused", "run": job["run"]})
+        yield _wait(ctx, job, names.PAUSED, poll, holds, trail)
+        holds += 1
+
+
+def _render_rounds(ctx: df.DurableOrchestrationContext, job: dict[str, Any], poll: float, round_: int,
+                   trail: list[str]) -> Generator[Any, Any, dict[str, Any]]:
+    """Adds the pending chunks' tasks, waits, requeues the failed ones, until none is left."""
+    while True:
+        ctx.set_custom_status({"phase": "rendering", "round": round_, "run": job["run"]})
+        yield from _add_unless_paused(ctx, job, names.ADD_RENDER_TASKS, {**job, "attempt": round_}, poll, trail)
+        yield _wait(ctx, job, names.RENDER, poll, round_, trail)
+        results = yield _call(ctx, names.COLLECT_RENDER_RESULTS, {**job, "attempt": round_}, trail)
         if results.get("error"):
             return dict(results["error"])
         if not results["retry"]:
-            break
+            return {"round": round_}
         round_ += 1
-
-    if plan.get("video"):
-        ctx.set_custom_status({"phase": "stitching"})
-        yield _call(ctx, names.ADD_STITCH_TASK, {"jobId": job_id}, trail)
-        yield _wait(ctx, job_id, names.STITCH, poll, trail=trail)
-
-    ctx.set_custom_status({"phase": "verifying"})
-    verified = yield _call(ctx, names.VERIFY_OUTPUTS, {"jobId": job_id}, trail)
-    if not verified["ok"]:
-        return dict(verified["error"])
-    yield _call(ctx, names.FINALIZE_JOB, {"jobId": job_id, "outputs": verified["outputs"]}, trail)
-    return {"outputs": verified["outputs"]}
 
 
 @bp.orchestration_trigger(context_name="context", orchestration=names.AWAIT_TASKS)
@@ -140,13 +226,21 @@ def await_tasks(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
     # resolve a stale one and be missed until the next timer.
     marker = None
 
+    # A paused job's new generation waits before it looks again: polling at once on every
+    # continue_as_new would break the one-call-per-PAUSED_POLL_SECONDS budget.
+    counts: dict[str, Any] | None = {"done": False, "paused": True} if state.get("paused") else None
     while True:
-        counts = yield _call(ctx, names.POLL_TASKS, {"jobId": state["jobId"], "phase": state["phase"]})
+        if counts is None:
+            counts = yield _call(ctx, names.POLL_TASKS, {"jobId": state["jobId"], "phase": state["phase"],
+                                                         "run": int(state.get("run", 1)),
+                                                         "waiter": ctx.instance_id})
         if counts["done"]:
             return counts
         if wakes >= WAKES_PER_GENERATION:
-            ctx.continue_as_new({**state, "wakes": 0})
+            ctx.continue_as_new({**state, "wakes": 0, "paused": bool(counts.get("paused"))})
             return None
+        if counts.get("paused"):
+            next_wait = PAUSED_POLL_SECONDS  # resume raises TASKS_CHANGED to this instance
         if marker is None:
             marker = ctx.wait_for_external_event(names.TASKS_CHANGED)
         timer = ctx.create_timer(ctx.current_utc_datetime + timedelta(seconds=next_wait))
@@ -158,3 +252,4 @@ def await_tasks(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
         else:
             next_wait = poll
         wakes += 1
+        counts = None

@@ -137,6 +137,24 @@ class FrameSet:
                 parts.extend(str(f) for f in range(start, end + 1, step))
         return ",".join(parts)
 
+    def preview_order(self) -> tuple[int, ...]:
+        """Every frame once, spread over the shot first: the first, the last, then the middle
+        of each gap, coarse to fine (as OpenCue's stagger), so that the first frames rendered
+        let an artist scrub the whole shot. Breadth-first bisection keeps each level's frames
+        evenly spaced."""
+        frames = self.frames
+        if len(frames) <= 2:
+            return frames
+        order = [0, len(frames) - 1]
+        gaps = [(0, len(frames) - 1)]
+        for lo, hi in gaps:  # a queue: the list grows behind the loop, level by level
+            if hi - lo < 2:
+                continue
+            mid = (lo + hi) // 2
+            order.append(mid)
+            gaps += [(lo, mid), (mid, hi)]
+        return tuple(frames[i] for i in order)
+
     def to_json(self) -> str:
         return self.to_spec()
 

@@ -26,7 +26,9 @@ from shared.job_spec import JobSpec
 class JobStatus(StrEnum):
     QUEUED = "queued"
     VALIDATING = "validating"
+    SCHEDULED = "scheduled"   # validated and planned, waiting for its notBefore time
     RENDERING = "rendering"
+    PAUSED = "paused"         # no new task starts; `pause.resumeTo` says where resume goes
     STITCHING = "stitching"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -38,8 +40,18 @@ class JobStatus(StrEnum):
 
     @property
     def rank(self) -> int:
-        """Position in the life of a job; terminal states share the last rank."""
+        """Position in the life of a job; terminal states share the last rank. A paused job
+        keeps the rank of where it will resume (jobs.apply_status handles it apart)."""
         return _RANK[self]
+
+    @property
+    def can_pause(self) -> bool:
+        return self in _PAUSABLE
+
+    @property
+    def can_retry(self) -> bool:
+        """A new run of the same job (each run kept in `runs`); a completed job only with `all`."""
+        return self in _END
 
     def can_become(self, target: JobStatus) -> bool:
         """Whether a job in this status may move to target (staying put is always fine)."""
@@ -48,18 +60,28 @@ class JobStatus(StrEnum):
 
 _TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 _END = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+_PAUSABLE = frozenset({JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.SCHEDULED, JobStatus.RENDERING,
+                       JobStatus.STITCHING})
 _TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    # A job may skip validating (HTTP jobs validated on submit) and stitching (no video).
-    JobStatus.QUEUED: frozenset({JobStatus.VALIDATING, JobStatus.RENDERING}) | _END,
-    JobStatus.VALIDATING: frozenset({JobStatus.RENDERING}) | _END,
-    JobStatus.RENDERING: frozenset({JobStatus.STITCHING, JobStatus.COMPLETED}) | _END,
-    JobStatus.STITCHING: frozenset({JobStatus.COMPLETED}) | _END,
+    # A job may skip validating (HTTP jobs validated on submit), scheduled (no notBefore)
+    # and stitching (no video). Pausing is possible until the job ends; a paused job goes back
+    # to where it was (resume), or ends. Retrying a failed or cancelled job is jobs.apply_retry's
+    # business (a new run), not a status move.
+    JobStatus.QUEUED: frozenset({JobStatus.VALIDATING, JobStatus.SCHEDULED, JobStatus.RENDERING,
+                                 JobStatus.PAUSED}) | _END,
+    JobStatus.VALIDATING: frozenset({JobStatus.SCHEDULED, JobStatus.RENDERING, JobStatus.PAUSED}) | _END,
+    JobStatus.SCHEDULED: frozenset({JobStatus.RENDERING, JobStatus.PAUSED}) | _END,
+    JobStatus.RENDERING: frozenset({JobStatus.STITCHING, JobStatus.COMPLETED, JobStatus.PAUSED}) | _END,
+    JobStatus.PAUSED: frozenset({JobStatus.VALIDATING, JobStatus.SCHEDULED, JobStatus.RENDERING,
+                                 JobStatus.STITCHING}) | _END,
+    JobStatus.STITCHING: frozenset({JobStatus.COMPLETED, JobStatus.PAUSED}) | _END,
     JobStatus.COMPLETED: frozenset(),
     JobStatus.FAILED: frozenset(),
     JobStatus.CANCELLED: frozenset(),
 }
-_RANK = {JobStatus.QUEUED: 0, JobStatus.VALIDATING: 1, JobStatus.RENDERING: 2, JobStatus.STITCHING: 3,
-         JobStatus.COMPLETED: 4, JobStatus.FAILED: 4, JobStatus.CANCELLED: 4}
+_RANK = {JobStatus.QUEUED: 0, JobStatus.VALIDATING: 1, JobStatus.SCHEDULED: 2, JobStatus.RENDERING: 3,
+         JobStatus.PAUSED: 3, JobStatus.STITCHING: 4, JobStatus.COMPLETED: 5, JobStatus.FAILED: 5,
+         JobStatus.CANCELLED: 5}
 
 
 class ChunkStatus(StrEnum):
@@ -192,5 +214,12 @@ def job_document(job_id: str, source: JobSource, *, now: str, renders_container:
         "error": None,
         "timestamps": {"createdAt": now, "updatedAt": now, "startedAt": None, "finishedAt": None},
         "history": {"statuses": [{"status": JobStatus.QUEUED.value, "at": now}], "requeues": 0},
+        "run": 1,
+        "runs": [{"run": 1, "startedAt": now, "endedAt": None, "status": None, "error": None}],
     }
+
+
+def current_run(doc: Mapping[str, Any]) -> int:
+    """The run a job is in (documents written before retries existed are in run 1)."""
+    return int(doc.get("run") or 1)
 

@@ -31,6 +31,7 @@ MAX_SCENE_NAME = 63             # Blender's ID name limit (MAX_ID_NAME - 2)
 FORMAT_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "OPEN_EXR": "exr", "TIFF": "tif"}  # as Blender writes them
 VIDEO_CODECS = ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
 ENGINES = ("CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH")
+FRAME_ORDERS = ("sequential", "preview")  # preview: frames spread over the shot render first
 
 @dataclass(frozen=True)
 class Resolution:
@@ -117,9 +118,12 @@ class JobSpec:
     max_retries: int = 2
     engine: str | None = None
     samples: int | None = None
+    frame_order: str = "sequential"
 
     def __post_init__(self) -> None:
         _check_range(self.chunk_size, 1, MAX_CHUNK_SIZE, "chunkSize")
+        if self.frame_order not in FRAME_ORDERS:
+            raise ValidationError(f"frameOrder must be one of {', '.join(FRAME_ORDERS)}", field="frameOrder")
         _check_range(self.priority, -1000, 1000, "priority")
         _check_range(self.max_retries, 0, 10, "maxRetries")
         _check_fps(self.fps, "fps")
@@ -135,6 +139,7 @@ class JobSpec:
             "fps": _number(self.fps), "resolution": self.resolution.to_json(), "format": self.format.value,
             "video": self.video.to_json() if self.video else None, "priority": self.priority,
             "maxRetries": self.max_retries, "engine": self.engine, "samples": self.samples,
+            "frameOrder": self.frame_order,
         }
 
     @classmethod
@@ -146,13 +151,15 @@ class JobSpec:
             video=VideoSpec.from_json(data["video"]) if data.get("video") else None,
             priority=data.get("priority", 0), max_retries=data.get("maxRetries", 2),
             engine=data.get("engine"), samples=data.get("samples"),
+            frame_order=data.get("frameOrder", "sequential"),
         )
 
 
 # ---------------------------------------------------------------- manifest (render.json / POST body)
 
 MANIFEST_KEYS = ("scene", "frames", "chunkSize", "fps", "resolution", "format", "video", "priority",
-                 "maxRetries", "engine", "samples", "blend", "stuckAfterSeconds", "maxCost")
+                 "maxRetries", "engine", "samples", "blend", "stuckAfterSeconds", "maxCost", "frameOrder",
+                 "notBefore", "paused")
 REQUEST_KEYS = (*MANIFEST_KEYS, "bundle")
 MAX_REPORTED_ERRORS = 20   # a render.json of 100,000 unknown keys must not make a 4 MB error
 MAX_REPORTED_KEY = 100
@@ -236,6 +243,31 @@ def _manifest_engine(value: Any) -> str:
     return str(value)
 
 
+def _manifest_frame_order(value: Any) -> str:
+    if not isinstance(value, str) or value not in FRAME_ORDERS:
+        raise ValidationError(f"must be one of {', '.join(FRAME_ORDERS)}", field="frameOrder")
+    return str(value)
+
+
+def _manifest_paused(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError("must be true or false", field="paused")
+    return value
+
+
+_ISO_WITH_OFFSET = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _manifest_not_before(value: Any) -> str:
+    """An ISO-8601 time with its offset (a bare local time means nothing to a farm in another
+    zone). The calendar and how far ahead it is are checked where a clock is
+    (shared/pipeline/control.py's not_before)."""
+    if not isinstance(value, str) or not _ISO_WITH_OFFSET.fullmatch(value):
+        raise ValidationError("must be an ISO-8601 time with an offset, e.g. 2026-01-31T22:00:00+01:00",
+                              field="notBefore")
+    return value
+
+
 def _manifest_path(name: str, suffixes: tuple[str, ...]) -> Any:
     def check(value: Any) -> str:
         if (not isinstance(value, str) or not is_safe_relative_path(value) or len(value) > 1024
@@ -264,6 +296,9 @@ _MANIFEST_FIELDS: dict[str, Any] = {
     "stuckAfterSeconds": _manifest_int("stuckAfterSeconds", MIN_STUCK_AFTER, MAX_STUCK_AFTER),
     "maxCost": _manifest_max_cost,
     "bundle": _manifest_path("bundle", (".zip", ".blend")),
+    "frameOrder": _manifest_frame_order,
+    "notBefore": _manifest_not_before,
+    "paused": _manifest_paused,
 }
 
 

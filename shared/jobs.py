@@ -6,7 +6,12 @@ Status rules (job_document.JobStatus holds the table):
   wins over any late update from a render or stitch activity;
 - a stale update (moving back, e.g. "rendering" after "stitching", as a retried
   activity may send) is ignored;
-- any other move the table does not allow raises PermanentError("invalid_transition").
+- any other move the table does not allow raises PermanentError("invalid_transition");
+- a paused job stays paused: a forward move (the plan done, the stitch added) only moves
+  where resume goes (`pause.resumeTo`); ending it (fail, cancel) works as from any status;
+- a retry (apply_retry) is the one way out of failed or cancelled: a new run, numbered in
+  `run`, each run's outcome kept in `runs`. Steps of an earlier run pass their run number
+  and change nothing (is_stale_run), so a late update never touches the current run.
 The mutators below (apply_*) change a document in place and leave terminal jobs alone.
 """
 
@@ -17,13 +22,16 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import ConflictError, PermanentError, TransientError
-from shared.job_document import Chunk, ErrorInfo, JobStatus
+from shared.errors import ConflictError, PermanentError, TransientError, ValidationError
+from shared.job_document import Chunk, ChunkStatus, ErrorInfo, JobStatus, current_run
 from shared.job_spec import JobSpec
 from shared.planning import chunks_from_json, chunks_to_json, progress
 from shared.ports import JobDocument, JobStore
 
 DEFAULT_ATTEMPTS = 8
+MAX_STATUS_HISTORY = 100  # pause/resume cycles must not grow the document without bound
+MAX_RUNS = 50             # each retry adds one; a job retried more often than this is a new job
+PAUSE_MODES = ("wait", "requeue")
 Mutation = Callable[[JobDocument], Any]
 
 
@@ -80,17 +88,25 @@ def status_of(doc: JobDocument) -> JobStatus:
     return JobStatus(doc["status"])
 
 
+def is_stale_run(doc: JobDocument, run: int | None) -> bool:
+    """Whether an update from run `run` (None: from before runs existed) comes too late."""
+    return run is not None and run != current_run(doc)
+
+
 def apply_status(doc: JobDocument, status: JobStatus | str, *, now: str,
                  error: ErrorInfo | None = None) -> bool:
     """Move the job to status; returns whether it moved (see the module's rules)."""
     target = JobStatus(status)
     current = status_of(doc)
+    if current == JobStatus.PAUSED and not target.is_terminal:
+        _move_resume_point(doc, target)
+        return False
     if current.is_terminal or target == current or target.rank < current.rank:
         return False
     if not current.can_become(target):
         raise PermanentError(f"job {doc.get('id')} cannot go from {current} to {target}",
                              code="invalid_transition")
-    doc["status"] = target.value
+    _record_status(doc, target, now)
     stamps = doc.setdefault("timestamps", {})
     if target in (JobStatus.VALIDATING, JobStatus.RENDERING) and not stamps.get("startedAt"):
         stamps["startedAt"] = now
@@ -98,9 +114,110 @@ def apply_status(doc: JobDocument, status: JobStatus | str, *, now: str,
         stamps["finishedAt"] = now
     if error is not None:
         doc["error"] = error.to_json()
-    history = doc.setdefault("history", {})
-    history.setdefault("statuses", []).append({"status": target.value, "at": now})
+    if target.is_terminal:
+        _end_run(doc, target, now)
     return True
+
+
+def _record_status(doc: JobDocument, target: JobStatus, now: str) -> None:
+    doc["status"] = target.value
+    statuses = doc.setdefault("history", {}).setdefault("statuses", [])
+    statuses.append({"status": target.value, "at": now})
+    del statuses[:-MAX_STATUS_HISTORY]
+
+
+def _move_resume_point(doc: JobDocument, target: JobStatus) -> None:
+    pause = doc.setdefault("pause", {})
+    resume_to = JobStatus(pause.get("resumeTo") or JobStatus.QUEUED.value)
+    if target.rank > resume_to.rank and target != JobStatus.PAUSED:
+        pause["resumeTo"] = target.value
+
+
+def _end_run(doc: JobDocument, status: JobStatus, now: str) -> None:
+    runs = doc.setdefault("runs", [{"run": current_run(doc), "startedAt": None}])
+    entry = next((r for r in runs if r.get("run") == current_run(doc)), None)
+    if entry is None:
+        entry = {"run": current_run(doc), "startedAt": None}
+        runs.append(entry)
+    entry.update(endedAt=now, status=status.value, error=doc.get("error"))
+    doc.pop("pause", None)
+
+
+def apply_pause(doc: JobDocument, mode: str, *, now: str) -> bool:
+    """Pause the job. ConflictError (with the status) if it cannot be paused (paused already,
+    or finished)."""
+    current = status_of(doc)
+    if not current.can_pause:
+        raise ConflictError(f"job {doc.get('id')} is {current.value}; only a job that has not "
+                            "finished can be paused", code="invalid_status", details={"status": current.value})
+    doc["pause"] = {"mode": mode, "resumeTo": current.value, "since": now}
+    _record_status(doc, JobStatus.PAUSED, now)
+    return True
+
+
+def apply_resume(doc: JobDocument, *, now: str) -> bool:
+    """Resume a paused job where it was; ConflictError (with the status) if it is not paused."""
+    current = status_of(doc)
+    if current != JobStatus.PAUSED:
+        raise ConflictError(f"job {doc.get('id')} is {current.value}, not paused",
+                            code="invalid_status", details={"status": current.value})
+    pause = doc.pop("pause", None) or {}
+    _record_status(doc, JobStatus(pause.get("resumeTo") or JobStatus.QUEUED.value), now)
+    return True
+
+
+def apply_priority(doc: JobDocument, priority: int) -> bool:
+    current = status_of(doc)
+    if current.is_terminal:
+        raise ConflictError(f"job {doc.get('id')} is {current.value}; a finished job's priority is fixed",
+                            code="invalid_status", details={"status": current.value})
+    # `priority` records the change itself: validation rebuilds the manifest from the request
+    # (which stays as submitted, so a repeated POST is still the same request) and keeps it.
+    doc["priority"] = priority
+    doc.setdefault("manifest", {})["priority"] = priority
+    if isinstance(doc.get("spec"), dict):
+        doc["spec"]["priority"] = priority
+    return True
+
+
+def apply_retry(doc: JobDocument, *, now: str, chunk_ids: Iterable[str] | None = None,
+                everything: bool = False) -> int:
+    """Start a new run: the chunks to render again (failed ones, the chunks named, or all)
+    go back to pending with attempts 0; succeeded chunks keep their frames. Returns the run.
+
+    ConflictError (with the status) unless the job failed or was cancelled (or, with
+    `everything`, completed); ValidationError naming `chunks` for an id the job lacks."""
+    current = status_of(doc)
+    if not (current.can_retry or (everything and current == JobStatus.COMPLETED)):
+        allowed = "failed, cancelled or (with all) completed" if everything else "failed or cancelled"
+        raise ConflictError(f"job {doc.get('id')} is {current.value}; only a {allowed} job can be retried",
+                            code="invalid_status", details={"status": current.value})
+    chunks = doc.get("chunks") or []
+    known = {c["id"] for c in chunks}
+    wanted = None if chunk_ids is None else list(chunk_ids)
+    if wanted is not None:
+        unknown = [c for c in wanted if c not in known]
+        if unknown:
+            raise ValidationError(f"the job has no chunk {unknown[0]!r}", field="chunks")
+    for chunk in chunks:
+        again = everything or (chunk["id"] in wanted if wanted is not None
+                               else chunk["status"] != ChunkStatus.SUCCEEDED.value)
+        if again:
+            chunk.update(status=ChunkStatus.PENDING.value, attempts=0, seconds=None)
+            chunk.pop("failure", None)
+    if chunks:
+        doc["progress"] = progress(chunks_from_json(chunks))
+    run = current_run(doc) + 1
+    doc["run"] = run
+    runs = doc.setdefault("runs", [])
+    runs.append({"run": run, "startedAt": now, "endedAt": None, "status": None, "error": None})
+    del runs[:-MAX_RUNS]
+    doc["error"] = None
+    doc.pop("pause", None)
+    doc.setdefault("timestamps", {})["finishedAt"] = None
+    # Unplanned (it failed validating): the new run starts from the beginning.
+    _record_status(doc, JobStatus.RENDERING if chunks else JobStatus.QUEUED, now)
+    return run
 
 
 def apply_spec(doc: JobDocument, spec: JobSpec) -> None:

@@ -100,6 +100,7 @@ def merge_spec(manifest: Mapping[str, Any], blend: BlendInfo | None, defaults: S
         max_retries=_first(manifest.get("maxRetries"), defaults.max_retries),
         engine=manifest.get("engine"),
         samples=manifest.get("samples"),
+        frame_order=manifest.get("frameOrder", "sequential"),
     )
 
 
@@ -110,11 +111,16 @@ def _first(*values: Any) -> Any:
 # ---------------------------------------------------------------- chunks
 
 
-def plan_chunks(frames: FrameSet, chunk_size: int) -> tuple[Chunk, ...]:
-    """Consecutive frames in order, chunk_size per chunk; ids chunk-0001… (wider past 9999)."""
+def plan_chunks(frames: FrameSet, chunk_size: int, order: str = "sequential") -> tuple[Chunk, ...]:
+    """chunk_size frames per chunk; ids chunk-0001… (wider past 9999), added in this order.
+
+    sequential: consecutive frames. preview: the frames in FrameSet.preview_order, so the
+    first chunks hold frames spread over the whole shot and the later ones fill the gaps;
+    each chunk is still one frame list Blender renders in one process (`-f a,b,c`)."""
     if chunk_size < 1:
         raise ValidationError("chunk size must be at least 1", field="chunkSize")
-    groups = [frames.frames[i:i + chunk_size] for i in range(0, len(frames), chunk_size)]
+    ordered = frames.preview_order() if order == "preview" else frames.frames
+    groups = [tuple(sorted(ordered[i:i + chunk_size])) for i in range(0, len(ordered), chunk_size)]
     width = max(4, len(str(len(groups))))
     return tuple(Chunk(id=f"chunk-{n:0{width}d}", frames=FrameSet(group))
                  for n, group in enumerate(groups, 1))

@@ -35,6 +35,16 @@ class RenderBackend(Protocol):
 
     def terminate_job(self, job_id: str) -> None: ...
 
+    # Job control, with Batch's semantics: a disabled job starts no new task; mode
+    # "requeue" sends its running tasks back to the queue (not counted as retries), "wait"
+    # lets them finish. Enabling an active job and disabling a disabled one are no-ops.
+
+    def disable_job(self, job_id: str, mode: str) -> None: ...
+
+    def enable_job(self, job_id: str) -> None: ...
+
+    def set_job_priority(self, job_id: str, priority: int) -> None: ...
+
 
 @dataclass(frozen=True)
 class BlobInfo:

@@ -8,7 +8,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.bootstrap import services
-from shared.pipeline import jobs_api, submission
+from shared.pipeline import control, jobs_api, submission
 from triggers.http_json import api_errors, json_response, read_json, sync_api_errors
 
 bp = df.Blueprint()
@@ -36,9 +36,11 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="jobs/{jobId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@sync_api_errors
-def get_job(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(jobs_api.get_job(services(), req.route_params["jobId"]))
+@bp.durable_client_input(client_name="client")
+@api_errors
+async def get_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    svc = await asyncio.to_thread(services)  # reconciled with its orchestration (control.reconcile)
+    return json_response(await control.get_job(svc, client, req.route_params["jobId"]))
 
 
 @bp.route(route="jobs/{jobId}/cancel", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -58,7 +60,11 @@ async def get_job_history(req: func.HttpRequest, client: df.DurableOrchestration
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@sync_api_errors
-def health(req: func.HttpRequest) -> func.HttpResponse:
-    healthy, body = jobs_api.health(services())
+@bp.durable_client_input(client_name="client")
+@api_errors
+async def health(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    svc = await asyncio.to_thread(services)
+    healthy, body = await asyncio.to_thread(jobs_api.health, svc)
+    if healthy:  # a bounded pass that ends jobs whose orchestration ended without them
+        body["reconciled"] = await control.reconcile_some(svc, client)
     return json_response(body, 200 if healthy else 503)

@@ -4,7 +4,8 @@ Tasks run as soon as their dependencies allow. By default a task succeeds,
 except argv `["false"]` (exit 1), ids in `fail_ids` (exit 1), and argv
 `["sleep", "N"]`, which stays running for N seconds of the injected clock.
 Progress is computed lazily on every call, so tests with a manual clock are
-deterministic (see `ManualClock`).
+deterministic (see `ManualClock`). A disabled job starts nothing (Batch's job disable:
+"requeue" puts running tasks back in the queue, "wait" lets them finish).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from shared.errors import ConflictError, NotFoundError
+from shared.errors import ConflictError, NotFoundError, ValidationError
 from shared.tasks import TaskCounts, TaskResult, TaskSpec, TaskState, TaskStatus
 
 
@@ -42,6 +43,7 @@ class _Task:
 class _Job:
     priority: int
     terminated: bool = False
+    disabled: bool = False
     tasks: dict[str, _Task] = field(default_factory=dict)
 
 
@@ -50,11 +52,14 @@ def _iso(seconds: float) -> str:
 
 
 class FakeRenderBackend:
-    def __init__(self, *, fail_ids: Iterable[str] = (), clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, fail_ids: Iterable[str] = (), clock: Callable[[], float] = time.time,
+                 exit_codes: dict[str, int] | None = None) -> None:
         self.fail_ids = set(fail_ids)
+        self.exit_codes = dict(exit_codes or {})  # task id → the exit code it fails with
         self.clock = clock
         self.jobs: dict[str, _Job] = {}
         self.added: list[tuple[str, TaskSpec]] = []  # every task actually added, in order
+        self.requeued: list[tuple[str, str]] = []     # tasks a disable (requeue) sent back
 
     # The port
 
@@ -104,6 +109,32 @@ class FakeRenderBackend:
                                      end_time=_iso(now), failure="terminated",
                                      exit_code=137 if task.state.status is TaskStatus.RUNNING else None)
 
+    def disable_job(self, job_id: str, mode: str) -> None:
+        if mode not in ("requeue", "wait"):
+            raise ValidationError(f"mode must be requeue or wait: {mode!r}", field="mode")
+        job = self._job(job_id)
+        self._advance(job)
+        if job.terminated:
+            raise ConflictError(f"job {job_id} is completed; it cannot be disabled")
+        job.disabled = True
+        if mode == "requeue":  # back to the queue, as Batch does: not a retry
+            for task in job.tasks.values():
+                if task.state.status is TaskStatus.RUNNING:
+                    task.state = replace(task.state, status=TaskStatus.ACTIVE, start_time=None)
+                    self.requeued.append((job_id, task.spec.id))
+
+    def enable_job(self, job_id: str) -> None:
+        job = self._job(job_id)
+        if job.terminated:
+            raise ConflictError(f"job {job_id} is completed; it cannot be enabled")
+        job.disabled = False
+        self._advance(job)
+
+    def set_job_priority(self, job_id: str, priority: int) -> None:
+        if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
+            raise ValidationError("priority must be between -1000 and 1000", field="priority")
+        self._job(job_id).priority = priority
+
     # The simulation
 
     def _job(self, job_id: str) -> _Job:
@@ -119,7 +150,8 @@ class FakeRenderBackend:
         while changed:
             changed = False
             for task in job.tasks.values():
-                if task.state.status is TaskStatus.ACTIVE and self._start_if_ready(job, task):
+                if (task.state.status is TaskStatus.ACTIVE and not job.disabled
+                        and self._start_if_ready(job, task)):
                     changed = True
                 if task.state.status is TaskStatus.RUNNING and self._finish_if_due(task):
                     changed = True
@@ -146,6 +178,7 @@ class FakeRenderBackend:
         if task.started_at + duration > self.clock():
             return False
         exit_code = 1 if argv == ("false",) or task.spec.id in self.fail_ids else 0
+        exit_code = self.exit_codes.get(task.spec.id, exit_code)
         end = task.started_at + duration
         if exit_code != 0 and task.state.retry_count < task.spec.max_retries:
             task.state = replace(task.state, status=TaskStatus.ACTIVE, retry_count=task.state.retry_count + 1)

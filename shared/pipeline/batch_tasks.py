@@ -190,7 +190,8 @@ def render_task(svc: Services, doc: dict[str, Any], spec: JobSpec, chunk: Chunk,
                     max_wall_clock_seconds=svc.settings.task_timeout_seconds)
 
 
-def stitch_task(svc: Services, doc: dict[str, Any], spec: JobSpec) -> TaskSpec:
+def stitch_task(svc: Services, doc: dict[str, Any], spec: JobSpec,
+                task_id: str = names.STITCH_TASK_ID) -> TaskSpec:
     job_id = doc["id"]
     assert spec.video is not None
     name = frame_name(doc)
@@ -203,9 +204,9 @@ def stitch_task(svc: Services, doc: dict[str, Any], spec: JobSpec) -> TaskSpec:
     renders = svc.settings.renders_container
     outputs = (OutputFile(pattern=spec.video.name, container=renders,
                           prefix=layout.video_blob(job_id, spec.video.name), condition=UploadCondition.SUCCESS),
-               *_logs_and_marker(svc, job_id, names.STITCH_TASK_ID))
+               *_logs_and_marker(svc, job_id, task_id))
     frames_in = ResourceFile(container=renders, prefix=layout.frames_prefix(job_id), path=FRAMES_DIR)
-    return TaskSpec(id=names.STITCH_TASK_ID,
-                    argv=_runner(svc, names.STITCH_TASK_ID, inner, zip_path=None, expected=[spec.video.name]),
+    return TaskSpec(id=task_id,
+                    argv=_runner(svc, task_id, inner, zip_path=None, expected=[spec.video.name]),
                     resource_files=(frames_in, *_tools(svc, job_id)), output_files=outputs,
                     max_wall_clock_seconds=svc.settings.task_timeout_seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from typing import Any
@@ -12,7 +13,7 @@ import azure.durable_functions as df
 from shared import names
 from shared.bootstrap import Services
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
-from shared.job_document import JobStatus, validate_job_id
+from shared.job_document import JobStatus, current_run, validate_job_id
 from shared.jobs import cancel
 from shared.pipeline import node_health
 from shared.pipeline.lifecycle import publish
@@ -81,10 +82,19 @@ def job_summary(doc: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def wait_instances(job_id: str, max_retries: int) -> list[str]:
-    """Every sub-orchestration instance a job may have started."""
-    ids = [names.wait_instance_id(job_id, names.INSPECT), names.wait_instance_id(job_id, names.STITCH)]
-    ids += [names.wait_instance_id(job_id, names.RENDER, r) for r in range(max_retries + 1)]
+# Render rounds and stitches a run may start beyond its retries: verification sends missing
+# frames round again (orchestrators.render_job.MAX_HEALS) and a failed stitch runs again.
+EXTRA_ROUNDS = 3
+MAX_STITCHES = 6
+MAX_LISTED_PAUSES = 10  # paused waits of a run that cancel stops and history shows
+
+
+def wait_instances(job_id: str, max_retries: int, run: int = 1) -> list[str]:
+    """Every sub-orchestration instance a run of a job may have started."""
+    ids = [names.wait_instance_id(job_id, names.INSPECT, 0, run)]
+    ids += [names.wait_instance_id(job_id, names.STITCH, s, run) for s in range(MAX_STITCHES)]
+    ids += [names.wait_instance_id(job_id, names.RENDER, r, run) for r in range(max_retries + 1 + EXTRA_ROUNDS)]
+    ids += [names.wait_instance_id(job_id, names.PAUSED, p, run) for p in range(MAX_LISTED_PAUSES)]
     return ids
 
 
@@ -98,19 +108,20 @@ async def cancel_job(svc: Services, client: df.DurableOrchestrationClient, job_i
     if JobStatus(doc["status"]).is_terminal:
         raise ConflictError(f"job {job_id} is already {doc['status']}", code="job_finished")
     max_retries = int((doc.get("spec") or {}).get("maxRetries", 10))
-    for instance in [job_id, *wait_instances(job_id, max_retries)]:
+    run = current_run(doc)
+    for instance in [job_id, *wait_instances(job_id, max_retries, run)]:
         try:
             await client.terminate(instance, "cancelled by request")
         except Exception as exc:  # not started, or already finished: nothing to stop
             log.debug("terminate %s: %s", instance, exc)
-    return public_job(await asyncio.to_thread(_cancel_job_state, svc, job_id))
+    return public_job(await asyncio.to_thread(_cancel_job_state, svc, job_id, run))
 
 
-def _cancel_job_state(svc: Services, job_id: str) -> dict[str, Any]:
+def _cancel_job_state(svc: Services, job_id: str, run: int = 1) -> dict[str, Any]:
     try:
-        svc.backend.terminate_job(job_id)
-    except NotFoundError:
-        pass  # the Batch job was never created
+        svc.backend.terminate_job(names.batch_job_id(job_id, run))
+    except (NotFoundError, ConflictError):
+        pass  # the Batch job was never created, or has ended
     doc = cancel(svc.jobs, job_id, now=svc.now)
     if doc["status"] == JobStatus.CANCELLED.value:
         publish(svc, "Cancelled", doc)
@@ -137,20 +148,32 @@ def _status_json(status: Any) -> dict[str, Any]:
 async def job_history(svc: Services, client: df.DurableOrchestrationClient, job_id: str) -> dict[str, Any]:
     """The orchestration's history, with the history of each wait it started."""
     validate_job_id(job_id)
-    status = await client.get_status(job_id, show_history=True, show_history_output=True)
+    status = await client.get_status(job_id, show_history=True, show_history_output=True, show_input=True)
     if getattr(status, "runtime_status", None) is None and job_id != job_id.lower():
         job_id = job_id.lower()  # an Idempotency-Key in other case (find_job)
-        status = await client.get_status(job_id, show_history=True, show_history_output=True)
+        status = await client.get_status(job_id, show_history=True, show_history_output=True, show_input=True)
     if getattr(status, "runtime_status", None) is None:
         raise NotFoundError(f"no orchestration for job {job_id}")
     result = _status_json(status)
     subs = []
-    for instance in wait_instances(job_id, 10):
+    run = _run_of_status(status)
+    for instance in wait_instances(job_id, 10, run):
         sub = await client.get_status(instance, show_history=True, show_history_output=True)
         if getattr(sub, "runtime_status", None) is not None:
             subs.append(_status_json(sub))
     result["subOrchestrations"] = subs
     return result
+
+
+def _run_of_status(status: Any) -> int:
+    """Which run an orchestration status belongs to (its input's `run`; 1 before retries)."""
+    raw = getattr(status, "input_", None)
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return 1
+    return int(raw.get("run", 1)) if isinstance(raw, dict) else 1
 
 
 def health(svc: Services) -> tuple[bool, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Outbound lifecycle events: RenderPipeline.Job.Queued|Started|Completed|Failed|Cancelled."""
+"""Outbound lifecycle events: RenderPipeline.Job.Queued|Started|Completed|Failed|Cancelled|Requeued|Paused|Resumed."""
 
 from __future__ import annotations
 
@@ -12,11 +12,17 @@ from shared.ports import LifecycleEvent
 log = logging.getLogger(__name__)
 
 EVENT_PREFIX = "RenderPipeline.Job."
+REPEATABLE = frozenset({"Paused", "Resumed"})
 
 
 def lifecycle_event(kind: str, doc: dict[str, Any], now: str) -> LifecycleEvent:
-    """The event id is derived from job and kind, so a retried activity republishes the same event."""
+    """The event id is derived from job, run and kind, so a retried activity republishes the same
+    event; events that may happen more than once in a run (Paused, Resumed) add when."""
     job_id = doc["id"]
+    run = int(doc.get("run") or 1)
+    key = f"{job_id}:{kind.lower()}" + (f":run{run}" if run > 1 else "")
+    if kind in REPEATABLE:
+        key += f":{now}"
     data = {
         "jobId": job_id,
         "status": doc["status"],
@@ -25,7 +31,8 @@ def lifecycle_event(kind: str, doc: dict[str, Any], now: str) -> LifecycleEvent:
         "outputs": doc.get("outputs"),
         "error": doc.get("error"),
     }
-    return LifecycleEvent(id=f"{job_id}:{kind.lower()}", event_type=EVENT_PREFIX + kind,
+    data["run"] = run
+    return LifecycleEvent(id=key, event_type=EVENT_PREFIX + kind,
                           subject=f"/jobs/{job_id}", data=data, event_time=now)
 
 

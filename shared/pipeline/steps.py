@@ -5,6 +5,10 @@ the job's input (a bad bundle, an impossible spec, frames that keep failing) com
 back as `{"ok": False, "error": {...}}` so the orchestration records them on the
 job; only transient trouble (a service unreachable) raises, so the activity retry
 policy can help. Every handler is safe to run twice.
+
+Longer than most modules because the main path's handlers read best as one sequence
+(register → validate → inspect → plan → render → stitch → verify → end); the handlers
+that steer a run (retry, schedule, healing, pause) live in runs.py.
 """
 
 from __future__ import annotations
@@ -21,9 +25,17 @@ from shared.bundle import BundleLimits, validate_bundle
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
 from shared.job_document import ChunkStatus, JobSource, JobStatus, job_document, normalize_etag
 from shared.job_spec import JobSpec
-from shared.jobs import Mutation, apply_status, create_job_document, update_job
+from shared.jobs import (
+    Mutation,
+    apply_pause,
+    apply_status,
+    create_job_document,
+    is_stale_run,
+    status_of,
+    update_job,
+)
 from shared.mp4 import Mp4Error, read_video_track
-from shared.pipeline import batch_tasks, layout, watching
+from shared.pipeline import batch_tasks, layout, runs, watching
 from shared.pipeline.lifecycle import publish
 from shared.pipeline.public_errors import plain_message, public_error
 from shared.planning import (
@@ -58,10 +70,20 @@ def _failed(exc: PipelineError) -> Json:
     return {"ok": False, "error": exc.to_json()}
 
 
-def _finished(doc: Json) -> bool:
+def _finished(doc: Json, run: int | None = None) -> bool:
     """A cancel may land while a step runs (terminating the orchestration does not stop a
-    running activity): a finished job's document never changes again and gets no new work."""
-    return JobStatus(doc["status"]).is_terminal
+    running activity): a finished job's document never changes again and gets no new work.
+    Nor does a later run's: a step of an earlier run (its `run` given) is over too."""
+    return JobStatus(doc["status"]).is_terminal or is_stale_run(doc, run)
+
+
+def _run(payload: Json) -> int:
+    return int(payload.get("run", 1))
+
+
+def _batch_job(payload: Json) -> str:
+    """The Batch job of the payload's run (names.batch_job_id)."""
+    return names.batch_job_id(payload["jobId"], _run(payload))
 
 
 def _set_status(doc: Json, status: JobStatus, now: str) -> None:
@@ -93,10 +115,11 @@ def _mark_queued_published(doc: Json) -> None:
 
 def validate_bundle_step(svc: Services, payload: Json) -> Json:
     """Downloads the bundle (capped) and checks it; never modifies or deletes it."""
-    job_id = payload["jobId"]
+    job_id, run = payload["jobId"], _run(payload)
     doc = svc.jobs.get(job_id)
     source = JobSource.from_json(doc["source"])
-    update_job(svc.jobs, job_id, lambda d: _set_status(d, JobStatus.VALIDATING, svc.now()))
+    update_job(svc.jobs, job_id, lambda d: None if _finished(d, run)
+               else _set_status(d, JobStatus.VALIDATING, svc.now()))
     limits = BundleLimits(max_bytes=svc.settings.bundle_max_bytes,
                           max_entries=svc.settings.bundle_max_entries,
                           max_unpacked_bytes=svc.settings.bundle_max_unpacked_bytes)
@@ -121,10 +144,10 @@ def validate_bundle_step(svc: Services, payload: Json) -> Json:
             return _failed(exc)
 
     def record(d: Json) -> None:
-        if _finished(d):
+        if _finished(d, run):
             return
         d["bundle"] = info.to_json(max_assets=200)
-        d["manifest"] = manifest
+        d["manifest"] = manifest if d.get("priority") is None else {**manifest, "priority": d["priority"]}
         d["input"] = copy
     update_job(svc.jobs, job_id, record)
     return {"ok": True, "kind": info.kind, "blendPath": info.blend_path}
@@ -168,23 +191,23 @@ def start_batch_job(svc: Services, payload: Json) -> Json:
     resolution: it is cheap next to a render, and it is what finds an unreadable .blend
     (scene_unreadable) or a scene the .blend does not have (scene_not_found) before any
     render task exists, rather than after every retry of every chunk."""
-    job_id = payload["jobId"]
+    job_id, run, batch_job = payload["jobId"], _run(payload), _batch_job(payload)
     doc = svc.jobs.get(job_id)
-    if _finished(doc):
+    if _finished(doc, run):
         return {"inspect": False}
     manifest = doc.get("manifest") or {}
-    svc.backend.create_job(job_id, priority=int(manifest.get("priority", 0)))
-    if _finished(svc.jobs.get(job_id)):  # cancelled while we created it: its terminate found nothing
-        _terminate_quietly(svc, job_id)
+    svc.backend.create_job(batch_job, priority=int(manifest.get("priority", 0)))
+    if _finished(svc.jobs.get(job_id), run):  # cancelled while we created it: its terminate found nothing
+        _terminate_quietly(svc, batch_job)
         return {"inspect": False}
     batch_tasks.upload_node_scripts(svc, job_id)
-    svc.backend.add_tasks(job_id, [batch_tasks.inspect_task(svc, doc)])
+    svc.backend.add_tasks(batch_job, [batch_tasks.inspect_task(svc, doc)])
     return {"inspect": True}
 
 
-def _blend_info(svc: Services, job_id: str) -> BlendInfo:
+def _blend_info(svc: Services, job_id: str, batch_job: str) -> BlendInfo:
     """What the inspect task found in the .blend, or ValidationError explaining why nothing."""
-    state = svc.backend.get_task(job_id, names.INSPECT_TASK_ID)
+    state = svc.backend.get_task(batch_job, names.INSPECT_TASK_ID)
     if state.result != TaskResult.SUCCESS:
         _log_task_failure(svc, job_id, names.INSPECT_TASK_ID, state)
         raise ValidationError(
@@ -198,20 +221,22 @@ def _blend_info(svc: Services, job_id: str) -> BlendInfo:
         log.warning("job %s: no readable scene inspection: %s", job_id, exc)
         raise ValidationError("the scene inspection wrote no readable result",
                               code="scene_unreadable", field="bundle") from None
+    runs.check_scene_paths(svc, job_id, raw)
     return batch_tasks.blend_info_from_inspection(raw, (svc.jobs.get(job_id).get("manifest") or {}).get("scene"))
 
 
 def plan_job(svc: Services, payload: Json) -> Json:
     """Merges manifest > .blend > defaults into the spec and splits the frames into chunks."""
-    job_id = payload["jobId"]
+    job_id, run = payload["jobId"], _run(payload)
     doc = svc.jobs.get(job_id)
     manifest = doc.get("manifest") or {}
     settings = svc.settings
     try:
-        blend = _blend_info(svc, job_id)
+        blend = _blend_info(svc, job_id, _batch_job(payload))
         defaults = SpecDefaults(chunk_size=settings.default_chunk_size, max_retries=settings.default_max_retries)
         spec = merge_spec(manifest, blend, defaults)
-        chunks = plan_chunks(spec.frames, spec.chunk_size)
+        start_at = runs.not_before(manifest.get("notBefore"), svc.now())
+        chunks = plan_chunks(spec.frames, spec.chunk_size, spec.frame_order)
         if len(chunks) > MAX_CHUNKS:
             raise ValidationError(f"{len(chunks)} chunks is more than {MAX_CHUNKS}; raise chunkSize",
                                   code="too_many_chunks", field="chunkSize")
@@ -219,36 +244,45 @@ def plan_job(svc: Services, payload: Json) -> Json:
         return _failed(exc)
 
     def record(d: Json) -> None:
-        if d.get("chunks") or _finished(d):
+        if d.get("chunks") or _finished(d, run):
             return  # planned already (the activity ran twice), or cancelled meanwhile
         d["spec"] = spec.to_json()
         d["chunks"] = chunks_to_json(chunks)
         d["progress"] = progress(chunks)
         d["outputs"]["framesPrefix"] = layout.frames_prefix(job_id)
-        _set_status(d, JobStatus.RENDERING, svc.now())
+        if start_at is not None:
+            d["notBefore"] = start_at
+        _set_status(d, JobStatus.SCHEDULED if start_at else JobStatus.RENDERING, svc.now())
+        if manifest.get("paused") and not d.get("pausedOnSubmit") and status_of(d).can_pause:
+            d["pausedOnSubmit"] = True  # once: a resume must not be undone by a rerun of this step
+            apply_pause(d, "wait", now=svc.now())
     stored = update_job(svc.jobs, job_id, record)
-    if not _finished(stored):  # no Started after a Cancelled
+    runs.hold_if_paused(svc, stored, _batch_job(payload))
+    if not _finished(stored, run) and start_at is None:  # no Started after a Cancelled
         publish(svc, "Started", stored)
-    return {"ok": True, "video": spec.video is not None, "chunks": len(chunks), "frames": len(spec.frames)}
+    return {"ok": True, "video": spec.video is not None, "chunks": len(chunks), "frames": len(spec.frames),
+            "notBefore": start_at}
 
 
 def add_render_tasks(svc: Services, payload: Json) -> Json:
     """Adds a task for every chunk waiting for a run (all at first, then the requeued ones)."""
-    job_id = payload["jobId"]
+    job_id, run = payload["jobId"], _run(payload)
     doc = svc.jobs.get(job_id)
-    if _finished(doc):
+    if _finished(doc, run):
         return {"added": 0}
     spec = JobSpec.from_json(doc["spec"])
     chunks = chunks_from_json(doc["chunks"])
     pending = [c for c in chunks if c.status == ChunkStatus.PENDING]
+    if pending and doc["status"] == JobStatus.PAUSED.value:
+        return {"added": 0, "paused": True}  # resume adds them (render_job._add_unless_paused)
     started = {c.id: c for c in start_attempts(chunks, [c.id for c in pending])}
     tasks = [batch_tasks.render_task(svc, doc, spec, started[c.id], task_id(c.id, started[c.id].attempts))
              for c in pending]
     if tasks:
-        svc.backend.add_tasks(job_id, tasks)
+        svc.backend.add_tasks(_batch_job(payload), tasks)
 
     def record(d: Json) -> None:
-        if _finished(d):
+        if _finished(d, run):
             return
         current = {c["id"]: c for c in d["chunks"]}
         for chunk in pending:
@@ -285,9 +319,9 @@ def _ignore(_: object) -> None:
     return None
 
 
-def _apply_states(doc: Json, states: list[TaskState]) -> bool:
+def _apply_states(doc: Json, states: list[TaskState], run: int | None = None) -> bool:
     """Copies task outcomes onto the job's chunks; True if anything changed."""
-    if JobStatus(doc["status"]).is_terminal:
+    if _finished(doc, run):
         return False
     changed = False
     latest = _chunk_states(doc["chunks"], states)
@@ -314,24 +348,36 @@ def _apply_states(doc: Json, states: list[TaskState]) -> bool:
 
 def poll_tasks(svc: Services, payload: Json) -> Json:
     """Is every task of the job settled? While rendering, also brings progress up to date."""
-    job_id = payload["jobId"]
-    counts = svc.backend.task_counts(job_id)
+    job_id, run, batch_job = payload["jobId"], _run(payload), _batch_job(payload)
+    if payload.get("phase") == names.PAUSED:  # waiting for a resume, not for tasks
+        current = svc.jobs.get(job_id)
+        held = not _finished(current, run) and runs.note_waiter(svc, current, run, payload.get("waiter"))
+        return {"done": not held, "counts": {}, "paused": held}
+    counts = svc.backend.task_counts(batch_job)
+    doc: Json | None = None
     if payload.get("phase") == names.RENDER:
-        states = svc.backend.list_tasks(job_id)
+        states = svc.backend.list_tasks(batch_job)
         doc = svc.jobs.get(job_id)
-        if not JobStatus(doc["status"]).is_terminal and _apply_states(json.loads(json.dumps(doc)), states):
-            update_job(svc.jobs, job_id, lambda d: _ignore(_apply_states(d, states)))
+        if not _finished(doc, run) and _apply_states(json.loads(json.dumps(doc)), states, run):
+            doc = update_job(svc.jobs, job_id, lambda d: _ignore(_apply_states(d, states, run)))
         watching.watch_job(svc, job_id, states)  # frame times, ETA, nodes, stuck chunks, cost (never raises)
     if payload.get("phase") == names.STITCH:  # the stitch task's node time, in the job's cost
         watching.watch_job(svc, job_id)
-    return {"done": counts.active + counts.running == 0, "counts": counts.to_json()}
+    done = counts.active + counts.running == 0
+    paused = False if done else runs.note_waiter(svc, doc or svc.jobs.get(job_id), run, payload.get("waiter"))
+    return {"done": done, "counts": counts.to_json(), "paused": paused}
 
 
 def collect_render_results(svc: Services, payload: Json) -> Json:
     """After a round: which chunks failed, which get another run, and whether any ran out of runs."""
-    job_id = payload["jobId"]
-    states = svc.backend.list_tasks(job_id)
-    doc = update_job(svc.jobs, job_id, lambda d: _ignore(_apply_states(d, states)))
+    job_id, run = payload["jobId"], _run(payload)
+    states = svc.backend.list_tasks(_batch_job(payload))
+    doc = update_job(svc.jobs, job_id, lambda d: _ignore(_apply_states(d, states, run)))
+    if _finished(doc, run):
+        return {"retry": False, "ended": doc["status"]}
+    unsafe = runs.unsafe_scene_failure(doc)
+    if unsafe is not None:
+        return {"retry": False, "error": unsafe}
     spec = JobSpec.from_json(doc["spec"])
     chunks = chunks_from_json(doc["chunks"])
     plan = plan_requeue(chunks, spec.max_retries)
@@ -354,7 +400,7 @@ def collect_render_results(svc: Services, payload: Json) -> Json:
         requeue = set(plan.requeue)
 
         def reset(d: Json) -> None:
-            if _finished(d):
+            if _finished(d, run):
                 return
             for c in d["chunks"]:
                 if c["id"] in requeue and c["status"] == ChunkStatus.FAILED.value:
@@ -371,47 +417,66 @@ def collect_render_results(svc: Services, payload: Json) -> Json:
 
 
 def add_stitch_task(svc: Services, payload: Json) -> Json:
-    job_id = payload["jobId"]
-    doc = update_job(svc.jobs, job_id, lambda d: _set_status(d, JobStatus.STITCHING, svc.now()))
-    if _finished(doc):
+    job_id, run = payload["jobId"], _run(payload)
+    doc = update_job(svc.jobs, job_id, lambda d: None if _finished(d, run)
+                     else _set_status(d, JobStatus.STITCHING, svc.now()))
+    if _finished(doc, run):
         return {"added": 0}
+    if doc["status"] == JobStatus.PAUSED.value:
+        return {"added": 0, "paused": True}
     spec = JobSpec.from_json(doc["spec"])
-    svc.backend.add_tasks(job_id, [batch_tasks.stitch_task(svc, doc, spec)])
+    stitch_id = names.stitch_task_id(int(payload.get("attempt", 0)))
+    svc.backend.add_tasks(_batch_job(payload), [batch_tasks.stitch_task(svc, doc, spec, task_id=stitch_id)])
     return {"added": 1}
 
 
 def verify_outputs(svc: Services, payload: Json) -> Json:
     """Every frame present and non-empty; the video's frame count equals the job's."""
-    job_id = payload["jobId"]
+    job_id, run = payload["jobId"], _run(payload)
     doc = svc.jobs.get(job_id)
+    if _finished(doc, run):
+        return {"ok": False, "ended": doc["status"]}
     spec = JobSpec.from_json(doc["spec"])
     container = svc.settings.renders_container
     name = batch_tasks.frame_name(doc)
     stored = {b.name: b.size for b in svc.blobs.list(container, layout.frames_prefix(job_id))}
-    expected = [layout.frames_prefix(job_id) + f for c in chunks_from_json(doc["chunks"])
-                for f in expected_frame_files(name, c, spec.format)]
-    missing = [PurePosixPath(e).name for e in expected if stored.get(e, 0) <= 0]
+    missing, missing_chunks = [], []
+    for c in chunks_from_json(doc["chunks"]):
+        lost = [f for f in expected_frame_files(name, c, spec.format)
+                if stored.get(layout.frames_prefix(job_id) + f, 0) <= 0]
+        if lost:
+            missing += lost
+            missing_chunks.append(c.id)
+    expected = [f for c in chunks_from_json(doc["chunks"]) for f in expected_frame_files(name, c, spec.format)]
     if missing:
-        return {"ok": False, "error": _error(
+        # The store lost them (or a node died mid-upload): the orchestration renders their
+        # chunks again (runs.requeue_chunks), within the job's retries.
+        return {"ok": False, "missingChunks": missing_chunks, "error": _error(
             "frames_missing", f"{len(missing)} rendered frames are missing or empty", {"frames": missing[:100]})}
     outputs: Json = {"container": container, "framesPrefix": layout.frames_prefix(job_id),
                      "frameCount": len(expected), "videoBlob": None, "videoUrl": None}
     if spec.video is not None:
-        state = svc.backend.get_task(job_id, names.STITCH_TASK_ID)
+        stitch_id = names.stitch_task_id(int(payload.get("stitchAttempt", 0)))
+        try:
+            state = svc.backend.get_task(_batch_job(payload), stitch_id)
+        except NotFoundError:  # the Batch job lost it: stitch again
+            return {"ok": False, "stitchRetry": True, "error": _error(
+                "stitch_failed", "the stitch task is gone from the render backend")}
         if state.result != TaskResult.SUCCESS:
-            _log_task_failure(svc, job_id, names.STITCH_TASK_ID, state)
-            return {"ok": False, "error": _error(
+            _log_task_failure(svc, _batch_job(payload), stitch_id, state)
+            return {"ok": False, "stitchRetry": True, "error": _error(
                 "stitch_failed", f"FFmpeg failed (exit code {state.exit_code}); the stitch task's log says why",
-                {"log": layout.log_url(svc, job_id, names.STITCH_TASK_ID)})}
+                {"log": layout.log_url(svc, job_id, stitch_id)})}
         video_blob = layout.video_blob(job_id, spec.video.name)
         try:
             track = read_video_track(svc.blobs.download(container, video_blob))
         except NotFoundError:
-            return {"ok": False, "error": _error("video_missing", f"the video {video_blob} was not written")}
+            return {"ok": False, "stitchRetry": True,
+                    "error": _error("video_missing", f"the video {video_blob} was not written")}
         except Mp4Error as exc:
-            return _failed(exc)
+            return {**_failed(exc), "stitchRetry": True}
         if track.frame_count != len(expected):
-            return {"ok": False, "error": _error(
+            return {"ok": False, "stitchRetry": True, "error": _error(
                 "video_frame_count", f"the video has {track.frame_count} frames, the job {len(expected)}")}
         outputs.update(videoBlob=video_blob, videoUrl=svc.blobs.url(container, video_blob),
                        videoFrames=track.frame_count, videoFps=round(track.fps, 3),
@@ -420,12 +485,14 @@ def verify_outputs(svc: Services, payload: Json) -> Json:
 
 
 def finalize_job(svc: Services, payload: Json) -> Json:
+    run = _run(payload)
+
     def complete(d: Json) -> None:
-        if _finished(d):
+        if _finished(d, run):
             return
         d["outputs"].update(payload["outputs"])
         _set_status(d, JobStatus.COMPLETED, svc.now())
-    return _end_job(svc, payload["jobId"], complete, JobStatus.COMPLETED, "Completed")
+    return _end_job(svc, payload, complete, JobStatus.COMPLETED, "Completed")
 
 
 def fail_job(svc: Services, payload: Json) -> Json:
@@ -433,18 +500,21 @@ def fail_job(svc: Services, payload: Json) -> Json:
     if error != payload["error"]:
         log.warning("job %s fails with %s: %s", payload["jobId"], error["code"], payload["error"].get("message"))
 
+    run = _run(payload)
+
     def fail(d: Json) -> None:
-        if not JobStatus(d["status"]).is_terminal:
-            d["error"] = error
+        if _finished(d, run):
+            return
+        d["error"] = error
         _set_status(d, JobStatus.FAILED, svc.now())
-    return _end_job(svc, payload["jobId"], fail, JobStatus.FAILED, "Failed")
+    return _end_job(svc, payload, fail, JobStatus.FAILED, "Failed")
 
 
-def _end_job(svc: Services, job_id: str, mutate: Mutation, status: JobStatus, event: str) -> Json:
-    """Records the end, frees the Batch job, and publishes the event if this end is the job's."""
-    doc = update_job(svc.jobs, job_id, mutate)
-    _terminate_quietly(svc, job_id)
-    if doc["status"] == status.value:
+def _end_job(svc: Services, payload: Json, mutate: Mutation, status: JobStatus, event: str) -> Json:
+    """Records the end, frees the run's Batch job, and publishes the event if this end is the job's."""
+    doc = update_job(svc.jobs, payload["jobId"], mutate)
+    _terminate_quietly(svc, _batch_job(payload))
+    if doc["status"] == status.value and not is_stale_run(doc, _run(payload)):
         publish(svc, event, doc)
     return {"status": doc["status"]}
 

@@ -19,6 +19,7 @@ from shared.errors import ConflictError, NotFoundError, ValidationError
 from shared.job_document import JobSource, SourceKind, job_document, new_job_id, upload_job_id, validate_job_id
 from shared.job_spec import manifest_from_json
 from shared.jobs import create_job_document
+from shared.pipeline.runs import not_before
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ def _record_http_job(svc: Services, body: Any, idempotency_key: str | None,
                      submitter: str | None) -> tuple[str, JobSource, dict[str, Any], dict[str, Any], bool]:
     """The blocking half of submit_http_job (run in a thread): validate, look up, record."""
     request = manifest_from_json(body, request=True)
+    not_before(request.get("notBefore"), svc.now())  # an impossible or too distant start is a 400 now
     bundle = request.pop("bundle", None)
     if not isinstance(bundle, str) or not bundle:
         raise ValidationError("bundle (the blob name of a scene bundle in the scenes container) is required",

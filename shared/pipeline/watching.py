@@ -27,7 +27,7 @@ from shared import names
 from shared.bootstrap import Services
 from shared.errors import NotFoundError, PipelineError
 from shared.frames import FrameSet
-from shared.job_document import ChunkStatus, JobStatus
+from shared.job_document import ChunkStatus, JobStatus, current_run
 from shared.jobs import update_job
 from shared.pipeline import layout, node_health
 from shared.pipeline.estimates import (
@@ -62,16 +62,17 @@ HEARTBEAT_TASK_FILE = "wd/heartbeat.json"  # the runner's --heartbeat, in the ta
 
 
 def batch_job_of(doc: Json) -> str:
-    """The Batch job the document's tasks run in: the job id (DESIGN.md). The one place to change
-    if a job's runs get Batch jobs of their own."""
-    return str(doc["id"])
+    """The Batch job the document's current run's tasks run in (run 1: the job id, DESIGN.md)."""
+    return names.batch_job_id(str(doc["id"]), current_run(doc))
 
 
 def watch_job(svc: Services, job_id: str, states: list[TaskState] | None = None) -> None:
     """Bring the job's watch fields up to date (`states`: the job's tasks, listed here if not
     given); never raises (a poll must not fail for it)."""
     try:
-        _watch(svc, job_id, svc.backend.list_tasks(job_id) if states is None else states)
+        if states is None:
+            states = svc.backend.list_tasks(batch_job_of(svc.jobs.get(job_id)))
+        _watch(svc, job_id, states)
     except PipelineError as exc:
         log.warning("job %s: watching skipped this pass: %s", job_id, exc)
     except Exception:  # a bug here must not stop the render
@@ -328,9 +329,11 @@ def _budget_reached(svc: Services, doc: Json) -> None:
 
 
 def pause_for_budget(svc: Services, job_id: str) -> None:
-    """JOB-CONTROL CALL SITE: the one place a job over budget is to be paused.
+    """A job whose estimate reached its maxCost is paused as a wrangler would pause it (mode
+    wait: running tasks finish, no new one starts), as Deadline Cloud's budgets stop scheduling."""
+    from shared.pipeline.control import pause_for
 
-    Connect it to the job-control pause handler once it exists on this branch
-    (`shared.pipeline.control.pause_job(svc, job_id, mode)`); until then the job keeps
-    rendering with `cost.budgetReachedAt` set and the BudgetReached event published."""
-    log.warning("job %s: pausing on a reached budget needs the job-control pause handler", job_id)
+    try:
+        pause_for(svc, job_id, "wait")
+    except PipelineError as exc:  # already paused, finished meanwhile, or the store is busy
+        log.warning("job %s: no pause on a reached budget: %s", job_id, exc)

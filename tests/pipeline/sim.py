@@ -19,7 +19,7 @@ import imageio_ffmpeg
 
 from shared.adapters.fake_blob_store import FakeBlobStore
 from shared.adapters.fake_render_backend import FakeRenderBackend
-from shared.tasks import TaskResult, TaskSpec, TaskState, UploadCondition
+from shared.tasks import TaskResult, TaskSpec, TaskState, TaskStatus, UploadCondition
 
 
 @functools.cache
@@ -51,19 +51,38 @@ def frame_bytes(bundle: bytes) -> bytes:
 class SimulatedBackend(FakeRenderBackend):
     def __init__(self, blobs: FakeBlobStore, *, inspection: dict[str, Any] | None = None,
                  fail_ids: Sequence[str] = (), video_frames: int | None = None,
-                 failed_stderr: bytes = FAILED_STDERR, failure: str | None = None) -> None:
-        super().__init__(fail_ids=fail_ids)
+                 failed_stderr: bytes = FAILED_STDERR, failure: str | None = None,
+                 exit_codes: dict[str, int] | None = None, lose_frames: Sequence[str] = ()) -> None:
+        super().__init__(fail_ids=fail_ids, exit_codes=exit_codes)
         self.blobs = blobs
         self.inspection = inspection or DEFAULT_INSPECTION
         self.video_frames = video_frames  # None: as many as the stitch asks for
         self.failed_stderr = failed_stderr  # what a failed task leaves in its stderr.txt
         self.failure = failure  # the backend's reason for a failed task, if not "exit code N"
+        self.lose_frames = set(lose_frames)  # tasks whose frames the store loses after they upload
+        self._settled: set[tuple[str, str]] = set()
 
     def list_tasks(self, job_id: str) -> list[TaskState]:
-        return [self._with_failure(s) for s in super().list_tasks(job_id)]
+        states = super().list_tasks(job_id)
+        self._settle(job_id)
+        return [self._with_failure(s) for s in states]
 
     def get_task(self, job_id: str, task_id: str) -> TaskState:
-        return self._with_failure(super().get_task(job_id, task_id))
+        state = super().get_task(job_id, task_id)
+        self._settle(job_id)
+        return self._with_failure(state)
+
+    def enable_job(self, job_id: str) -> None:
+        super().enable_job(job_id)
+        self._settle(job_id)
+
+    def _settle(self, job_id: str) -> None:
+        """A task leaves its files when it completes (at once, or after its job is enabled)."""
+        for task in self.jobs[job_id].tasks.values():
+            key = (job_id, task.spec.id)
+            if task.state.status is TaskStatus.COMPLETED and key not in self._settled:
+                self._settled.add(key)
+                self._leave_outputs(task.spec, task.state.result == TaskResult.SUCCESS, task.state.exit_code or 0)
 
     def _with_failure(self, state: TaskState) -> TaskState:
         if self.failure is not None and state.result == TaskResult.FAILURE:
@@ -79,9 +98,7 @@ class SimulatedBackend(FakeRenderBackend):
 
     def add_tasks(self, job_id: str, tasks: Sequence[TaskSpec]) -> None:
         super().add_tasks(job_id, tasks)
-        for task in tasks:
-            state = self.get_task(job_id, task.id)
-            self._leave_outputs(task, state.result == TaskResult.SUCCESS, state.exit_code or 0)
+        self._settle(job_id)
 
     def _leave_outputs(self, task: TaskSpec, ok: bool, exit_code: int) -> None:
         argv = list(task.argv)
@@ -92,6 +109,8 @@ class SimulatedBackend(FakeRenderBackend):
             if out.condition == UploadCondition.FAILURE and ok:
                 continue
             if out.pattern.startswith("frames/"):
+                if task.id in self.lose_frames:
+                    continue  # uploaded, acknowledged, then lost (a store restarted without them)
                 content = frame_bytes(self._bundle_bytes(task))
                 for path in expected:
                     self.blobs.upload(out.container, out.prefix + PurePosixPath(path).name, content,

@@ -13,7 +13,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from orchestrators.render_job import step_failure
+from orchestrators.render_job import MAX_STITCH_ATTEMPTS, step_failure
 from shared import names
 from shared.bootstrap import Services
 from shared.errors import TransientError
@@ -140,7 +140,7 @@ def test_a_failed_inspection_shows_no_traceback_or_node_path_to_clients(function
     _assert_plain(doc["error"])
     assert doc["error"]["details"]["log"].endswith(f"{job_id}/logs/inspect/stderr.txt")
     request = func.HttpRequest("GET", f"http://localhost/api/jobs/{job_id}", body=b"", route_params={"jobId": job_id})
-    answer = _trigger("get_job", svc, monkeypatch)(request)
+    answer = asyncio.run(_trigger("get_job", svc, monkeypatch).__wrapped__(request, FakeDurableClient()))
     _assert_plain(json.loads(answer.get_body())["error"])
     assert "Traceback (most recent call last)" in caplog.text  # the logs keep it all
     assert "inspect_scene.py" in caplog.text
@@ -158,7 +158,9 @@ def test_frames_that_keep_failing_show_no_node_path_in_the_job(functions):
 
 
 def test_a_failed_stitch_shows_no_traceback_to_clients(functions):
-    svc = make_services(fail_ids=(names.STITCH_TASK_ID,), failed_stderr=TRACEBACK)
+    # Every stitch attempt fails (a failed stitch runs again, MAX_STITCH_ATTEMPTS in all).
+    stitches = tuple(names.stitch_task_id(n) for n in range(MAX_STITCH_ATTEMPTS))
+    svc = make_services(fail_ids=stitches, failed_stderr=TRACEBACK)
     job_id, _ = run_upload(functions, svc, bundle_zip({**SMALL, "video": {"name": "shot.mp4"}}))
     doc = svc.jobs.get(job_id)
     assert doc["error"]["code"] == "stitch_failed"

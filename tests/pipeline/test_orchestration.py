@@ -39,6 +39,9 @@ class Activities:
             names.VERIFY_OUTPUTS: {"ok": True, "outputs": {"videoUrl": "http://x/v.mp4"}},
             names.FINALIZE_JOB: {"status": "completed"},
             names.FAIL_JOB: {"status": "failed"},
+            names.START_RUN: {"planned": True, "video": True},
+            names.START_RENDERING: {"status": "rendering"},
+            names.REQUEUE_CHUNKS: {"requeued": []},
         }
 
     def table(self) -> dict[str, Any]:
@@ -94,7 +97,7 @@ def test_a_bad_bundle_fails_the_job_with_its_error(functions):
     _, run = run_job(functions, acts)
     assert run.output == {"jobId": "job-1", "status": "failed", "error": error}
     assert acts.names_called() == [names.REGISTER_JOB, names.VALIDATE_BUNDLE, names.FAIL_JOB]
-    assert acts.calls[-1][1] == {"jobId": "job-1", "error": error}
+    assert acts.calls[-1][1] == {"jobId": "job-1", "run": 1, "error": error}
 
 
 def test_failed_chunks_are_requeued_in_a_new_round_then_the_job_completes(functions):
@@ -104,7 +107,7 @@ def test_failed_chunks_are_requeued_in_a_new_round_then_the_job_completes(functi
     replay, run = run_job(functions, acts)
     assert run.status == "Completed"
     adds = [p for n, p in acts.calls if n == names.ADD_RENDER_TASKS]
-    assert adds == [{"jobId": "job-1", "attempt": 0}, {"jobId": "job-1", "attempt": 1}]
+    assert adds == [{"jobId": "job-1", "run": 1, "attempt": 0}, {"jobId": "job-1", "run": 1, "attempt": 1}]
     assert {"job-1:render:0", "job-1:render:1"} <= set(replay.runs)
 
 
@@ -179,3 +182,76 @@ def test_replaying_a_finished_history_yields_no_new_actions(functions):
     assert replayed["isDone"] is True
     assert replayed["output"] == run.output
     assert len(acts.calls) == calls_before
+
+
+def test_a_later_run_skips_validation_and_planning_and_waits_under_ids_of_its_own(functions):
+    acts = Activities()
+    acts.answers[names.START_RUN] = {"planned": True, "video": False}
+    replay = Replay(functions, acts.table())
+    run = replay.run(names.RENDER_JOB, {"jobId": "job-1", "pollSeconds": 5, "run": 3}, "job-1")
+    assert run.status == "Completed" and run.output["status"] == "completed"
+    assert acts.names_called() == [names.START_RUN, names.ADD_RENDER_TASKS, names.COLLECT_RENDER_RESULTS,
+                                   names.VERIFY_OUTPUTS, names.FINALIZE_JOB]
+    assert all(p.get("run") == 3 for n, p in acts.calls)
+    assert set(replay.runs) == {"job-1", "job-1:run3:render:0"}
+
+
+def test_a_run_that_finds_its_job_ended_records_nothing(functions):
+    acts = Activities()
+    acts.answers[names.START_RUN] = {"ended": "cancelled"}
+    replay = Replay(functions, acts.table())
+    run = replay.run(names.RENDER_JOB, {"jobId": "job-1", "pollSeconds": 5, "run": 2}, "job-1")
+    assert run.output == {"jobId": "job-1", "status": "cancelled", "run": 2}
+    assert acts.names_called() == [names.START_RUN]
+
+
+def test_a_scheduled_job_waits_on_one_timer_until_its_time(functions):
+    acts = Activities()
+    acts.answers[names.PLAN_JOB] = {"ok": True, "video": False, "notBefore": "2026-01-20T06:00:00Z"}
+    acts.answers[names.START_RENDERING] = {"status": "rendering"}
+    _replay, run = run_job(functions, acts)
+    assert run.status == "Completed"
+    timers = [e for e in run.history if e["EventType"] == 10]
+    assert len(timers) == 1 and timers[0]["FireAt"].startswith("2026-01-20T06:00:00")
+    called = acts.names_called()
+    assert called.index(names.START_RENDERING) == called.index(names.PLAN_JOB) + 1
+    assert called.index(names.ADD_RENDER_TASKS) > called.index(names.START_RENDERING)
+
+
+def test_missing_frames_are_healed_a_bounded_number_of_times(functions):
+    from orchestrators.render_job import MAX_HEALS
+
+    acts = Activities()
+    acts.answers[names.PLAN_JOB] = {"ok": True, "video": False}
+    error = {"code": "frames_missing", "message": "2 rendered frames are missing or empty"}
+    acts.answers[names.VERIFY_OUTPUTS] = {"ok": False, "missingChunks": ["chunk-0002"], "error": error}
+    acts.answers[names.REQUEUE_CHUNKS] = {"requeued": ["chunk-0002"]}
+    _replay, run = run_job(functions, acts)
+    assert run.output["status"] == "failed" and run.output["error"] == error
+    assert acts.names_called().count(names.REQUEUE_CHUNKS) == MAX_HEALS
+    rounds = [p["attempt"] for n, p in acts.calls if n == names.ADD_RENDER_TASKS]
+    assert rounds == list(range(MAX_HEALS + 1))  # each heal is a render round of its own
+
+
+def test_a_failed_stitch_runs_again_a_bounded_number_of_times_without_rendering_again(functions):
+    from orchestrators.render_job import MAX_STITCH_ATTEMPTS
+
+    acts = Activities()
+    error = {"code": "stitch_failed", "message": "FFmpeg failed (exit code 1)"}
+    acts.answers[names.VERIFY_OUTPUTS] = {"ok": False, "stitchRetry": True, "error": error}
+    replay, run = run_job(functions, acts)
+    assert run.output["status"] == "failed" and run.output["error"] == error
+    stitches = [p["attempt"] for n, p in acts.calls if n == names.ADD_STITCH_TASK]
+    assert stitches == list(range(MAX_STITCH_ATTEMPTS))
+    assert acts.names_called().count(names.ADD_RENDER_TASKS) == 1
+    assert {"job-1:stitch", "job-1:stitch:1", "job-1:stitch:2"} <= set(replay.runs)
+
+
+def test_a_paused_job_adds_its_tasks_only_after_the_paused_wait_ends(functions):
+    acts = Activities()
+    adds = iter([{"added": 0, "paused": True}, {"added": 5}])
+    acts.answers[names.ADD_RENDER_TASKS] = lambda payload: next(adds)
+    replay, run = run_job(functions, acts)
+    assert run.status == "Completed"
+    assert acts.names_called().count(names.ADD_RENDER_TASKS) == 2
+    assert "job-1:paused:0" in replay.runs

@@ -19,7 +19,7 @@ from shared.adapters.fake_job_store import FakeJobStore
 from shared.bootstrap import Services
 from shared.config import Settings
 from shared.job_document import JobSource, SourceKind, upload_job_id
-from shared.pipeline import steps
+from shared.pipeline import runs, steps
 from tests.pipeline.replay import Replay
 from tests.pipeline.sim import SimulatedBackend
 
@@ -33,7 +33,8 @@ ACTIVITIES = {
     names.ADD_RENDER_TASKS: steps.add_render_tasks, names.POLL_TASKS: steps.poll_tasks,
     names.COLLECT_RENDER_RESULTS: steps.collect_render_results, names.ADD_STITCH_TASK: steps.add_stitch_task,
     names.VERIFY_OUTPUTS: steps.verify_outputs, names.FINALIZE_JOB: steps.finalize_job,
-    names.FAIL_JOB: steps.fail_job,
+    names.FAIL_JOB: steps.fail_job, names.START_RENDERING: runs.start_rendering,
+    names.START_RUN: runs.start_run, names.REQUEUE_CHUNKS: runs.requeue_chunks,
 }
 
 
@@ -51,7 +52,7 @@ def make_services(fail_ids: tuple[str, ...] = (), **backend: Any) -> Services:
     blobs = FakeBlobStore()
     blobs.ensure_container("scenes")
     blobs.ensure_container("renders")
-    sim = SimulatedBackend(blobs, inspection=INSPECTION, fail_ids=fail_ids, **backend)
+    sim = SimulatedBackend(blobs, fail_ids=fail_ids, **{"inspection": INSPECTION, **backend})
     return Services(settings=settings, blobs=blobs, jobs=FakeJobStore(), backend=sim,
                     events=RecordingEventPublisher(), now=lambda: "2026-11-26T12:00:00.000Z")
 

@@ -132,7 +132,8 @@ def test_a_stored_error_with_a_traceback_is_shown_plain(svc):
         "message": 'the pipeline could not continue: Traceback (most recent call last):\n  File "/home/site/'
                    'wwwroot/shared/jobs.py", line 9, in get\nTransientError: Cosmos DB unreachable'}})
     request = func.HttpRequest("GET", "http://localhost/api/jobs/job-old", body=b"", route_params={"jobId": "job-old"})
-    error = json.loads(_trigger("get_job")(request).get_body())["error"]
+    answer = asyncio.run(_unbound("get_job")(request, FakeDurableClient()))  # GET reconciles: a client
+    error = json.loads(answer.get_body())["error"]
     assert error["code"] == "step_failed"
     assert "Traceback" not in error["message"] and "/home/site" not in error["message"]
     assert error["message"].endswith("TransientError: Cosmos DB unreachable")

@@ -125,7 +125,7 @@ def test_stale_status_updates_are_ignored_and_skips_are_refused():
     assert apply_status(doc, JobStatus.FAILED, now="T5", error=ErrorInfo("stitch_failed", "ffmpeg"))
     assert doc["error"]["code"] == "stitch_failed" and doc["timestamps"]["finishedAt"] == "T5"
     with pytest.raises(ValueError):
-        apply_status(doc, "paused", now="T6")
+        apply_status(doc, "suspended", now="T6")  # no such status
 
 
 def test_chunk_updates_recompute_progress():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from shared.errors import ValidationError
@@ -126,3 +128,22 @@ def test_safe_names_come_from_artists_names():
     assert safe_name("Shot 010") == "Shot_010"
     assert safe_name("../..") == "frame"
     assert safe_name("ĉu") == "u"
+
+
+def test_preview_order_renders_first_last_then_evenly_spaced_frames_coarse_to_fine():
+    frames = FrameSet.parse("1-240")
+    order = frames.preview_order()
+    assert sorted(order) == list(frames) and len(set(order)) == 240
+    assert order[:3] == (1, 240, 120)
+    first_eight = sorted(order[:9])
+    gaps = [b - a for a, b in itertools.pairwise(first_eight)]
+    assert max(gaps) <= 2 * min(gaps)  # evenly spread over the shot, not bunched at its start
+
+
+def test_preview_chunks_spread_over_the_shot_and_each_is_one_blender_frame_list():
+    chunks = plan_chunks(FrameSet.parse("1-100"), 10, "preview")
+    first = list(chunks[0].frames)
+    assert first[0] == 1 and first[-1] == 100 and len(first) == 10
+    assert sorted(f for c in chunks for f in c.frames) == list(range(1, 101))
+    assert all(list(c.frames) == sorted(c.frames) for c in chunks)
+    assert [c.frames.to_spec() for c in plan_chunks(FrameSet.parse("1-25"), 10)] == ["1-10", "11-20", "21-25"]

@@ -187,7 +187,7 @@ def test_the_cost_weighs_tasks_by_slots_and_prices_spot_nodes_apart():
     assert cost["maxCost"] is None and "budgetReachedAt" not in cost
 
 
-def test_a_job_reaching_its_max_cost_is_marked_and_announced_once():
+def test_a_job_reaching_its_max_cost_is_paused_marked_and_announced_once():
     env = {**LOCAL, "NODE_PRICE_PER_HOUR_DEDICATED": "3.6"}   # 0.001 per second
     svc, clock = make_services(env)
     rendering_job(svc, frames="1-5", chunk_size=5, manifest={"frames": "1-5", "maxCost": 0.05})
@@ -198,6 +198,8 @@ def test_a_job_reaching_its_max_cost_is_marked_and_announced_once():
     doc = poll(svc)
     assert doc["cost"]["estimate"] == pytest.approx(0.06)
     reached = doc["cost"]["budgetReachedAt"]
+    assert svc.jobs.get(JOB)["status"] == "paused"   # as a wrangler's pause: running tasks finish
+    assert svc.events.types().count("RenderPipeline.Job.Paused") == 1
     clock.advance(30)
     doc = poll(svc)
     assert doc["cost"]["budgetReachedAt"] == reached
