@@ -29,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,13 +112,16 @@ def find_sandbox() -> Sandbox:
     if bwrap is None:
         raise SandboxUnavailable("bwrap (Debian package bubblewrap) is not installed")
     sandbox = Sandbox(bwrap=bwrap, software=software_paths())
-    probe = Path("/tmp") if Path("/tmp").is_dir() else Path.cwd()
-    argv = sandbox.wrap(["/usr/bin/env", "true"], task_dir=probe, workdir=probe, shared_dir=probe,
-                        bin_dir=probe, env={})
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SandboxUnavailable(f"bwrap does not run: {exc}") from exc
+    # An empty directory of its own: the shared directory's bundles are bound one by one, and a
+    # busy folder such as /tmp would make the probe race other programs' files coming and going.
+    with tempfile.TemporaryDirectory(prefix="localbatch-probe-") as tmp:
+        probe = Path(tmp)
+        argv = sandbox.wrap(["/usr/bin/env", "true"], task_dir=probe, workdir=probe, shared_dir=probe,
+                            bin_dir=probe, env={})
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SandboxUnavailable(f"bwrap does not run: {exc}") from exc
     if result.returncode != 0:
         raise SandboxUnavailable(f"bwrap cannot make a sandbox here (user namespaces may be restricted): "
                                  f"{result.stderr.strip() or f'exit {result.returncode}'}")
