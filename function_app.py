@@ -11,11 +11,12 @@ import azure.functions as func
 from activities.render_steps import bp as render_steps
 from orchestrators.render_job import bp as render_job
 from triggers.api import bp as api
+from triggers.assets_api import bp as assets_api
 from triggers.openapi import bp as openapi
 from triggers.upload_api import bp as upload_api
 from triggers.uploads import bp as uploads
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (api, uploads, render_job, render_steps, openapi, upload_api):
+for blueprint in (api, uploads, render_job, render_steps, openapi, upload_api, assets_api):
     app.register_functions(blueprint)
