@@ -185,7 +185,7 @@ class LocalStack:
 
         app = Settings.from_env(settings)
         blobs = AzureBlobStore.from_settings(app)
-        for name in (app.scenes_container, app.renders_container):
+        for name in (app.scenes_container, app.renders_container, app.assets_container):
             blobs.ensure_container(name)
         ensure_cosmos_container(app)
 
