@@ -17,6 +17,8 @@ import hashlib
 import json
 import re
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,22 +66,57 @@ def _container(svc: Services) -> str:
 # ---------------------------------------------------------------- what the store holds
 
 
-def _stored(svc: Services, ref: model.AssetRef) -> bool:
+class KnownAssets:
+    """Assets this process saw stored lately (blob URL → size), so that a client's question, its commit
+    and its POST /api/jobs do not each ask the blob service again for every asset of a shot.
+
+    Stored assets never change, but they can be deleted: so entries expire, and the validate step,
+    which decides whether a job runs, never uses this and asks the blob service every time."""
+
+    def __init__(self, lifetime_s: float = 120.0, max_entries: int = 200_000) -> None:
+        self._lifetime, self._max = lifetime_s, max_entries
+        self._seen: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def size(self, url: str) -> int | None:
+        with self._lock:
+            entry = self._seen.get(url)
+            if entry is None or entry[1] < time.monotonic():
+                return None
+            return entry[0]
+
+    def add(self, url: str, size: int) -> None:
+        with self._lock:
+            if len(self._seen) >= self._max:
+                self._seen.clear()  # simpler than an LRU, and only costs a round of lookups
+            self._seen[url] = (size, time.monotonic() + self._lifetime)
+
+
+KNOWN = KnownAssets()
+
+
+def _stored(svc: Services, ref: model.AssetRef, *, known: KnownAssets | None = KNOWN) -> bool:
     """Whether the verified asset exists; a stored asset of another size means the client's size lies."""
-    try:
-        info = svc.blobs.info(_container(svc), model.asset_blob(ref.hash))
-    except NotFoundError:
-        return False
-    if info.size != ref.size:
-        raise ValidationError(f"asset {ref.hash} is {info.size} bytes, not {ref.size}: the size or the hash is "
+    url = svc.blobs.url(_container(svc), model.asset_blob(ref.hash))  # names the account too
+    size = known.size(url) if known is not None else None
+    if size is None:
+        try:
+            size = svc.blobs.info(_container(svc), model.asset_blob(ref.hash)).size
+        except NotFoundError:
+            return False
+        if known is not None:
+            known.add(url, size)
+    if size != ref.size:
+        raise ValidationError(f"asset {ref.hash} is {size} bytes, not {ref.size}: the size or the hash is "
                               "wrong", code="asset_size_mismatch", field="size", details={"hash": ref.hash})
     return True
 
 
-def missing_refs(svc: Services, refs: Iterable[model.AssetRef]) -> list[model.AssetRef]:
+def missing_refs(svc: Services, refs: Iterable[model.AssetRef], *,
+                 known: KnownAssets | None = KNOWN) -> list[model.AssetRef]:
     refs = list(refs)
     with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
-        present = list(pool.map(lambda r: _stored(svc, r), refs))
+        present = list(pool.map(lambda r: _stored(svc, r, known=known), refs))
     return [r for r, here in zip(refs, present, strict=True) if not here]
 
 
@@ -160,6 +197,7 @@ def commit_asset(svc: Services, body: Any) -> Json:
             svc.blobs.upload_file(container, final, path, overwrite=False)
         except ConflictError:
             pass  # committed concurrently: only this function writes sha256/ names, after the same check
+    KNOWN.add(svc.blobs.url(container, final), ref.size)
     _delete_quietly(svc, staging)
     return {**ref.to_json(), "stored": True, "verified": model.ALGORITHM, "uploaded": True}
 
@@ -228,7 +266,7 @@ def validate_manifest_job(svc: Services, job_id: str, doc: Json) -> Json:
         manifest = model.parse_manifest(json.loads(raw), limits(svc))
         request = doc.get("request") or {}
         blend = manifest.blend_path(request.get("blend"))
-        missing = missing_refs(svc, manifest.assets())
+        missing = missing_refs(svc, manifest.assets(), known=None)  # asks the store itself: this decides
     except ValidationError as exc:
         code = "asset_hash_mismatch" if exc.code == "asset_size_mismatch" else exc.code
         return {"ok": False, "error": {**exc.to_json(), "code": code}}
