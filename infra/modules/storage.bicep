@@ -233,7 +233,8 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
         {
           // Uploads through POST /api/assets/missing land under _staging/ and move to sha256/
           // on commit; what a client never committed goes. Assets themselves (sha256/) get no
-          // age rule: a queued job may still need an old one (README, "Old assets").
+          // age rule: a queued job may still need an old one; `python -m shared.pipeline.asset_cleanup`
+          // removes those no job used for 31 days (README, "Scene assets by content").
           name: 'delete-uncommitted-asset-uploads'
           enabled: true
           type: 'Lifecycle'

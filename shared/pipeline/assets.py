@@ -161,12 +161,10 @@ def _sha256_of(path: Path) -> str:
 
 def _delete_quietly(svc: Services, name: str) -> None:
     """Staging blobs go once committed or refused; the lifecycle rule removes any left behind."""
-    delete = getattr(svc.blobs, "delete", None)
-    if delete is not None:
-        try:
-            delete(_container(svc), name)
-        except NotFoundError:
-            pass
+    try:
+        svc.blobs.delete(_container(svc), name)
+    except NotFoundError:
+        pass
 
 
 def commit_asset(svc: Services, body: Any) -> Json:
