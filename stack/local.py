@@ -97,6 +97,7 @@ def app_settings(info: StackInfo, overrides: dict[str, str] | None = None) -> di
         "STORAGE_ACCOUNT_URL": "",
         "SCENES_CONTAINER": "scenes",
         "RENDERS_CONTAINER": "renders",
+        "ASSETS_CONTAINER": "assets",
         "COSMOS_ENDPOINT": info.cosmos_endpoint,
         "COSMOS_KEY": COSMOS_KEY,
         "COSMOS_DATABASE": "render",

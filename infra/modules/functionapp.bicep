@@ -44,9 +44,6 @@ param appInsightsConnectionString string
 @description('Scene bundle container (SCENES_CONTAINER).')
 param scenesContainerName string
 
-@description('Container of scene files stored by content (ASSETS_CONTAINER).')
-param assetsContainerName string = 'assets'
-
 @description('Render output container (RENDERS_CONTAINER).')
 param rendersContainerName string
 
@@ -104,7 +101,7 @@ var pipelineSettings = {
   STORAGE_ACCOUNT_URL: storageAccountUrl
   SCENES_CONTAINER: scenesContainerName
   RENDERS_CONTAINER: rendersContainerName
-  ASSETS_CONTAINER: assetsContainerName
+  ASSETS_CONTAINER: 'assets' // storage.bicep's assetsContainerName
   COSMOS_ENDPOINT: cosmosEndpoint
   COSMOS_DATABASE: cosmosDatabaseName
   COSMOS_CONTAINER: cosmosContainerName

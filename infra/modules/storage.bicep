@@ -35,7 +35,7 @@ param scenesContainerName string
 @description('Container the render tasks write frames, chunk markers, logs and videos to (RENDERS_CONTAINER).')
 param rendersContainerName string
 
-@description('Container of scene files stored by content, sha256/<hash> (ASSETS_CONTAINER).')
+@description('Container of scene files stored by content, sha256/<hash> (ASSETS_CONTAINER, as functionapp.bicep sets it).')
 param assetsContainerName string = 'assets'
 
 @description('Delete upload staging blobs (_staging/, never committed) this many days after they were written.')
