@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from renderctl import assets
+from renderctl.client import Api
+from renderctl.config import Target
+from renderctl.transfer import upload_file
 from stack.local import LocalStack, StackInfo, api_request
 from tests.renderctl.conftest import SCENE_SCRIPT, renderctl
 from tests.renderctl.test_cli_stack import mean_rgb
@@ -97,3 +101,24 @@ def test_a_manifest_naming_assets_the_store_lacks_is_a_400_listing_them(stack):
     status, body = api_request(stack, "POST", "/jobs", {"manifest": {"files": {"a.blend": missing}}})
     assert status == 400 and body["error"]["code"] == "assets_missing"
     assert body["error"]["details"]["missing"] == [missing]
+
+
+def test_a_submit_stopped_halfway_uploads_only_what_is_still_missing(stack, tmp_path):
+    folder = make_folder(tmp_path)
+    for i in range(4):
+        (folder / "cache" / f"extra{i}.bin").write_bytes(os.urandom(200_000))
+    api = Api(Target(api_url=stack.api_url, key=stack.function_key))
+    upload = assets.prepare_manifest(folder, cache=assets.HashCache(tmp_path / "first-run.sqlite"))
+    refs = [{"hash": f["hash"], "size": f["size"]} for f in upload.manifest["files"].values()]
+    missing = assets.missing_assets(api, refs)
+    assert len(missing) >= 6  # the random files at least (an earlier test may have stored the texture)
+    for item in missing[:3]:  # the first run got this far before it was stopped
+        upload_file(upload.hashes.paths[item["hash"]], item["uploadUrl"], lambda _: None)
+        api.call("POST", "assets/commit", body={k: item[k] for k in ("hash", "size", "blobName")})
+    upload_file(upload.hashes.paths[missing[3]["hash"]], missing[3]["uploadUrl"], lambda _: None)  # never committed
+
+    run = renderctl("submit", str(folder), "--no-video", env=env_for(stack, tmp_path), cwd=tmp_path)
+    assert run.code == 0, run.output
+    sent, sent_bytes, skipped, _ = uploaded(run.stderr)
+    assert (sent, skipped) == (len(missing) - 3, len(refs) - len(missing) + 3)
+    assert sent_bytes == sum(m["size"] for m in missing[3:])
