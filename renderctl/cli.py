@@ -87,6 +87,7 @@ def cli(ctx: click.Context, url: str | None, key: str | None, profile: str | Non
 @click.option("--frame-order", type=click.Choice(["sequential", "reverse", "binary"]), help="Order of the frames.")
 @click.option("--name", metavar="NAME", help="A name for the job, shown in `renderctl jobs`.")
 @click.option("--idempotency-key", metavar="KEY", help="Becomes the job id; rerunning with it returns the same job.")
+@click.option("--as-bundle", is_flag=True, help="Send a folder as one zip, not by content (uploads everything).")
 @click.option("--wait", "then_wait", is_flag=True, help="Wait for the job as `renderctl wait` does.")
 @click.option("--timeout", type=click.FloatRange(0), help="With --wait: give up waiting after this many seconds.")
 @json_option
@@ -94,15 +95,17 @@ def cli(ctx: click.Context, url: str | None, key: str | None, profile: str | Non
 def submit_cmd(ctx: click.Context, path: Path, frames: str | None, chunk_size: int | None, fps: float | None,
                resolution: str | None, samples: int | None, priority: int | None, video: bool | None,
                at: str | None, paused: bool, frame_order: str | None, name: str | None,
-               idempotency_key: str | None, then_wait: bool, timeout: float | None, as_json: bool) -> None:
-    """Render PATH: a .blend, a bundle .zip, or a folder (packed with its render.json).
+               idempotency_key: str | None, as_bundle: bool, then_wait: bool, timeout: float | None,
+               as_json: bool) -> None:
+    """Render PATH: a .blend, a bundle .zip, or a folder (with its render.json).
 
-    The bundle is checked with the pipeline's rules first: files it would reject are
-    listed and nothing is uploaded. Options win over render.json.
+    A folder goes by content: every file is hashed (cached by path, size and mtime) and only
+    the files the asset store lacks are uploaded. Files the pipeline's rules would reject are
+    listed first and nothing is uploaded. Options win over render.json.
     """
     options = SubmitOptions(frames=frames, chunk_size=chunk_size, fps=fps, resolution=resolution, samples=samples,
                             priority=priority, video=video, at=at, paused=paused, frame_order=frame_order,
-                            name=name, idempotency_key=idempotency_key)
+                            name=name, idempotency_key=idempotency_key, as_bundle=as_bundle)
     api = api_of(ctx)
     job, _created = submit(api, path, options, err, lambda line: err.print(line))
     if as_json:

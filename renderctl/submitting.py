@@ -7,6 +7,7 @@ scenes trigger ignores, and the job comes from the single POST /api/jobs. With
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from renderctl import assets
 from renderctl.bundling import BundleRejected, prepare
 from renderctl.client import Api, ApiError, CliError, NotSupported
 from renderctl.transfer import upload_file
@@ -39,6 +41,7 @@ class SubmitOptions:
     frame_order: str | None = None
     name: str | None = None
     idempotency_key: str | None = None
+    as_bundle: bool = False  # a folder as one zip instead of by content
 
 
 def request_body(options: SubmitOptions, bundle_manifest: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +102,15 @@ def existing_job(api: Api, key: str, body: dict[str, Any]) -> dict[str, Any] | N
 
 def submit(api: Api, path: Path, options: SubmitOptions, console: Console,
            log: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
-    """(job document, created): checks, uploads and submits; nothing is uploaded on a bad bundle."""
+    """(job document, created): checks, uploads and submits; nothing is uploaded on a bad bundle.
+
+    A folder goes by content (renderctl/assets.py) when the API has the asset routes; a zip, a
+    .blend, or a folder for an API without them goes as one bundle."""
+    if path.is_dir() and not options.as_bundle:
+        try:
+            return submit_folder(api, path, options, console, log)
+        except NotSupported:
+            log("the API has no asset store; sending the folder as one bundle")
     try:
         bundle = prepare(path)
     except BundleRejected as exc:
@@ -124,3 +135,29 @@ def submit(api: Api, path: Path, options: SubmitOptions, console: Console,
         return job, True
     finally:
         bundle.cleanup()
+
+
+def submit_folder(api: Api, folder: Path, options: SubmitOptions, console: Console,
+                  log: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
+    """A folder by content: hash, upload only the assets the store lacks, POST the manifest."""
+    started = time.monotonic()
+    try:
+        upload = assets.prepare_manifest(folder)
+    except BundleRejected as exc:
+        raise CliError("the folder would be rejected, nothing was uploaded:\n  " + "\n  ".join(exc.problems),
+                       code="bundle_rejected") from None
+    body = request_body(options, upload.manifest["render"])
+    check_supported(api, body)
+    if options.idempotency_key:
+        job = existing_job(api, options.idempotency_key, body)
+        if job is not None:
+            log(f"{job['id']} was submitted before with this idempotency key; nothing uploaded")
+            return job, False
+    hashes = upload.hashes
+    log(f"hashed {hashes.hashed} files ({hashes.hashed_bytes} bytes), {hashes.cached} unchanged from the cache, "
+        f"in {hashes.seconds:.1f}s")
+    assets.upload_assets(api, upload, console)
+    log(f"uploaded {upload.uploaded_assets} assets ({upload.uploaded_bytes} bytes); skipped {upload.skipped_assets} "
+        f"the store has ({upload.skipped_bytes} bytes) in {time.monotonic() - started:.1f}s")
+    job = api.submit({"manifest": upload.manifest, **body}, options.idempotency_key)
+    return job, True

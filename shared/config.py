@@ -81,6 +81,7 @@ _KEYS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "STORAGE_ACCOUNT_URL": ("storage_account_url", "", _url),
     "SCENES_CONTAINER": ("scenes_container", "scenes", _container),
     "RENDERS_CONTAINER": ("renders_container", "renders", _container),
+    "ASSETS_CONTAINER": ("assets_container", "assets", _container),  # scene files by content
     "COSMOS_ENDPOINT": ("cosmos_endpoint", "", _url),
     "COSMOS_KEY": ("cosmos_key", "", _text),
     "COSMOS_DATABASE": ("cosmos_database", "render", _text),
@@ -124,6 +125,7 @@ class Settings:
     storage_account_url: str
     scenes_container: str
     renders_container: str
+    assets_container: str
     cosmos_endpoint: str
     cosmos_key: str
     cosmos_database: str
@@ -202,3 +204,6 @@ class Settings:
         if self.scenes_container == self.renders_container:
             raise ValidationError("SCENES_CONTAINER and RENDERS_CONTAINER must differ",
                                   field="RENDERS_CONTAINER", code="invalid_setting")
+        if self.assets_container in (self.scenes_container, self.renders_container):
+            raise ValidationError("ASSETS_CONTAINER must differ from SCENES_CONTAINER and RENDERS_CONTAINER",
+                                  field="ASSETS_CONTAINER", code="invalid_setting")

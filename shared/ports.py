@@ -76,6 +76,8 @@ class BlobStore(Protocol):
 
     def url(self, container: str, name: str) -> str: ...
 
+    def delete(self, container: str, name: str) -> None: ...
+
 
 class JobStore(Protocol):
     """Job documents, partitioned by id, written with optimistic concurrency."""

@@ -103,6 +103,7 @@ def app_settings(info: StackInfo, overrides: dict[str, str] | None = None) -> di
         "STORAGE_ACCOUNT_URL": "",
         "SCENES_CONTAINER": "scenes",
         "RENDERS_CONTAINER": "renders",
+        "ASSETS_CONTAINER": "assets",
         "COSMOS_ENDPOINT": info.cosmos_endpoint,
         "COSMOS_KEY": info.cosmos_key,
         "COSMOS_DATABASE": "render",
@@ -204,7 +205,7 @@ class LocalStack:
 
         app = Settings.from_env(settings)
         blobs = AzureBlobStore.from_settings(app)
-        for name in (app.scenes_container, app.renders_container):
+        for name in (app.scenes_container, app.renders_container, app.assets_container):
             blobs.ensure_container(name)
         ensure_cosmos_container(app)
 

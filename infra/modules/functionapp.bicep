@@ -101,6 +101,7 @@ var pipelineSettings = {
   STORAGE_ACCOUNT_URL: storageAccountUrl
   SCENES_CONTAINER: scenesContainerName
   RENDERS_CONTAINER: rendersContainerName
+  ASSETS_CONTAINER: 'assets' // storage.bicep's assetsContainerName
   COSMOS_ENDPOINT: cosmosEndpoint
   COSMOS_DATABASE: cosmosDatabaseName
   COSMOS_CONTAINER: cosmosContainerName

@@ -35,6 +35,13 @@ param scenesContainerName string
 @description('Container the render tasks write frames, chunk markers, logs and videos to (RENDERS_CONTAINER).')
 param rendersContainerName string
 
+@description('Container of scene files stored by content, sha256/<hash> (ASSETS_CONTAINER, as functionapp.bicep sets it).')
+param assetsContainerName string = 'assets'
+
+@description('Delete upload staging blobs (_staging/, never committed) this many days after they were written.')
+@minValue(1)
+param assetStagingRetentionDays int = 1
+
 @description('Container Event Grid writes undeliverable events to.')
 param deadLetterContainerName string
 
@@ -159,6 +166,14 @@ resource renders 'Microsoft.Storage/storageAccounts/blobServices/containers@2023
   }
 }
 
+resource assets 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: assetsContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource deadLetter 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: deadLetterContainerName
@@ -216,6 +231,32 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
           }
         }
         {
+          // Uploads through POST /api/assets/missing land under _staging/ and move to sha256/
+          // on commit; what a client never committed goes. Assets themselves (sha256/) get no
+          // age rule: a queued job may still need an old one; `python -m shared.pipeline.asset_cleanup`
+          // removes those no job used for 31 days (README, "Scene assets by content").
+          name: 'delete-uncommitted-asset-uploads'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${assetsContainerName}/_staging/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: assetStagingRetentionDays
+                }
+              }
+            }
+          }
+        }
+        {
           name: 'delete-old-dead-letters'
           enabled: true
           type: 'Lifecycle'
@@ -258,6 +299,17 @@ resource functionRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
 resource poolReadsScenes 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: scenes
   name: guid(scenes.id, poolPrincipalId, roles.blobDataReader)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataReader)
+    principalId: poolPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ...and scene files by content from assets (materialize.py, with the pool identity)...
+resource poolReadsAssets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: assets
+  name: guid(assets.id, poolPrincipalId, roles.blobDataReader)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataReader)
     principalId: poolPrincipalId

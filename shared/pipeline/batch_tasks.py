@@ -24,12 +24,13 @@ from shared.bootstrap import Services
 from shared.job_document import Chunk, JobSource
 from shared.job_spec import JobSpec
 from shared.node import WATCH_SCRIPTS
-from shared.pipeline import layout
+from shared.pipeline import assets, layout
 from shared.pipeline.estimates import stuck_after_seconds
 from shared.planning import BlendInfo, expected_frame_files, safe_name
 from shared.tasks import OutputFile, ResourceFile, TaskSpec, UploadCondition
 
-NODE_SCRIPTS = ("task_runner.py", "apply_settings.py", "inspect_scene.py", *WATCH_SCRIPTS)
+NODE_SCRIPTS = ("task_runner.py", "apply_settings.py", "inspect_scene.py", "materialize.py",
+                *WATCH_SCRIPTS)
 NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 TOOLS = "tools"
 BUNDLE_DIR = "bundle"
@@ -73,6 +74,8 @@ def _bundle_blob(doc: dict[str, Any]) -> tuple[str, str]:
 
 def _bundle(svc: Services, doc: dict[str, Any]) -> tuple[ResourceFile, str, str | None]:
     """(resource file, path of the .blend in the working dir, zip to extract or None)."""
+    if assets.is_manifest_job(doc):  # scene files by content: shared/pipeline/assets.py
+        return assets.manifest_bundle(doc, BUNDLE_DIR)
     container, blob = _bundle_blob(doc)
     bundle = doc["bundle"]
     if bundle["kind"] == "zip":
@@ -113,9 +116,10 @@ def inspect_task(svc: Services, doc: dict[str, Any]) -> TaskSpec:
     outputs = (OutputFile(pattern="inspect.json", container=svc.settings.renders_container,
                           prefix=layout.inspect_blob(job_id), condition=UploadCondition.SUCCESS),
                *_logs_and_marker(svc, job_id, names.INSPECT_TASK_ID))
-    return TaskSpec(id=names.INSPECT_TASK_ID, argv=_runner(svc, names.INSPECT_TASK_ID, inner, zip_path=zip_path),
-                    resource_files=(bundle, *_tools(svc, job_id)), output_files=outputs,
-                    max_wall_clock_seconds=min(svc.settings.task_timeout_seconds, 900))
+    return assets.with_assets(svc, doc, TaskSpec(  # a manifest job materializes its files first
+        id=names.INSPECT_TASK_ID, argv=_runner(svc, names.INSPECT_TASK_ID, inner, zip_path=zip_path),
+        resource_files=(bundle, *_tools(svc, job_id)), output_files=outputs,
+        max_wall_clock_seconds=min(svc.settings.task_timeout_seconds, 900)), marker=MARKER, bundle_dir=BUNDLE_DIR)
 
 
 def blend_info_from_inspection(raw: dict[str, Any], scene: str | None) -> BlendInfo:
@@ -184,10 +188,11 @@ def render_task(svc: Services, doc: dict[str, Any], spec: JobSpec, chunk: Chunk,
                           prefix=layout.previews_prefix(job_id), condition=UploadCondition.COMPLETION),
                *_logs_and_marker(svc, job_id, task_id))
     argv = _runner(svc, task_id, inner, zip_path=zip_path, expected=expected, frames=chunk.frames.to_spec())
-    return TaskSpec(id=task_id, argv=_with_runner_flags(argv, ["--stuck-after", str(stuck_after(svc, doc))]),
-                    resource_files=(bundle, *_tools(svc, job_id)), output_files=outputs,
-                    environment=_watch_environment(svc, job_id, task_id),
-                    max_wall_clock_seconds=svc.settings.task_timeout_seconds)
+    return assets.with_assets(svc, doc, TaskSpec(  # a manifest job materializes its files first
+        id=task_id, argv=_with_runner_flags(argv, ["--stuck-after", str(stuck_after(svc, doc))]),
+        resource_files=(bundle, *_tools(svc, job_id)), output_files=outputs,
+        environment=_watch_environment(svc, job_id, task_id),
+        max_wall_clock_seconds=svc.settings.task_timeout_seconds), marker=MARKER, bundle_dir=BUNDLE_DIR)
 
 
 def stitch_task(svc: Services, doc: dict[str, Any], spec: JobSpec,

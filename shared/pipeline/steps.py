@@ -35,7 +35,7 @@ from shared.jobs import (
     update_job,
 )
 from shared.mp4 import Mp4Error, read_video_track
-from shared.pipeline import batch_tasks, layout, runs, watching
+from shared.pipeline import assets, batch_tasks, layout, runs, watching
 from shared.pipeline.lifecycle import publish
 from shared.pipeline.public_errors import plain_message, public_error
 from shared.planning import (
@@ -120,6 +120,8 @@ def validate_bundle_step(svc: Services, payload: Json) -> Json:
     source = JobSource.from_json(doc["source"])
     update_job(svc.jobs, job_id, lambda d: None if _finished(d, run)
                else _set_status(d, JobStatus.VALIDATING, svc.now()))
+    if assets.is_manifest_source(svc, source):  # scene files by content: shared/pipeline/assets.py
+        return assets.validate_manifest_job(svc, job_id, svc.jobs.get(job_id))
     limits = BundleLimits(max_bytes=svc.settings.bundle_max_bytes,
                           max_entries=svc.settings.bundle_max_entries,
                           max_unpacked_bytes=svc.settings.bundle_max_unpacked_bytes)

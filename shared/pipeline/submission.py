@@ -19,7 +19,9 @@ from shared.errors import ConflictError, NotFoundError, ValidationError
 from shared.job_document import JobSource, SourceKind, job_document, new_job_id, upload_job_id, validate_job_id
 from shared.job_spec import manifest_from_json
 from shared.jobs import create_job_document
+from shared.pipeline import assets
 from shared.pipeline.runs import not_before
+from shared.ports import BlobInfo
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +165,8 @@ async def submit_http_job(svc: Services, client: df.DurableOrchestrationClient, 
     return Submitted(job=stored, created=created)
 
 
-def _record_http_job(svc: Services, body: Any, idempotency_key: str | None,
-                     submitter: str | None) -> tuple[str, JobSource, dict[str, Any], dict[str, Any], bool]:
-    """The blocking half of submit_http_job (run in a thread): validate, look up, record."""
+def _bundle_submission(svc: Services, body: Any) -> tuple[dict[str, Any], str, str, BlobInfo]:
+    """(request, container, bundle blob, its info) of a POST naming a bundle in the scenes container."""
     request = manifest_from_json(body, request=True)
     not_before(request.get("notBefore"), svc.now())  # an impossible or too distant start is a 400 now
     bundle = request.pop("bundle", None)
@@ -180,6 +181,16 @@ def _record_http_job(svc: Services, body: Any, idempotency_key: str | None,
         blob = svc.blobs.info(container, bundle)
     except NotFoundError:
         raise ValidationError(f"no blob {bundle!r} in the {container} container", field="bundle") from None
+    return request, container, bundle, blob
+
+
+def _record_http_job(svc: Services, body: Any, idempotency_key: str | None,
+                     submitter: str | None) -> tuple[str, JobSource, dict[str, Any], dict[str, Any], bool]:
+    """The blocking half of submit_http_job (run in a thread): validate, look up, record."""
+    if isinstance(body, dict) and "manifest" in body:  # scene files by content: shared/pipeline/assets.py
+        request, container, bundle, blob = assets.manifest_submission(svc, body)
+    else:
+        request, container, bundle, blob = _bundle_submission(svc, body)
     if idempotency_key is not None:
         # Batch job ids ignore case (the job id is the Batch job id): "Shot1" and "shot1" are one job.
         job_id = validate_job_id(idempotency_key.strip(), field_name="Idempotency-Key").lower()

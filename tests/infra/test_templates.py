@@ -125,13 +125,16 @@ def test_renders_lifecycle_rule_deletes_by_age_parameter() -> None:
     assert bicep.main_module_params("storage")["rendersRetentionDays"] == "rendersRetentionDays"
 
 
-def test_pool_identity_reads_scenes_and_writes_renders_only() -> None:
+def test_pool_identity_reads_scenes_and_assets_and_writes_renders_only() -> None:
     resources = bicep.module("storage")["resources"]
     reader = resources["poolReadsScenes"]["config"]
+    assets_reader = resources["poolReadsAssets"]["config"]
     writer = resources["poolWritesRenders"]["config"]
-    assert reader["scope"] == "scenes" and writer["scope"] == "renders"
-    assert reader["properties"]["principalId"] == writer["properties"]["principalId"] == "poolPrincipalId"
+    assert reader["scope"] == "scenes" and assets_reader["scope"] == "assets" and writer["scope"] == "renders"
+    assert (reader["properties"]["principalId"] == assets_reader["properties"]["principalId"]
+            == writer["properties"]["principalId"] == "poolPrincipalId")
+    assert assets_reader["properties"]["roleDefinitionId"] == reader["properties"]["roleDefinitionId"]  # read only
     pool_roles = [r for r in resources.values()
                   if r["type"] == "Microsoft.Authorization/roleAssignments"
                   and "poolPrincipalId" in json.dumps(r["config"].get("properties", {}))]
-    assert len(pool_roles) == 2, "the pool identity must get no role beyond scenes-read and renders-write"
+    assert len(pool_roles) == 3, "the pool identity must get no role beyond scenes-read, assets-read, renders-write"

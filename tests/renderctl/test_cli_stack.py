@@ -47,7 +47,8 @@ def mean_rgb(png: bytes, tmp_path: Path) -> tuple[float, float, float]:
 def test_a_folder_with_textures_in_subfolders_renders_with_its_textures(stack, textured_folder, tmp_path):
     env = env_for(stack, tmp_path)
     before = {b.name for b in upload_blobs(stack)}
-    run = renderctl("submit", str(textured_folder), "--wait", "--idempotency-key", "shot020-v1", env=env, cwd=tmp_path)
+    run = renderctl("submit", str(textured_folder), "--as-bundle", "--wait", "--idempotency-key", "shot020-v1",
+                    env=env, cwd=tmp_path)
     assert run.code == 0, run.output
     assert run.stdout.strip() == "shot020-v1"
     assert "shot020-v1 completed: 2/2 frames" in run.stderr
@@ -68,12 +69,13 @@ def test_a_folder_with_textures_in_subfolders_renders_with_its_textures(stack, t
     assert doc["source"]["kind"] == "http" and doc["source"]["blobName"] == new[0].name
 
     # The same key again: the same job, and nothing uploaded.
-    again = renderctl("submit", str(textured_folder), "--idempotency-key", "shot020-v1", env=env, cwd=tmp_path)
+    again = renderctl("submit", str(textured_folder), "--as-bundle", "--idempotency-key", "shot020-v1", env=env,
+                      cwd=tmp_path)
     assert again.code == 0, again.output
     assert again.stdout.strip() == "shot020-v1"
     assert len(upload_blobs(stack)) == len(before) + 1
     # …but other options with the same key are a conflict, not a second job.
-    other = renderctl("submit", str(textured_folder), "--idempotency-key", "shot020-v1", "--frames", "1",
+    other = renderctl("submit", str(textured_folder), "--as-bundle", "--idempotency-key", "shot020-v1", "--frames", "1",
                       env=env, cwd=tmp_path)
     assert other.code == 1 and "idempotency_conflict" in other.stderr
 
