@@ -19,6 +19,9 @@ Path rules that matter (Blender 5.0, checked against bpy's RenderSettings.frame_
 - A relative output without a directory (`-o f_####`, even `./f_####`) fails to save in
   Blender 5 ("Couldn't create directory"), so an output directory is required.
 - An argument starting with `-` would be read as an option, so relative paths get `./`.
+
+(A little over 350 lines: the argv builders of every task kind, render, inspect, stitch and
+the task runner around them, share the frame and path rules above, so they stay together.)
 """
 
 from __future__ import annotations

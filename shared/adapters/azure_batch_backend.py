@@ -13,9 +13,9 @@ batch_task_body, how task JSON reads as TaskState in batch_task_state, how
 SDK errors become shared.errors in batch_errors, and the checks for reading a
 task's files and naming nodes in batch_node_files.
 
-Job control (disable/enable, priority) and watching (a task's node and files,
-node scheduling) are methods of this adapter only, for now; RenderBackend does
-not promise them yet. (The module is a little over 350 lines because it is the one
+Job control (disable/enable, priority) is part of the RenderBackend port; watching
+(a task's node and files, node scheduling) is offered by this adapter and localbatch's
+and looked up by shared/pipeline/watching.py, since the in-memory fake has no nodes. (The module is a little over 350 lines because it is the one
 class a Batch pool is driven through; every piece with logic of its own lives in
 the batch_* modules beside it.)
 """
