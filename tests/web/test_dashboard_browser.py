@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import urllib.request
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 from playwright.sync_api import expect
 
 from shared.job_document import upload_job_id
@@ -294,8 +297,33 @@ def test_the_submit_form_refuses_bad_options_before_sending_and_then_starts_a_jo
     assert not page.errors_
 
 
+# The page's progress bar, recorded as it changes (the init script runs outside the page's CSP,
+# as Playwright injects it; the page itself stays free of inline script).
+RECORD_PROGRESS = """
+window.__progress = [];
+new MutationObserver((changes) => {
+  for (const c of changes) {
+    if (c.target.id === "upload-progress" && !c.target.hidden) window.__progress.push(Number(c.target.value));
+  }
+}).observe(document, { subtree: true, attributes: true, attributeFilter: ["value", "hidden"] });
+"""
+
+
+def padded_bundle(path: Path, blend: Path, manifest: dict[str, Any], pad_bytes: int) -> Path:
+    """A bundle bigger than one upload block: the scene plus an incompressible asset."""
+    make_bundle(path, blend, manifest)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("textures/noise.bin", os.urandom(pad_bytes))
+    return path
+
+
 def test_a_bundle_file_is_sent_through_the_upload_route_or_the_page_says_it_cannot(stack, page, short_blend, tmp_path):
-    bundle = make_bundle(tmp_path / "picked.zip", short_blend, {"video": None, "frames": "1"})
+    # 9 MiB: three blocks of the page's 4 MiB, so the bar moves between blocks as well as within them.
+    bundle = padded_bundle(tmp_path / "picked.zip", short_blend, {"video": None, "frames": "1-2", "chunkSize": 1},
+                           9 * 1024 * 1024)
+    page.add_init_script(RECORD_PROGRESS)
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r))
     sign_in(page, stack, "#/submit")
     file_field = page.locator("#bundle-file")
     if api_request(stack, "POST", "/uploads", {"name": "probe.zip"})[0] == 404:
@@ -310,7 +338,50 @@ def test_a_bundle_file_is_sent_through_the_upload_route_or_the_page_says_it_cann
         page.locator("#submit-job").click()
         page.wait_for_url(re.compile(r"#/jobs/[^/]+$"))
         job_id = page.url.rsplit("/", 1)[1]
-        assert wait_for_job(stack, job_id)["status"] == "completed"
+        doc = wait_for_job(stack, job_id)
+        assert doc["status"] == "completed", doc.get("error")
+        assert doc["progress"]["framesDone"] == 2
+        progress = page.evaluate("window.__progress")
+        assert progress == sorted(progress) and progress[-1] == 100, progress
+        assert len({p for p in progress if 0 < p < 100}) >= 2, progress  # it moved, not 0 then 100
+        storage = f"http://127.0.0.1:{stack.azurite_port}/"
+        puts = [r for r in sent if r.url.startswith(storage)]
+        assert [r.method for r in puts] == ["PUT"] * 4  # three blocks and the block list
+        assert sum("comp=block&" in r.url for r in puts) == 3 and "comp=blocklist" in puts[-1].url
+        blob_name = doc["source"]["blobName"]
+        assert blob_name.startswith("_uploads/") and blob_name.endswith("/picked.zip")
+        stored = BlobServiceClient.from_connection_string(stack.storage_connection_string).get_blob_client(
+            "scenes", blob_name).download_blob().readall()
+        assert stored == bundle.read_bytes()
+    assert not page.errors_
+
+
+def test_the_page_never_sends_the_function_key_to_the_storage_origin(stack, page, short_blend, tmp_path):
+    """The attack: a page that leaked the key to storage would hand it to whoever runs or logs
+    that origin. Every request the browser makes to storage (uploads, previews, videos) is read."""
+    if api_request(stack, "POST", "/uploads", {"name": "probe.zip"})[0] == 404:
+        pytest.skip("the API has no upload URLs")
+    bundle = make_bundle(tmp_path / "keyless.zip", short_blend, {"video": None, "frames": "1"})
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r))
+    sign_in(page, stack, "#/submit")
+    page.locator("#bundle-file").set_input_files(str(bundle))
+    page.locator("#submit-job").click()
+    page.wait_for_url(re.compile(r"#/jobs/[^/]+$"))
+    assert wait_for_job(stack, page.url.rsplit("/", 1)[1])["status"] == "completed"
+    storage = f"http://127.0.0.1:{stack.azurite_port}/"
+    to_storage = [r for r in sent if r.url.startswith(storage)]
+    assert to_storage, "the page sent nothing to storage"
+    keyed_api = [r for r in sent if r.url.startswith(stack.api_url) and "/ui/" not in r.url
+                 and not r.url.endswith("/health")]
+    assert keyed_api and all(r.all_headers().get("x-functions-key") == stack.function_key for r in keyed_api)
+    for request in to_storage:
+        headers = request.all_headers()
+        assert "x-functions-key" not in headers and "authorization" not in headers and "cookie" not in headers
+        assert stack.function_key not in request.url
+        assert stack.function_key not in " ".join(headers.values())
+        body = request.post_data_buffer or b""
+        assert stack.function_key.encode() not in body
     assert not page.errors_
 
 
