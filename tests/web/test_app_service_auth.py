@@ -59,6 +59,11 @@ def test_a_signed_in_user_is_shown_and_named_as_submitter_and_the_key_is_asked_f
 
     page.goto(ui_url(stack) + "#/submit")
     expect(page.locator("#submitter")).to_have_text(f"Submitted as {name} (your sign-in)")
+    assert page.locator("#submitter b").count() == 0
+    page.unroute(ME)
+    page.route(ME, lambda route: route.fulfill(json=principal("Ana Artist")))  # a plain name for the README
+    page.reload()
+    expect(page.locator("#submitter")).to_have_text("Submitted as Ana Artist (your sign-in)")
     screenshot(page, "submit-signed-in", tmp_path)
     # The page never claims who the user is: the platform sets the principal headers from the
     # session, and would strip a caller's own.

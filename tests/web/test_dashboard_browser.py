@@ -55,10 +55,12 @@ def served(info: StackInfo, path: str) -> bool:
     return not (status == 404 and not (isinstance(body, dict) and isinstance(body.get("error"), dict)))
 
 
-def described(info: StackInfo, template: str) -> bool:
-    """Whether GET /api/openapi.json lists the route (the page shows optional controls only then)."""
+def described(info: StackInfo, template: str, method: str | None = None) -> bool:
+    """Whether GET /api/openapi.json lists the route, with that method when one is named (the page
+    shows optional controls only then: priority needs PATCH on a path that also has GET)."""
     status, body = api_request(info, "GET", "/openapi.json")
-    return status == 200 and any(p.removeprefix("/api") == template for p in body.get("paths", {}))
+    return status == 200 and any(p.removeprefix("/api") == template and (method is None or method in ops)
+                                 for p, ops in body.get("paths", {}).items())
 
 
 def read_url(info: StackInfo, blob_name: str) -> str:
@@ -222,8 +224,9 @@ def test_cancel_from_the_keyboard_stops_a_rendering_job(stack, page, long_blend,
         page.reload()
     expect(page.locator("#live-log")).to_contain_text("Rendering 5 / 8 samples")
     assert page.locator("#live-log b").count() == 0
-    for control, template in (("#pause-job", "/jobs/{jobId}/pause"), ("#priority", "/jobs/{jobId}")):
-        expect(page.locator(control)).to_be_visible(visible=described(stack, template))
+    for control, template, method in (("#pause-job", "/jobs/{jobId}/pause", None),
+                                      ("#priority", "/jobs/{jobId}", "patch")):
+        expect(page.locator(control)).to_be_visible(visible=described(stack, template, method))
     expect(page.locator("#retry-job")).to_be_hidden()  # only a failed or cancelled job can be retried
 
     page.evaluate("document.activeElement && document.activeElement.blur()")
@@ -390,7 +393,8 @@ def test_text_from_the_api_is_shown_as_text_never_as_markup(stack, page, tmp_pat
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip at all")
     upload(stack, bad, "xss/bad.zip")
-    status, job = raw_api(stack, "POST", "/jobs", {"bundle": "xss/bad.zip"}, {"User-Agent": hostile})
+    status, job = raw_api(stack, "POST", "/jobs", {"bundle": "xss/bad.zip"},
+                          {"x-ms-client-principal-name": hostile})
     assert status == 202
     wait_for(lambda: api_request(stack, "GET", f"/jobs/{job['id']}")[1]["status"] == "failed", 60,
              what="the hostile job to fail")
