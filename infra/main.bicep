@@ -85,11 +85,20 @@ param functionMaxInstances int = 40
 @description('Overrides for pipeline tuning app settings, e.g. {"DEFAULT_CHUNK_SIZE": "20"}.')
 param pipelineTuning object = {}
 
+@description('Sign dashboard users in with Microsoft Entra ID (App Service authentication) and record them as the submitters of their jobs. Needs appServiceAuthClientId; function keys stay required.')
+param appServiceAuthEnabled bool = false
+
+@description('With appServiceAuthEnabled: application (client) id of the Entra ID app registration (redirect URI https://<app>.azurewebsites.net/.auth/login/aad/callback, ID tokens enabled).')
+param appServiceAuthClientId string = ''
+
 var tags = {
   'azd-env-name': environmentName
 }
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var deploymentContainerName = 'app-package'
+// Named here, not read from the app's outputs: storage (CORS for the dashboard's origin) is
+// deployed before the app, which needs storage's outputs.
+var functionAppName = 'func-${resourceToken}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -144,6 +153,9 @@ module storage 'modules/storage.bicep' = {
     functionPrincipalId: apiIdentity.outputs.principalId
     poolPrincipalId: poolIdentity.outputs.principalId
     userPrincipalId: principalId
+    dashboardOrigins: [
+      'https://${functionAppName}.azurewebsites.net'
+    ]
   }
 }
 
@@ -207,7 +219,7 @@ module api 'modules/functionapp.bicep' = {
   name: 'api'
   scope: rg
   params: {
-    name: 'func-${resourceToken}'
+    name: functionAppName
     planName: 'plan-${resourceToken}'
     location: location
     tags: tags
@@ -230,6 +242,8 @@ module api 'modules/functionapp.bicep' = {
     // A task's share of a node in the cost estimate is 1/taskSlotsPerNode of the pool.
     pipelineTuning: union({ TASK_SLOTS_PER_NODE: string(batchTaskSlotsPerNode) }, pipelineTuning)
     maximumInstanceCount: functionMaxInstances
+    appServiceAuthEnabled: appServiceAuthEnabled
+    appServiceAuthClientId: appServiceAuthClientId
   }
 }
 

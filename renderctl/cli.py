@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -208,10 +209,16 @@ def download_cmd(ctx: click.Context, job: str, folder: Path | None, frames: bool
 
 @cli.command("open")
 @click.argument("job")
+@click.option("--browser", "in_browser", is_flag=True, help="Also open it in the web browser (BROWSER, else the "
+              "system's).")
 @click.pass_context
-def open_cmd(ctx: click.Context, job: str) -> None:
-    """Print JOB's dashboard URL, once the API gives one."""
-    out.print(ops.dashboard_url(api_of(ctx).get_job(job)))
+def open_cmd(ctx: click.Context, job: str, in_browser: bool) -> None:
+    """Print JOB's dashboard URL (<api>/ui/#/jobs/JOB); the page asks for the key itself."""
+    api = api_of(ctx)
+    url = ops.dashboard_url(api.target.api_url, api.get_job(job))  # a job that does not exist is an error here
+    out.print(url, markup=False)
+    if in_browser and not webbrowser.open(url):
+        raise CliError("no web browser could be started: open the URL above yourself", code="no_browser")
 
 
 # ---------------------------------------------------------------- changing jobs

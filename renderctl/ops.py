@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
@@ -142,8 +143,7 @@ def download(api: Api, job_id: str, folder: Path, kinds: set[str], console: Cons
     console.print(f"{len(done)} downloaded, {len(skipped)} already there, into {folder}")
 
 
-def dashboard_url(job: dict[str, Any]) -> str:
-    url = job.get("dashboardUrl") or (job.get("links") or {}).get("dashboard")
-    if not isinstance(url, str) or not url:
-        raise NotSupported("the API cannot do this yet: it gives no dashboard URL for jobs", code="not_supported")
-    return url
+def dashboard_url(api_url: str, job: dict[str, Any]) -> str:
+    """The job's page on the dashboard the app serves at <api>/ui/ (a hash route: the id never
+    reaches a server log, and the page itself asks for the key)."""
+    return f"{api_url.rstrip('/')}/ui/#/jobs/{quote(str(job['id']), safe='')}"

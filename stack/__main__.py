@@ -13,6 +13,7 @@ from stack.local import LocalStack, StackInfo, stop_recorded
 def _print_info(info: StackInfo) -> None:
     print(f"""
 Local render pipeline is up (state in {info.data_dir}).
+  Dashboard:           {info.dashboard_url}   (asks for the function key below)
   API base URL:        {info.api_url}
   Function key:        {info.function_key}   (header x-functions-key or ?code=)
   Storage connection:  {info.storage_connection_string}

@@ -83,10 +83,12 @@ def run_demo(data_dir: Path, out_dir: Path, frames: int = 48) -> int:
     bundle = make_sample_bundle(data_dir / "sample", frames)
     print("Starting the local stack (MariaDB + Azurite, Cosmos server, localbatch, devhost)...")
     with LocalStack(data_dir / "stack") as info:
-        print(f"  API: {info.api_url}")
+        print(f"  API:       {info.api_url}")
+        print(f"  Dashboard: {info.dashboard_url}   (function key: {info.function_key})")
         url, etag = upload_bundle(info, bundle, "demo/shot010.zip")
         job_id = upload_job_id(url, etag)
         print(f"Uploaded scenes/demo/shot010.zip; job {job_id}")
+        print(f"  Follow it on the dashboard: {info.dashboard_url}#/jobs/{job_id}")
         doc = follow_job(info, job_id)
         if doc["status"] != "completed":
             print(f"The job ended {doc['status']}: {doc.get('error')}", file=sys.stderr)

@@ -71,6 +71,11 @@ class StackInfo:
         return f"http://127.0.0.1:{self.devhost_port}"
 
     @property
+    def dashboard_url(self) -> str:
+        """The dashboard the app serves (triggers/web_ui.py)."""
+        return f"{self.api_url}/ui/"
+
+    @property
     def cosmos_endpoint(self) -> str:
         return f"https://127.0.0.1:{self.cosmos_port}/"
 
@@ -176,7 +181,7 @@ class LocalStack:
             settings = app_settings(info, self.settings_overrides)
             settings_path = self.data_dir / "local.settings.json"
             write_private(settings_path, json.dumps({"IsEncrypted": False, "Values": settings}, indent=2))
-            self._prepare_storage(settings)
+            self._prepare_storage(settings, info.devhost_url)
             self._start_localbatch(info)
             self._start_devhost(info, settings_path)
             info.pids = {name: s.process.pid for name, s in self.services.items() if s.process}
@@ -197,16 +202,21 @@ class LocalStack:
         write_private(path, json.dumps(keys))
         return keys
 
-    def _prepare_storage(self, settings: dict[str, str]) -> None:
-        """What infra creates in Azure: the containers and the Cosmos database, before any event."""
+    def _prepare_storage(self, settings: dict[str, str], app_origin: str) -> None:
+        """What infra creates in Azure: the containers, the blob service's CORS rule for the
+        dashboard's uploads from the app's origin, and the Cosmos database, before any event."""
+        from azure.storage.blob import BlobServiceClient
+
         from shared.adapters.blob_store import AzureBlobStore
         from shared.adapters.cosmos_job_store import ensure_cosmos_container
         from shared.config import Settings
+        from stack.cors import allow_dashboard_uploads
 
         app = Settings.from_env(settings)
         blobs = AzureBlobStore.from_settings(app)
         for name in (app.scenes_container, app.renders_container, app.assets_container):
             blobs.ensure_container(name)
+        allow_dashboard_uploads(BlobServiceClient.from_connection_string(app.storage_connection_string), app_origin)
         ensure_cosmos_container(app)
 
     def _start_localbatch(self, info: StackInfo) -> None:

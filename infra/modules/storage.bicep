@@ -70,6 +70,10 @@ param poolPrincipalId string
 @description('Optional principal id of a person (e.g. the one running azd) allowed to upload scenes and read renders; empty for none.')
 param userPrincipalId string = ''
 
+@description('Origins of the dashboard (the Function app at https://<name>.azurewebsites.net): the page uploads bundles from there straight to their one-blob upload URLs, a cross-origin PUT that needs this CORS rule.')
+@minLength(1)
+param dashboardOrigins array
+
 // Built-in roles (ids are the same in every cloud).
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -139,6 +143,26 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   parent: account
   name: 'default'
   properties: {
+    // Only PUT (Put Block, Put Block List) from the dashboard's origin, and its preflight; the SAS
+    // in the URL is the only credential, so no key header is allowed and no header is exposed.
+    // The local stack sets the same rule on Azurite (stack/cors.py).
+    cors: {
+      corsRules: [
+        {
+          allowedOrigins: dashboardOrigins
+          allowedMethods: [
+            'PUT'
+            'OPTIONS'
+          ]
+          allowedHeaders: [
+            'x-ms-*'
+            'content-type'
+          ]
+          exposedHeaders: []
+          maxAgeInSeconds: 600
+        }
+      ]
+    }
     deleteRetentionPolicy: {
       enabled: true
       days: softDeleteRetentionDays

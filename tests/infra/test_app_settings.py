@@ -104,7 +104,14 @@ def test_infra_values_pass_the_code_validation_and_match_its_defaults() -> None:
     app = bicep.module("functionapp")
     params = set(app["parameters"])
     env: dict[str, str] = {}
+    other_side: dict[str, str] = {}
     for key, value in {**_settings("pipelineSettings"), **_settings("tuningDefaults")}.items():
+        if isinstance(value, dict) and value.get("operator", {}).get("type") == "conditional":
+            # `param ? a : b`: both must be valid; the default (the false side) is what is checked below.
+            choice = value["operator"]["operands"]
+            assert choice["condition"] in params, key
+            other_side[key] = choice["true_value"]
+            value = choice["false_value"]
         if isinstance(value, str) and value in params:  # a reference to a module param
             env[key] = "https://example.invalid/" if key.endswith(("_URL", "_ENDPOINT")) else f"ref-{value}"
         else:
@@ -116,6 +123,7 @@ def test_infra_values_pass_the_code_validation_and_match_its_defaults() -> None:
         assert _settings("pipelineSettings")[key] == module_param
         env[key] = bicep.main_default_for("api", module_param)
     settings = Settings.from_env(env)
+    Settings.from_env({**env, **other_side})
     assert settings.render_backend == "azure_batch"
     assert settings.cosmos_verify_tls is True
     assert not settings.storage_connection_string and not settings.cosmos_key

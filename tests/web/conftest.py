@@ -26,7 +26,10 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
-    with LocalStack(tmp_path_factory.mktemp("stack"), settings_overrides={"POLL_INTERVAL_SECONDS": "2"}) as info:
+    # TRUST_APP_SERVICE_AUTH as behind App Service authentication: the principal header (which the
+    # platform would set) names the submitter, the one way text of a caller's reaches the job list.
+    overrides = {"POLL_INTERVAL_SECONDS": "2", "TRUST_APP_SERVICE_AUTH": "true"}
+    with LocalStack(tmp_path_factory.mktemp("stack"), settings_overrides=overrides) as info:
         yield info
 
 

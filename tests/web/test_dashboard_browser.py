@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import urllib.request
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 from playwright.sync_api import expect
 
 from shared.job_document import upload_job_id
@@ -52,10 +55,12 @@ def served(info: StackInfo, path: str) -> bool:
     return not (status == 404 and not (isinstance(body, dict) and isinstance(body.get("error"), dict)))
 
 
-def described(info: StackInfo, template: str) -> bool:
-    """Whether GET /api/openapi.json lists the route (the page shows optional controls only then)."""
+def described(info: StackInfo, template: str, method: str | None = None) -> bool:
+    """Whether GET /api/openapi.json lists the route, with that method when one is named (the page
+    shows optional controls only then: priority needs PATCH on a path that also has GET)."""
     status, body = api_request(info, "GET", "/openapi.json")
-    return status == 200 and any(p.removeprefix("/api") == template for p in body.get("paths", {}))
+    return status == 200 and any(p.removeprefix("/api") == template and (method is None or method in ops)
+                                 for p, ops in body.get("paths", {}).items())
 
 
 def read_url(info: StackInfo, blob_name: str) -> str:
@@ -219,8 +224,9 @@ def test_cancel_from_the_keyboard_stops_a_rendering_job(stack, page, long_blend,
         page.reload()
     expect(page.locator("#live-log")).to_contain_text("Rendering 5 / 8 samples")
     assert page.locator("#live-log b").count() == 0
-    for control, template in (("#pause-job", "/jobs/{jobId}/pause"), ("#priority", "/jobs/{jobId}")):
-        expect(page.locator(control)).to_be_visible(visible=described(stack, template))
+    for control, template, method in (("#pause-job", "/jobs/{jobId}/pause", None),
+                                      ("#priority", "/jobs/{jobId}", "patch")):
+        expect(page.locator(control)).to_be_visible(visible=described(stack, template, method))
     expect(page.locator("#retry-job")).to_be_hidden()  # only a failed or cancelled job can be retried
 
     page.evaluate("document.activeElement && document.activeElement.blur()")
@@ -294,8 +300,33 @@ def test_the_submit_form_refuses_bad_options_before_sending_and_then_starts_a_jo
     assert not page.errors_
 
 
+# The page's progress bar, recorded as it changes (the init script runs outside the page's CSP,
+# as Playwright injects it; the page itself stays free of inline script).
+RECORD_PROGRESS = """
+window.__progress = [];
+new MutationObserver((changes) => {
+  for (const c of changes) {
+    if (c.target.id === "upload-progress" && !c.target.hidden) window.__progress.push(Number(c.target.value));
+  }
+}).observe(document, { subtree: true, attributes: true, attributeFilter: ["value", "hidden"] });
+"""
+
+
+def padded_bundle(path: Path, blend: Path, manifest: dict[str, Any], pad_bytes: int) -> Path:
+    """A bundle bigger than one upload block: the scene plus an incompressible asset."""
+    make_bundle(path, blend, manifest)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("textures/noise.bin", os.urandom(pad_bytes))
+    return path
+
+
 def test_a_bundle_file_is_sent_through_the_upload_route_or_the_page_says_it_cannot(stack, page, short_blend, tmp_path):
-    bundle = make_bundle(tmp_path / "picked.zip", short_blend, {"video": None, "frames": "1"})
+    # 9 MiB: three blocks of the page's 4 MiB, so the bar moves between blocks as well as within them.
+    bundle = padded_bundle(tmp_path / "picked.zip", short_blend, {"video": None, "frames": "1-2", "chunkSize": 1},
+                           9 * 1024 * 1024)
+    page.add_init_script(RECORD_PROGRESS)
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r))
     sign_in(page, stack, "#/submit")
     file_field = page.locator("#bundle-file")
     if api_request(stack, "POST", "/uploads", {"name": "probe.zip"})[0] == 404:
@@ -310,7 +341,50 @@ def test_a_bundle_file_is_sent_through_the_upload_route_or_the_page_says_it_cann
         page.locator("#submit-job").click()
         page.wait_for_url(re.compile(r"#/jobs/[^/]+$"))
         job_id = page.url.rsplit("/", 1)[1]
-        assert wait_for_job(stack, job_id)["status"] == "completed"
+        doc = wait_for_job(stack, job_id)
+        assert doc["status"] == "completed", doc.get("error")
+        assert doc["progress"]["framesDone"] == 2
+        progress = page.evaluate("window.__progress")
+        assert progress == sorted(progress) and progress[-1] == 100, progress
+        assert len({p for p in progress if 0 < p < 100}) >= 2, progress  # it moved, not 0 then 100
+        storage = f"http://127.0.0.1:{stack.azurite_port}/"
+        puts = [r for r in sent if r.url.startswith(storage)]
+        assert [r.method for r in puts] == ["PUT"] * 4  # three blocks and the block list
+        assert sum("comp=block&" in r.url for r in puts) == 3 and "comp=blocklist" in puts[-1].url
+        blob_name = doc["source"]["blobName"]
+        assert blob_name.startswith("_uploads/") and blob_name.endswith("/picked.zip")
+        stored = BlobServiceClient.from_connection_string(stack.storage_connection_string).get_blob_client(
+            "scenes", blob_name).download_blob().readall()
+        assert stored == bundle.read_bytes()
+    assert not page.errors_
+
+
+def test_the_page_never_sends_the_function_key_to_the_storage_origin(stack, page, short_blend, tmp_path):
+    """The attack: a page that leaked the key to storage would hand it to whoever runs or logs
+    that origin. Every request the browser makes to storage (uploads, previews, videos) is read."""
+    if api_request(stack, "POST", "/uploads", {"name": "probe.zip"})[0] == 404:
+        pytest.skip("the API has no upload URLs")
+    bundle = make_bundle(tmp_path / "keyless.zip", short_blend, {"video": None, "frames": "1"})
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r))
+    sign_in(page, stack, "#/submit")
+    page.locator("#bundle-file").set_input_files(str(bundle))
+    page.locator("#submit-job").click()
+    page.wait_for_url(re.compile(r"#/jobs/[^/]+$"))
+    assert wait_for_job(stack, page.url.rsplit("/", 1)[1])["status"] == "completed"
+    storage = f"http://127.0.0.1:{stack.azurite_port}/"
+    to_storage = [r for r in sent if r.url.startswith(storage)]
+    assert to_storage, "the page sent nothing to storage"
+    keyed_api = [r for r in sent if r.url.startswith(stack.api_url) and "/ui/" not in r.url
+                 and not r.url.endswith("/health")]
+    assert keyed_api and all(r.all_headers().get("x-functions-key") == stack.function_key for r in keyed_api)
+    for request in to_storage:
+        headers = request.all_headers()
+        assert "x-functions-key" not in headers and "authorization" not in headers and "cookie" not in headers
+        assert stack.function_key not in request.url
+        assert stack.function_key not in " ".join(headers.values())
+        body = request.post_data_buffer or b""
+        assert stack.function_key.encode() not in body
     assert not page.errors_
 
 
@@ -319,7 +393,8 @@ def test_text_from_the_api_is_shown_as_text_never_as_markup(stack, page, tmp_pat
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip at all")
     upload(stack, bad, "xss/bad.zip")
-    status, job = raw_api(stack, "POST", "/jobs", {"bundle": "xss/bad.zip"}, {"User-Agent": hostile})
+    status, job = raw_api(stack, "POST", "/jobs", {"bundle": "xss/bad.zip"},
+                          {"x-ms-client-principal-name": hostile})
     assert status == 202
     wait_for(lambda: api_request(stack, "GET", f"/jobs/{job['id']}")[1]["status"] == "failed", 60,
              what="the hostile job to fail")

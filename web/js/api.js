@@ -16,6 +16,11 @@ export class ApiError extends Error {
 }
 
 let keyPrompt = null; // set by main.js: async (message) => key
+// Behind App Service authentication the session cookie must go with API calls (the platform
+// names the user from it); otherwise no cookie is ever sent.
+let session = false;
+
+export function useSession(on) { session = on; }
 
 export function onKeyNeeded(prompt) { keyPrompt = prompt; }
 export function storedKey() { return sessionStorage.getItem(KEY_NAME) || ""; }
@@ -49,18 +54,21 @@ export async function request(method, path, { body, headers = {}, raw = false } 
   const url = apiUrl(path);
   for (let attempt = 0; attempt < 3; attempt++) {
     let key = storedKey();
-    if (!key) key = await askForKey("");
-    const sent = { "x-functions-key": key, ...headers };
+    // Signed in, a call is first tried without a key: an API that takes the sign-in alone never
+    // asks for one; the usual keyed function answers 401 and the key is asked for then.
+    if (!key && !session) key = await askForKey("");
+    const sent = key ? { "x-functions-key": key, ...headers } : { ...headers };
     const cached = method === "GET" ? etags.get(url) : undefined;
     if (cached) sent["If-None-Match"] = cached[0];
     if (body !== undefined) sent["content-type"] = "application/json";
     const response = await fetch(url, {
       method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
+      cache: "no-store", credentials: session ? "same-origin" : "omit", referrerPolicy: "no-referrer",
     });
     if (response.status === 401) {
       forgetKey();
-      await askForKey("Wrong key: the API refused it (401). Enter the function key again.");
+      await askForKey(key ? "Wrong key: the API refused it (401). Enter the function key again."
+        : "You are signed in; the API also needs its function key.");
       continue;
     }
     if (response.status === 304 && cached) return cached[1];

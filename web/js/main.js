@@ -1,6 +1,7 @@
 // The page's router (hash routes, so one static index.html serves every page) and the key dialog.
 
-import { forgetKey, onKeyNeeded, saveKey, storedKey } from "./api.js";
+import { forgetKey, onKeyNeeded, saveKey, storedKey, useSession } from "./api.js";
+import { detect, loginUrl, logoutUrl } from "./auth.js";
 import { clearNotice } from "./dom.js";
 import * as health from "./health.js";
 import * as job from "./job.js";
@@ -70,6 +71,23 @@ function render() {
   location.hash = "#/jobs";
 }
 
-window.addEventListener("hashchange", render);
-if (!storedKey()) promptForKey("").then(render);
-else render();
+function showUser(name) {
+  const user = document.getElementById("user");
+  user.querySelector("#user-name").textContent = name;
+  user.querySelector("#sign-out").href = logoutUrl();
+  user.hidden = false;
+}
+
+async function start() {
+  const auth = await detect();
+  if (auth.state === "signed-out") { location.assign(loginUrl()); return; }
+  window.addEventListener("hashchange", render);
+  if (auth.state === "signed-in") {
+    useSession(true);
+    showUser(auth.name);
+    render(); // a key is asked for only if the API wants one
+  } else if (!storedKey()) promptForKey("").then(render);
+  else render();
+}
+
+start();

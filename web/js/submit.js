@@ -2,6 +2,7 @@
 // already in the scenes container, and the render.json options, validated before sending.
 
 import { ApiError, hasRoute, markRoute, post, request } from "./api.js";
+import { currentUser } from "./auth.js";
 import { h, notify } from "./dom.js";
 import { bundleError, bundlePathError, buildRequest } from "./validate.js";
 
@@ -94,7 +95,11 @@ export function mount(main) {
     FIELDS.map(([id]) => fields[id].el),
     h("div", { class: "field" }, h("label", { for: "video-mode" }, "Video"), videoMode), videoBox,
     h("div", { class: "field" }, send, bar, result));
-  main.append(h("h1", {}, "Submit a job"), form);
+  // Behind App Service authentication the API records the signed-in user (from the platform's
+  // header, not from anything this page sends) as the submitter.
+  const user = currentUser();
+  const submitter = user ? h("p", { id: "submitter" }, "Submitted as ", h("strong", {}, user), " (your sign-in)") : null;
+  main.append(h("h1", {}, "Submit a job"), submitter, form);
 
   let canUpload = null;
   hasRoute("/uploads").then((ok) => { canUpload = ok; if (ok === false) hideUpload(); });
