@@ -15,9 +15,9 @@ task's files and naming nodes in batch_node_files.
 
 Job control (disable/enable, priority) is part of the RenderBackend port; watching
 (a task's node and files, node scheduling) is offered by this adapter and localbatch's
-and looked up by shared/pipeline/watching.py, since the in-memory fake has no nodes. (The module is a little over 350 lines because it is the one
-class a Batch pool is driven through; every piece with logic of its own lives in
-the batch_* modules beside it.)
+and looked up by shared/pipeline/watching.py, since the in-memory fake has no nodes.
+(The module is a little over 350 lines because it is the one class a Batch pool is driven
+through; every piece with logic of its own lives in the batch_* modules beside it.)
 """
 
 from __future__ import annotations
