@@ -42,6 +42,7 @@ FRAMES = 4  # two chunks of 2: both slots busy, so a kill finds tasks running
 SMOKE_FRAMES = 2
 SMOKE_COMPONENTS = ("cosmos",)
 SEED = 10
+RESTART_ATTEMPTS = 3
 TERMINAL = ("completed", "failed", "cancelled")
 
 
@@ -114,7 +115,7 @@ def one_job(state: dict[str, Any], witness: BlobWitness, name: str, data: bytes,
             trial["killedAt"] = round(time.time() - started, 2)
             kill9(stack, component)
             t0 = time.monotonic()
-            stack = state["stack"] = restart(stack, info, component)
+            stack = state["stack"] = restart_until_up(stack, info, component, trial)
             trial["restartSeconds"] = round(time.monotonic() - t0, 2)
         doc = wait_until(lambda: finished(info, job_id), JOB_TIMEOUT_S, interval=0.2)
         trial["seconds"] = round(time.time() - started, 2)
@@ -129,6 +130,23 @@ def one_job(state: dict[str, Any], witness: BlobWitness, name: str, data: bytes,
     trial["starts"] = dict(task_starts(info, job_id))
     trial["outputsSeen"] = len(witness.outputs.get(job_id, ()))
     return trial
+
+
+def restart_until_up(stack: Any, info: Any, component: str, trial: dict[str, Any]) -> Any:
+    """Starts the component again, as a supervisor would, until it serves; failed starts are recorded."""
+    from stack.services import ServiceError
+
+    trial["failedStarts"] = []
+    for attempt in range(RESTART_ATTEMPTS):
+        try:
+            return restart(stack, info, component)
+        except ServiceError as exc:
+            # the last line says why (the log tail before it is the service's own output)
+            trial["failedStarts"].append(str(exc).strip().splitlines()[-1][:300])
+            if attempt == RESTART_ATTEMPTS - 1:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
 
 
 def job_document_or_none(info: Any, job_id: str) -> dict[str, Any] | None:
@@ -214,6 +232,10 @@ def summarize(report: Report, results: list[dict[str, Any]], base: list[dict[str
                    else None, "s")
         report.add(f"  {component}: restart (kill → serving again)",
                    round(median([t["restartSeconds"] for t in mine]), 2), "s")
+    failed_starts = [(t["component"], msg) for t in results for msg in t.get("failedStarts", [])]
+    report.add("restarts that failed and were tried again", len(failed_starts), "starts")
+    for component, msg in failed_starts:
+        report.notes.append(f"{component} did not start again at once: {msg}")
     for t in results:
         if t["status"] != "completed":
             report.notes.append(f"{t['component']} killed at {t['killedAt']} s: job {t['jobId']} ended "
