@@ -1,9 +1,9 @@
 """Chaos: each component of the local stack killed with kill -9 at a random moment of a
 render job, then started again the way the stack starts it.
 
-One stack serves the whole run. First undisturbed jobs (a warm-up, then the baseline);
-then, per trial, a new bundle is uploaded (a tiny scene: 4 frames in chunks of 2, 64x36,
-1 sample), and after a random delay within the baseline's duration one component —
+One stack serves the whole run: a warm-up job, then trials in pairs between undisturbed
+jobs. Per trial, a new bundle is uploaded (a tiny scene: 4 frames in chunks of 2, 64x36,
+1 sample), and after a random delay within an undisturbed job's duration one component —
 Azurite, MariaDB, the Cosmos server, localbatch, devhost, or every one of them at once —
 is killed and restarted at once. Reported against the targets:
 
@@ -11,9 +11,9 @@ is killed and restarted at once. Reported against the targets:
   acknowledged; here every upload is retried until it is, so each job must complete);
 - acknowledged blobs lost: every uploaded bundle and every frame, completion marker and
   video the pipeline listed, checked after each trial and once more at the end of the run;
-- tasks rerun (localbatch's attempts beyond the baseline job's task count, from its log)
+- tasks rerun (localbatch's attempts beyond an undisturbed job's task count, from its log)
   against the tasks running at the moment of the kill (localbatch's task list just before);
-- the median overhead of a trial's job against the median undisturbed job.
+- the median overhead of a trial's job against the undisturbed jobs just before and after it.
 
     python -m bench chaos --trials 2        # 2 trials per component (default 2)
     python -m bench.chaos --trials 1 [--smoke] [--json OUT]
@@ -37,7 +37,6 @@ TITLE = "Chaos (kill -9 of each component during a render, then a restart)"
 TRIALS = 2  # per component; --trials N
 OVERHEAD_TARGET_S = 5.0
 JOB_TIMEOUT_S = 240.0
-BASELINE_RUNS = 2
 FRAMES = 4  # two chunks of 2: both slots busy, so a kill finds tasks running
 SMOKE_FRAMES = 2
 SMOKE_COMPONENTS = ("cosmos",)
@@ -166,8 +165,18 @@ def plan(components: tuple[str, ...], trials: int, rng: random.Random) -> list[s
     return order
 
 
-def body(report: Report, components: tuple[str, ...], trials: int, baselines: int, warmup: bool,
-         frames: int = FRAMES) -> None:
+def undisturbed(state: dict[str, Any], witness: BlobWitness, data: bytes, number: int) -> dict[str, Any]:
+    job = one_job(state, witness, f"chaos/undisturbed-{number}.zip", data, None, 0.0)
+    if job["status"] != "completed":
+        raise RuntimeError(f"an undisturbed job did not complete: {job}")
+    return job
+
+
+def body(report: Report, components: tuple[str, ...], trials: int, warmup: bool, frames: int = FRAMES,
+         after: bool = True) -> None:
+    """Trials in pairs between undisturbed jobs: each trial's overhead is against its two
+    neighbours, so load from other work on the machine shifts both alike (with `after` False,
+    only the one before: the smoke run's single trial)."""
     from stack.local import LocalStack
 
     rng = random.Random(SEED)
@@ -182,29 +191,32 @@ def body(report: Report, components: tuple[str, ...], trials: int, baselines: in
             time.sleep(2)  # let the blob watcher finish its first passes
             if warmup:
                 one_job(state, witness, "chaos/warmup.zip", data, None, 0.0)
-            base = [one_job(state, witness, f"chaos/baseline-{i}.zip", data, None, 0.0) for i in range(baselines)]
-            if any(b["status"] != "completed" for b in base):
-                raise RuntimeError(f"an undisturbed job did not complete: {base}")
-            base_seconds = median([b["seconds"] for b in base])
-            base_tasks = max(len(b["starts"]) for b in base)
+            refs = [undisturbed(state, witness, data, 0)]
+            order = plan(components, trials, rng)
             results = []
-            for i, component in enumerate(plan(components, trials, rng)):
-                delay = rng.uniform(0.0, 0.9 * base_seconds)
+            for i, component in enumerate(order):
+                delay = rng.uniform(0.0, 0.9 * refs[-1]["seconds"])
                 trial = one_job(state, witness, f"chaos/{component}-{i}.zip", data, component, delay)
-                trial["reruns"] = sum(trial["starts"].values()) - base_tasks
                 trial["lostSoFar"] = witness.lost()
                 results.append(trial)
+                if after and (i % 2 == 1 or i == len(order) - 1):
+                    refs.append(undisturbed(state, witness, data, len(refs)))
                 print(f"  {component:<10} killed at {trial['killedAt']:5.1f} s, running "
-                      f"{len(trial['runningAtKill'])}, reruns {trial['reruns']}, {trial['status']} in "
-                      f"{trial['seconds']:.1f} s", flush=True)
+                      f"{len(trial['runningAtKill'])}, {sum(trial['starts'].values())} task starts, "
+                      f"{trial['status']} in {trial['seconds']:.1f} s", flush=True)
+            base_tasks = max(len(r["starts"]) for r in refs)
+            for i, trial in enumerate(results):
+                trial["reruns"] = sum(trial["starts"].values()) - base_tasks
+                neighbours = refs[i // 2:i // 2 + 2]
+                trial["reference"] = round(median([r["seconds"] for r in neighbours]), 2)
             lost = witness.lost()
             acknowledged = witness.count()
         finally:
             state["stack"].stop()
-    summarize(report, results, base, base_seconds, lost, acknowledged)
+    summarize(report, results, refs, lost, acknowledged)
 
 
-def summarize(report: Report, results: list[dict[str, Any]], base: list[dict[str, Any]], base_seconds: float,
+def summarize(report: Report, results: list[dict[str, Any]], refs: list[dict[str, Any]],
               lost: dict[str, list[str]], acknowledged: int) -> None:
     completed = [t for t in results if t["status"] == "completed"]
     # bundle_missing is only fair for an upload never acknowledged: every upload here was acknowledged
@@ -217,14 +229,15 @@ def summarize(report: Report, results: list[dict[str, Any]], base: list[dict[str
     report.add("tasks running at the kills, all trials", running, "tasks")
     over = [t for t in results if t["reruns"] > len(t["runningAtKill"])]
     report.add("trials that reran more tasks than were running at the kill", len(over), "trials", "==", 0)
-    overheads = [t["seconds"] - base_seconds for t in completed]
-    report.add("undisturbed job: upload → completed seen (median)", round(base_seconds, 2), "s")
-    report.add("median overhead of a trial's job", round(median(overheads), 2) if overheads else None, "s",
-               "<=", OVERHEAD_TARGET_S)
+    overheads = [t["seconds"] - t["reference"] for t in completed]
+    report.add(f"undisturbed job: upload → completed seen (median of {len(refs)})",
+               round(median([r["seconds"] for r in refs]), 2), "s")
+    report.add("median overhead of a trial's job (against its undisturbed neighbours)",
+               round(median(overheads), 2) if overheads else None, "s", "<=", OVERHEAD_TARGET_S)
     for component in dict.fromkeys(t["component"] for t in results):
         mine = [t for t in results if t["component"] == component]
         done = [t for t in mine if t["status"] == "completed"]
-        mine_overheads = [t["seconds"] - base_seconds for t in done]
+        mine_overheads = [t["seconds"] - t["reference"] for t in done]
         report.add(f"  {component}: completed / trials", len(done), f"of {len(mine)}")
         report.add(f"  {component}: reruns / running at the kill",
                    sum(max(0, t["reruns"]) for t in mine), f"/ {sum(len(t['runningAtKill']) for t in mine)}")
@@ -245,14 +258,14 @@ def summarize(report: Report, results: list[dict[str, Any]], base: list[dict[str
                                 f"{len(t['runningAtKill'])} running at the kill ({t['starts']})")
     for job_id, names in lost.items():
         report.notes.append(f"lost under {job_id}: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}")
-    report.details.update(baseline=base, trials=results, lost=lost, seed=SEED)
+    report.details.update(undisturbed=refs, trials=results, lost=lost, seed=SEED)
 
 
 def run(smoke: bool = False) -> Report:
     if smoke:
-        return run_guarded(NAME, TITLE, lambda r: body(r, SMOKE_COMPONENTS, 1, 1, warmup=False,
-                                                        frames=SMOKE_FRAMES))
-    return run_guarded(NAME, TITLE, lambda r: body(r, COMPONENTS, TRIALS, BASELINE_RUNS, warmup=True))
+        return run_guarded(NAME, TITLE, lambda r: body(r, SMOKE_COMPONENTS, 1, warmup=False,
+                                                        frames=SMOKE_FRAMES, after=False))
+    return run_guarded(NAME, TITLE, lambda r: body(r, COMPONENTS, TRIALS, warmup=True))
 
 
 def take_trials(argv: list[str]) -> list[str]:
