@@ -3,6 +3,7 @@ summary table and bench/results/latest.json (figures, targets, met/missed, the m
 
     python -m bench                       # all six
     python -m bench event_latency ...     # only those named
+    python -m bench chaos --trials 3      # chaos alone, 3 trials per component
     python -m bench --smoke --out X.json  # each in a tiny mode, seconds each (tests/test_bench_smoke.py)
 """
 
@@ -20,15 +21,18 @@ from typing import Any
 from bench.common import RESULTS, ROOT, _fmt, machine, table, verdict, write_json
 
 BENCHMARKS = ("task_submission", "orchestration_scale", "event_latency", "status_api_load", "pipeline_overhead",
-              "asset_upload")
+              "asset_upload", "chaos")
 PER_BENCHMARK_TIMEOUT_S = 900
+# chaos: ~20 jobs plus restarts, 14 min with 2 trials per component on 2 cores under other load
+TIMEOUT_S = {"chaos": 2400}
 
 
-def run_one(name: str, out: Path, smoke: bool = False) -> dict[str, Any]:
+def run_one(name: str, out: Path, smoke: bool = False, extra: list[str] | None = None) -> dict[str, Any]:
     started = time.monotonic()
-    argv = [sys.executable, "-m", f"bench.{name}", "--json", str(out), *(["--smoke"] if smoke else [])]
+    argv = [sys.executable, "-m", f"bench.{name}", "--json", str(out), *(["--smoke"] if smoke else []),
+            *(extra or [])]
     try:
-        proc = subprocess.run(argv, cwd=ROOT, timeout=PER_BENCHMARK_TIMEOUT_S)
+        proc = subprocess.run(argv, cwd=ROOT, timeout=TIMEOUT_S.get(name, PER_BENCHMARK_TIMEOUT_S))
         code: int | str = proc.returncode
     except subprocess.TimeoutExpired:
         code = "timeout"
@@ -44,6 +48,7 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
     parser.add_argument("--out", type=Path, default=None, help="default bench/results/latest.json")
     parser.add_argument("--smoke", action="store_true", help="a tiny run of each: shows they work, measures nothing")
+    parser.add_argument("--trials", type=int, default=None, help="chaos: trials per component (default 2)")
     args = parser.parse_args()
     if args.out is None and args.smoke:
         parser.error("--smoke needs --out: its figures must not replace bench/results/latest.json")
@@ -52,13 +57,16 @@ def main() -> int:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if args.trials is not None and args.trials < 1:
+        parser.error("--trials must be 1 or more")
+    extra = {"chaos": ["--trials", str(args.trials)]} if args.trials else {}
     started = time.monotonic()
     before = machine()
     reports = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for name in names:
             print(f"\n### {name}", flush=True)
-            reports.append(run_one(name, Path(tmp) / f"{name}.json", args.smoke))
+            reports.append(run_one(name, Path(tmp) / f"{name}.json", args.smoke, extra.get(name)))
     total = time.monotonic() - started
     rows = []
     for report in reports:
