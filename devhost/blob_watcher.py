@@ -42,6 +42,7 @@ Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
 RETRY_BACKOFF_SECONDS = 0.5
 RETRY_TOTAL = 2
 CONNECT_TIMEOUT_SECONDS = 2
+BACKGROUND_PAGE = 250  # blobs per listing page when the listing is only the safety net
 
 
 def storage_client(connection_string: str) -> BlobServiceClient:
@@ -122,6 +123,10 @@ class BlobWatcher:
         self.state.prune(older_than=time.time() - 7 * 86400)
         log_path = self.options.request_log
         if log_path is not None:
+            if end_of(log_path) is None:
+                log.warning("Blob watcher: the request log %s does not exist (yet); until Azurite writes it, "
+                            "new blobs are found by the full listing every %.0fs", log_path,
+                            self.options.full_listing_interval)
             saved = (self.state.get_meta("request_log_inode"), self.state.get_meta("request_log_offset"))
             # Resume where the last run stopped (writes made while devhost was down are in the
             # log); on the first start, from the end as it is before the baseline listing.
@@ -201,10 +206,24 @@ class BlobWatcher:
 
     async def _list(self, client: ContainerClient, prefixes: list[str]) -> dict[str, Any]:
         listing: dict[str, Any] = {}
+        # Beside a feed the listing is background work: Azurite answers a page in one go
+        # (its XML is built synchronously), so small pages with a pause as long as each
+        # took keep a marker's HEAD from queueing behind seconds of listing.
+        background = self.options.request_log is not None
         for prefix in prefixes:
             try:
-                async for blob in client.list_blobs(name_starts_with=prefix or None):
-                    listing[blob.name] = blob
+                pages = client.list_blobs(name_starts_with=prefix or None,
+                                          results_per_page=BACKGROUND_PAGE if background else None).by_page()
+                while True:
+                    asked = time.monotonic()
+                    try:
+                        page = await pages.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    async for blob in page:
+                        listing[blob.name] = blob
+                    if background:
+                        await asyncio.sleep(min(time.monotonic() - asked, 1.0))
             except ResourceNotFoundError:
                 return {}  # the container does not exist (yet)
         return listing
