@@ -12,7 +12,8 @@ history (same clock as the upload, no polling delay).
 The blobs in `renders` are seeded once per size into a stack kept in
 .data/bench/marker-wake-<size>/ and reused by later runs: 32 parallel uploads of 1-byte
 frames and logs (uploading 10,000 blobs one by one took 123 s). The first run at 100,000
-blobs therefore spends its first minutes seeding. On a restarted stack the watcher's first
+blobs therefore spends its first minutes seeding (an interrupted seeding resumes where it
+stopped). On a restarted stack the watcher's first
 full background listing starts with the measurement, so the markers compete with it.
 """
 
@@ -53,8 +54,11 @@ def seed(container: Any, size: int) -> float:
     if size == 0 or sentinel.exists():
         return 0.0
     started = time.monotonic()
+    # An interrupted seeding resumes: listing what is there costs far less than uploading it again.
+    present = {b.name for b in container.list_blobs(name_starts_with="seed")}
+    missing = [n for n in seed_names(size - 1) if n not in present]
     with ThreadPoolExecutor(SEED_WORKERS) as pool:
-        list(pool.map(lambda name: container.upload_blob(name, b"x", overwrite=True), seed_names(size - 1)))
+        list(pool.map(lambda name: container.upload_blob(name, b"x", overwrite=True), missing))
     sentinel.upload_blob(b"done", overwrite=True)  # the size-th blob
     return time.monotonic() - started
 

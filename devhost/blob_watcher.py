@@ -154,6 +154,13 @@ class BlobWatcher:
         if self.service is not None:
             await self.service.close()
 
+    def cadence(self) -> str:
+        """How the watcher finds new blobs, for the start-up banner."""
+        if self.options.request_log is None:
+            return f"every {self.options.poll_interval}s"
+        return (f"from the request log {self.options.request_log} every {self.options.feed_interval}s, "
+                f"full listing every {self.options.full_listing_interval:.0f}s")
+
     # --- polling -----------------------------------------------------------------------------
     def _pause_after(self, last_pass: float) -> float:
         if self.options.request_log is not None:

@@ -228,7 +228,7 @@ class DevHost:
         if self.watcher is not None:
             scopes = ", ".join(f"{c} ({', '.join(repr(p) for p in ps) if ps != [''] else 'all'})"
                                for c, ps in self.watcher.scopes.items())
-            lines.append(f"Blob watcher: every {self.watcher.options.poll_interval}s in {scopes}; "
+            lines.append(f"Blob watcher: {self.watcher.cadence()} in {scopes}; "
                          f"subscriptions {', '.join(s.name + '→' + s.function_name for s in self.subscriptions)}")
         lines.append(f"devhost ready on {url}")
         print("\n".join(lines), flush=True)
