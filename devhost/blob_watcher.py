@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient, LinearRetry
 
 from devhost.blob_events import BlobVersion, blob_created_event, storage_topic
 from devhost.blob_state import Delivery, WatcherState
 from devhost.private_files import private_dir, write_private
-from devhost.request_log import LogPosition, committed_write, end_of, read_new_lines
+from devhost.request_log import LogPosition, committed_write, end_of, read_new_lines, write_api
 from devhost.subscriptions import Subscription
 
 log = logging.getLogger("devhost")
@@ -260,23 +260,26 @@ class BlobWatcher:
             for name in gone:
                 del known[name]
 
-    async def _api_of(self, client: ContainerClient, blob: Any) -> str:
+    async def _api_of(self, client: ContainerClient, blob: Any, hint: str | None) -> str:
         """The storage operation that committed this version, as far as a listing tells."""
         if blob.copy and blob.copy.id and blob.copy.status == "success":
             return "CopyBlob"
+        if hint is not None:
+            return hint
         if blob.blob_type != "BlockBlob":
             return "PutBlob"
         committed, _ = await client.get_blob_client(blob.name).get_block_list("committed")
         return "PutBlockList" if committed else "PutBlob"
 
-    async def consider(self, client: ContainerClient, blob: Any) -> None:
-        """A blob as a listing (or a properties read) shows it: an event if its eTag is new."""
+    async def consider(self, client: ContainerClient, blob: Any, api: str | None = None) -> None:
+        """A blob as a listing (or a properties read) shows it: an event if its eTag is new.
+        api: the operation, when the request log said which (saves a block-list request)."""
         known = self.known.setdefault(client.container_name, {})
         async with self.considering:
             if known.get(blob.name) != plain_etag(blob.etag):
-                await self._new_version(client, blob, first=blob.name not in known)
+                await self._new_version(client, blob, first=blob.name not in known, api=api)
 
-    async def _new_version(self, client: ContainerClient, blob: Any, first: bool) -> None:
+    async def _new_version(self, client: ContainerClient, blob: Any, first: bool, api: str | None) -> None:
         container, known = client.container_name, self.known[client.container_name]
         etag = plain_etag(blob.etag)
         copy_status = blob.copy.status if blob.copy and blob.copy.id else None
@@ -296,7 +299,7 @@ class BlobWatcher:
             known[blob.name] = etag
             return
         try:
-            api = await self._api_of(client, blob)
+            api = await self._api_of(client, blob, api)
         except ResourceNotFoundError:
             return  # deleted since the listing
         version = BlobVersion(
@@ -332,7 +335,7 @@ class BlobWatcher:
         assert self.service is not None
         lines, position = read_new_lines(path, self.feed_position)
         account = self.service.account_name or "devstoreaccount1"
-        writes: dict[tuple[str, str], None] = {}  # in log order, each blob once
+        writes: dict[tuple[str, str], str | None] = {}  # in log order, each blob once, its last write's api
         for line in lines:
             write = committed_write(line, account)
             if write is None or not any(write[1].startswith(p) for p in self.scopes.get(write[0], ())):
@@ -341,18 +344,24 @@ class BlobWatcher:
             # markers) is not worth a request: the full listing remembers its eTag later.
             subject = f"/blobServices/default/containers/{write[0]}/blobs/{write[1]}"
             if any(s.matches_subject(subject) for s in self.subscriptions):
-                writes[write] = None
-        for container, name in writes:
+                writes.pop(write, None)
+                writes[write] = write_api(line)
+        for (container, name), api in writes.items():
             client = self.service.get_container_client(container)
             try:
                 blob = await client.get_blob_client(name).get_blob_properties()
             except ResourceNotFoundError:
                 continue  # deleted since (or a write that created nothing)
+            except HttpResponseError as exc:
+                # Storage answered, but not with the blob: waiting would stall the feed for good
+                # on this one line. The full listing finds it if it exists.
+                log.warning("Blob watcher: cannot read %s/%s from the request log: %s", container, name, exc)
+                continue
             except (AzureError, OSError) as exc:
                 # Storage unreachable: keep the position, so these lines are read again.
                 log.warning("Blob watcher: cannot read %s/%s from the request log: %s", container, name, exc)
                 return
-            await self.consider(client, blob)
+            await self.consider(client, blob, api)
         if position is not None and position != self.feed_position:
             self.feed_position = position
             self.state.set_meta({"request_log_inode": position.inode, "request_log_offset": position.offset})

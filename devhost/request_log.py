@@ -50,6 +50,19 @@ def committed_write(line: str, account: str) -> tuple[str, str] | None:
     return unquote(parts[2]), name
 
 
+def write_api(line: str) -> str | None:
+    """The storage operation a commit line was, where its URL tells: a Put Block List says
+    `comp=blocklist`, a plain PUT is a Put Blob (or a Copy Blob, which only the blob's copy
+    properties tell apart); other writes (metadata, properties) say nothing."""
+    match = LINE.match(line)
+    if match is None:
+        return None
+    query = (match.group(2) or "?")[1:]
+    if not query or "comp=" not in query:
+        return "PutBlob"
+    return "PutBlockList" if re.search(r"(?:^|&)comp=blocklist(?:&|$)", query) else None
+
+
 @dataclass(frozen=True)
 class LogPosition:
     inode: int

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.request_log import MAX_READ, LogPosition, committed_write, end_of, read_new_lines
+from devhost.request_log import MAX_READ, LogPosition, committed_write, end_of, read_new_lines, write_api
 
 ACCOUNT = "devstoreaccount1"
 
@@ -52,6 +52,17 @@ def test_everything_else_is_not_a_commit(method: str, url: str, status: int) -> 
 ])
 def test_other_output_in_the_log_is_ignored(text: str) -> None:
     assert committed_write(text, ACCOUNT) is None
+
+
+@pytest.mark.parametrize(("url", "api"), [
+    ("/devstoreaccount1/c/a.json", "PutBlob"),
+    ("/devstoreaccount1/c/a.json?comp=blocklist", "PutBlockList"),
+    ("/devstoreaccount1/c/a.json?timeout=30&comp=blocklist", "PutBlockList"),
+    ("/devstoreaccount1/c/a.json?comp=metadata", None),      # the block list decides
+    ("/devstoreaccount1/c/a.json?comp=blocklistx", None),
+])
+def test_the_url_tells_put_blob_from_put_block_list(url: str, api: str | None) -> None:
+    assert write_api(line("PUT", url)) == api
 
 
 def test_only_complete_new_lines_are_read_and_the_position_resumes(tmp_path: Path) -> None:
