@@ -42,7 +42,7 @@ Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
 RETRY_BACKOFF_SECONDS = 0.5
 RETRY_TOTAL = 2
 CONNECT_TIMEOUT_SECONDS = 2
-BACKGROUND_PAGE = 250  # blobs per listing page when the listing is only the safety net
+BACKGROUND_PAGE = 100  # blobs per listing page when the listing is only the safety net
 
 
 def storage_client(connection_string: str) -> BlobServiceClient:
@@ -134,11 +134,11 @@ class BlobWatcher:
                                   else end_of(log_path))
         # One pass before "ready": on a first start the baseline is then exactly what
         # existed before devhost said it was ready. With a feed and every container
-        # baselined, the feed finds what changed meanwhile and the pass runs in the background.
-        listed_at_start = log_path is None or not all(self.state.is_baselined(c) for c in self.scopes)
-        if listed_at_start:
+        # baselined, the feed resumes from its stored position and finds what changed
+        # meanwhile; the safety-net listing keeps its usual interval.
+        if log_path is None or not all(self.state.is_baselined(c) for c in self.scopes):
             await self._poll_once()
-        self.tasks = [asyncio.create_task(self._poll_loop(first_pass_done=listed_at_start), name="blob-poller"),
+        self.tasks = [asyncio.create_task(self._poll_loop(), name="blob-poller"),
                       asyncio.create_task(self._dispatch_loop(), name="eventgrid-dispatcher")]
         if log_path is not None:
             self.tasks.append(asyncio.create_task(self._feed_loop(log_path), name="blob-change-feed"))
@@ -169,11 +169,11 @@ class BlobWatcher:
         # took keeps a big container from pinning Azurite at a full core.
         return max(self.options.poll_interval, last_pass)
 
-    async def _poll_loop(self, first_pass_done: bool = True) -> None:
+    async def _poll_loop(self) -> None:
         assert self.service is not None
         last_pass = 0.0
         warned = self.options.request_log is not None  # then a slow pass delays no event
-        pause = self._pause_after(0.0) if first_pass_done else 0.0
+        pause = self._pause_after(0.0)
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), pause)
@@ -214,7 +214,7 @@ class BlobWatcher:
     async def _list(self, client: ContainerClient, prefixes: list[str]) -> dict[str, Any]:
         listing: dict[str, Any] = {}
         # Beside a feed the listing is background work: Azurite answers a page in one go
-        # (its XML is built synchronously), so small pages with a pause as long as each
+        # (its XML is built synchronously), so small pages with a pause twice as long as each
         # took keep a marker's HEAD from queueing behind seconds of listing.
         background = self.options.request_log is not None
         for prefix in prefixes:
@@ -230,7 +230,7 @@ class BlobWatcher:
                     async for blob in page:
                         listing[blob.name] = blob
                     if background:
-                        await asyncio.sleep(min(time.monotonic() - asked, 1.0))
+                        await asyncio.sleep(min(2 * (time.monotonic() - asked), 2.0))
             except ResourceNotFoundError:
                 return {}  # the container does not exist (yet)
         return listing
