@@ -1,6 +1,7 @@
 """Event latency: from a scene upload's commit (upload_blob returned) to its orchestration
 being Running, over 50 uploads, on the local stack (Azurite → devhost's blob watcher →
-on_scene_uploaded → render_job).
+on_scene_uploaded → render_job); and from a completion marker's commit to the waiting
+orchestration's wake with 0, 10,000 and 100,000 blobs in `renders` (bench/marker_wake.py).
 
 The uploads are small .zip blobs that are not valid bundles: each still starts a job
 (the orchestration runs, validate_bundle rejects it, the job fails at once), so 50
@@ -30,7 +31,7 @@ from typing import Any
 from bench.common import Report, main, percentile, run_guarded
 
 NAME = "event_latency"
-TITLE = "Event latency (upload committed → orchestration Running)"
+TITLE = "Event latency (upload committed → orchestration Running; marker → orchestration wake)"
 UPLOADS = 50
 SMOKE_UPLOADS = 3
 P95_TARGET_S = 1.0
@@ -111,7 +112,13 @@ def body(report: Report, uploads: int = UPLOADS) -> None:
 
 
 def run(smoke: bool = False) -> Report:
-    return run_guarded(NAME, TITLE, lambda report: body(report, SMOKE_UPLOADS if smoke else UPLOADS))
+    from bench import marker_wake
+
+    def both(report: Report) -> None:
+        body(report, SMOKE_UPLOADS if smoke else UPLOADS)
+        marker_wake.body(report, smoke)
+
+    return run_guarded(NAME, TITLE, both)
 
 
 if __name__ == "__main__":

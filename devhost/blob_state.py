@@ -5,7 +5,8 @@
 - outbox: one row per (event, subscription) until it is delivered or dead-lettered,
   written in the same transaction as the blob's new eTag, so an event is never lost
   between noticing a blob and delivering it;
-- meta: the sequencer counter, so sequencers keep growing across restarts.
+- meta: the sequencer counter, so sequencers keep growing across restarts, and how far the
+  request log (the change feed, devhost/request_log.py) has been read.
 """
 
 from __future__ import annotations
@@ -85,14 +86,28 @@ class WatcherState:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('sequencer', ?)", (value,))
         return value
 
+    def get_meta(self, key: str) -> int | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_meta(self, values: dict[str, int]) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items()))
+
     def record_version(self, container: str, name: str, etag: str, make_event: Any,
-                       targets: Any) -> dict[str, Any]:
+                       targets: Any) -> dict[str, Any] | None:
         """Store the blob's new eTag and queue its event for each subscription it matches,
         atomically. make_event(sequencer) builds the event; targets(event) gives
-        [(subscription name, function name)]."""
+        [(subscription name, function name)]. None (and nothing queued) when this eTag is
+        already recorded: the change feed and the full listing may both bring one version."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            stored = self.db.execute("SELECT etag FROM blobs WHERE container = ? AND name = ?",
+                                     (container, name)).fetchone()
+            if stored is not None and stored[0] == etag:
+                return None
             event = make_event(self.next_sequencer())
             self.db.execute("INSERT OR REPLACE INTO blobs (container, name, etag) VALUES (?, ?, ?)",
                             (container, name, etag))

@@ -157,6 +157,8 @@ class DevHost:
             deliver_existing=existing == "deliver",
             azure_subscription_id=os.environ.get("DEVHOST_AZURE_SUBSCRIPTION_ID", _ZERO_ID),
             resource_group=os.environ.get("DEVHOST_RESOURCE_GROUP", "devhost"),
+            request_log=Path(feed) if (feed := os.environ.get("DEVHOST_BLOB_REQUEST_LOG", "").strip()) else None,
+            full_listing_interval=env_float("DEVHOST_BLOB_FULL_LISTING_SECONDS", 60.0, 0.1),
         )
         self.watcher_state = WatcherState(self.options.data_dir / "eventgrid.sqlite")
         return BlobWatcher(self.subscriptions, options, self.watcher_state, self.eventgrid.deliver,
@@ -226,7 +228,7 @@ class DevHost:
         if self.watcher is not None:
             scopes = ", ".join(f"{c} ({', '.join(repr(p) for p in ps) if ps != [''] else 'all'})"
                                for c, ps in self.watcher.scopes.items())
-            lines.append(f"Blob watcher: every {self.watcher.options.poll_interval}s in {scopes}; "
+            lines.append(f"Blob watcher: {self.watcher.cadence()} in {scopes}; "
                          f"subscriptions {', '.join(s.name + '→' + s.function_name for s in self.subscriptions)}")
         lines.append(f"devhost ready on {url}")
         print("\n".join(lines), flush=True)

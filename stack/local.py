@@ -166,7 +166,7 @@ class LocalStack:
             mariadb = start_mariadb(self.data_dir, self.ports.get("mariadb"))
             self.services["mariadb"] = mariadb
             azurite = start_azurite(self.data_dir, self._port("azurite"), key=keys["storage"],
-                                    database_url=mariadb.url)
+                                    database_url=mariadb.url, request_log=True)
             self.services["azurite"] = azurite
             cosmos = start_cosmos(self.data_dir, self._port("cosmos"), key=keys["cosmos"])
             self.services["cosmos"] = cosmos
@@ -235,7 +235,11 @@ class LocalStack:
         argv = [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", str(info.devhost_port),
                 "--data-dir", str(self.data_dir / "devhost"), "--settings", str(settings_path),
                 "--eventgrid-config", str(ROOT / "devhost.eventgrid.json")]
-        service = Service(name="devhost", argv=argv, data_dir=self.data_dir)
+        # Azurite's request log is the blob watcher's change feed: markers are events within
+        # ~0.1 s however many blobs `renders` holds (devhost/README.md, "Finding new blobs").
+        azurite = self.services.get("azurite")
+        feed = {"DEVHOST_BLOB_REQUEST_LOG": str(azurite.log_path)} if azurite is not None else {}
+        service = Service(name="devhost", argv=argv, data_dir=self.data_dir, env=feed)
         service.start()
         self.services["devhost"] = service
         service.wait_until(lambda: http_ok(info.devhost_url + "/admin/host/ping", any_status=False),

@@ -178,8 +178,10 @@ class Azurite(Service):
 
 
 def start_azurite(data_dir: Path, port: int | None = None, *, key: str = AZURITE_KEY,
-                  database_url: str | None = None) -> Azurite:
+                  database_url: str | None = None, request_log: bool = False) -> Azurite:
     """Azurite's blob service; with database_url (stack.mariadb) its metadata is durable.
+    With request_log, its access log (one line per request) goes to its log file: devhost's
+    blob watcher reads it as a change feed (devhost/request_log.py).
 
     Without one, Azurite keeps its index in memory and saves it every 5 s (a kill -9 loses
     the last seconds' blobs): fine for the tests' throwaway instances, not for the stack.
@@ -195,7 +197,7 @@ def start_azurite(data_dir: Path, port: int | None = None, *, key: str = AZURITE
         "--location", str(location),
         "--skipApiVersionCheck",
         "--disableTelemetry",
-        "--silent",
+        *([] if request_log else ["--silent"]),
     ]
     env = {"AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT}:{key}"}
     if database_url:
