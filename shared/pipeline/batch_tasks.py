@@ -14,6 +14,7 @@ of each frame with the FFmpeg named by RENDER_FFMPEG, and is stopped as stuck af
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from shared import commands, names
 from shared.adapters.blob_sas import cached_signer, write_url
 from shared.bootstrap import Services
+from shared.errors import PipelineError
 from shared.job_document import Chunk, JobSource
 from shared.job_spec import JobSpec
 from shared.node import WATCH_SCRIPTS
@@ -28,6 +30,8 @@ from shared.pipeline import assets, layout
 from shared.pipeline.estimates import stuck_after_seconds
 from shared.planning import BlendInfo, expected_frame_files, safe_name
 from shared.tasks import OutputFile, ResourceFile, TaskSpec, UploadCondition
+
+log = logging.getLogger(__name__)
 
 NODE_SCRIPTS = ("task_runner.py", "apply_settings.py", "inspect_scene.py", "materialize.py",
                 *WATCH_SCRIPTS)
@@ -158,8 +162,12 @@ def stuck_after(svc: Services, doc: dict[str, Any]) -> int:
 
 def _watch_environment(svc: Services, job_id: str, task_id: str) -> dict[str, str]:
     lifetime = timedelta(seconds=svc.settings.task_timeout_seconds) + HEARTBEAT_URL_MARGIN
-    url = write_url(cached_signer(svc.settings), svc.settings.renders_container,
-                    layout.heartbeat_blob(job_id, task_id), lifetime)
+    try:
+        url = write_url(cached_signer(svc.settings), svc.settings.renders_container,
+                        layout.heartbeat_blob(job_id, task_id), lifetime)
+    except PipelineError as exc:  # heartbeats are a help, never a condition: the marker still reports
+        log.warning("job %s task %s: no heartbeat URL: %s", job_id, task_id, exc)
+        return {FFMPEG_ENV: NODE_FFMPEG}
     return {HEARTBEAT_URL_ENV: url, FFMPEG_ENV: NODE_FFMPEG}
 
 

@@ -86,7 +86,7 @@ def test_list_filters_by_status(store):
 
 
 def test_list_rejects_bad_arguments(store):
-    for bad in ({"top": 0}, {"top": 5000}, {"status": "paused"}, {"continuation": ""},
+    for bad in ({"top": 0}, {"top": 5000}, {"status": "suspended"}, {"continuation": ""},
                 {"continuation": "1234"}, {"top": True}):
         with pytest.raises(ValidationError):
             store.list(**bad)

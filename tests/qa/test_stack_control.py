@@ -12,10 +12,14 @@ import pytest
 from shared import names
 from shared.adapters.local_batch_backend import LocalBatchBackend
 from shared.job_document import upload_job_id
-from stack.local import api_request, wait_for
+from stack.local import StackInfo, api_request, wait_for
 from tests.e2e.conftest import make_blend, make_bundle, upload, wait_for_job
 
 pytestmark = pytest.mark.slow
+
+
+def _backend(info: StackInfo) -> LocalBatchBackend:
+    return LocalBatchBackend(info.localbatch_url, key=info.localbatch_key)
 
 
 def test_a_retry_after_a_cancel_mid_render_renders_only_the_chunks_not_finished(stack, tmp_path):
@@ -45,7 +49,7 @@ def test_a_retry_after_a_cancel_mid_render_renders_only_the_chunks_not_finished(
     assert doc["status"] == "completed", doc.get("error")
     assert [(r["run"], r["status"]) for r in doc["runs"]] == [(1, "cancelled"), (2, "completed")]
     assert doc["progress"]["framesDone"] == 8
-    ran = {t.id for t in LocalBatchBackend(stack.localbatch_url).list_tasks(names.batch_job_id(job_id, 2))}
+    ran = {t.id for t in _backend(stack).list_tasks(names.batch_job_id(job_id, 2))}
     assert ran == {c["id"] for c in cancelled["chunks"]} - done_before  # nothing rendered twice
 
 
@@ -60,11 +64,11 @@ def test_a_scheduled_preview_job_waits_for_its_time_then_renders_spread_frames_f
     waiting = wait_for_job(stack, job_id, 55, statuses={"scheduled", "failed"})
     assert waiting["status"] == "scheduled", waiting.get("error")
     assert waiting["chunks"][0]["frames"] == "1-9x4"  # first, last and middle: one stepped run
-    tasks = LocalBatchBackend(stack.localbatch_url).list_tasks(job_id)
+    tasks = _backend(stack).list_tasks(job_id)
     assert [t.id for t in tasks] == [names.INSPECT_TASK_ID]
     doc = wait_for_job(stack, job_id)
     assert doc["status"] == "completed", doc.get("error")
-    first = min(t.start_time for t in LocalBatchBackend(stack.localbatch_url).list_tasks(job_id)
+    first = min(t.start_time for t in _backend(stack).list_tasks(job_id)
                 if t.id.startswith("chunk-") and t.start_time)
     assert datetime.fromisoformat(first.replace("Z", "+00:00")) >= start
 
@@ -78,7 +82,7 @@ def test_a_job_submitted_paused_renders_nothing_until_resumed(stack, tmp_path):
     assert paused["status"] == "paused" and len(paused["chunks"]) == 2, paused.get("error")
     status, body = api_request(stack, "POST", f"/jobs/{job_id}/pause", {})
     assert status == 409 and body["error"]["details"] == {"status": "paused"}
-    backend = LocalBatchBackend(stack.localbatch_url)
+    backend = _backend(stack)
     wait_for(lambda: api_request(stack, "GET", f"/jobs/{job_id}")[1].get("pause", {}).get("waiter"), 60,
              what="the paused wait to start")
     assert [t.id for t in backend.list_tasks(job_id)] == [names.INSPECT_TASK_ID]  # nothing rendered
@@ -105,5 +109,5 @@ def test_a_scheduled_job_survives_a_restart_of_the_stack_while_it_waits(tmp_path
     with LocalStack(data_dir) as info:  # the durable timer is in devhost's task hub
         doc = wait_for_job(info, job_id, 240)
         assert doc["status"] == "completed", doc.get("error")
-        ran = [t for t in LocalBatchBackend(info.localbatch_url).list_tasks(job_id) if t.id == "chunk-0001"]
+        ran = [t for t in _backend(info).list_tasks(job_id) if t.id == "chunk-0001"]
         assert ran and datetime.fromisoformat(str(ran[0].start_time).replace("Z", "+00:00")) >= start

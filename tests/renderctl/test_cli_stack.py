@@ -154,13 +154,14 @@ def test_the_local_stack_is_found_without_any_configuration(stack, tmp_path):
     assert "jobs" in json.loads(run.stdout)
 
 
-def test_commands_the_api_cannot_do_yet_say_so(stack, tmp_path):
+def test_the_control_and_watching_commands_reach_the_api_and_name_an_unknown_job(stack, tmp_path):
     env = env_for(stack, tmp_path)
     for args in (["retry", "job-x"], ["pause", "job-x"], ["resume", "job-x"], ["priority", "job-x", "5"],
                  ["logs", "job-x", "chunk-0001"], ["download", "job-x", str(tmp_path / "out")]):
         run = renderctl(*args, env=env, cwd=tmp_path)
-        assert run.code == 6, (args, run.output)
-        assert "the API cannot do this yet" in run.stderr, args
+        assert run.code == 1, (args, run.output)
+        assert "404 not_found" in run.stderr and "the API cannot do this yet" not in run.stderr, args
+        assert "Traceback" not in run.output, args
 
 
 def test_a_rejected_folder_uploads_nothing(stack, textured_folder, tmp_path):
