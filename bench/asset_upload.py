@@ -95,5 +95,4 @@ def run(smoke: bool = False) -> Report:
 
 
 if __name__ == "__main__":
-    smoke = "--smoke" in sys.argv
-    sys.exit(main(lambda: run(smoke), [a for a in sys.argv[1:] if a != "--smoke"]))
+    raise SystemExit(main(run))
