@@ -366,8 +366,18 @@ def poll_tasks(svc: Services, payload: Json) -> Json:
     if payload.get("phase") == names.STITCH:  # the stitch task's node time, in the job's cost
         watching.watch_job(svc, job_id)
     done = counts.active + counts.running == 0
-    paused = False if done else runs.note_waiter(svc, doc or svc.jobs.get(job_id), run, payload.get("waiter"))
+    paused = False if done else _note_waiter(svc, job_id, doc, run, payload.get("waiter"))
     return {"done": done, "counts": counts.to_json(), "paused": paused}
+
+
+def _note_waiter(svc: Services, job_id: str, doc: Json | None, run: int, waiter: Any) -> bool:
+    """Is the job paused (the wait then holds still)? A wait whose job has no document (a
+    benchmark's bare wait, or a document removed out of band) just goes on polling its tasks."""
+    try:
+        current = doc or svc.jobs.get(job_id)
+    except NotFoundError:
+        return False
+    return runs.note_waiter(svc, current, run, waiter)
 
 
 def collect_render_results(svc: Services, payload: Json) -> Json:

@@ -216,13 +216,16 @@ def test_cancel_from_the_keyboard_stops_a_rendering_job(stack, page, long_blend,
     expect(badge).to_have_text("Rendering", timeout=120_000)
     page.locator("#chunk-grid .c-running").first.wait_for(timeout=60_000)
     screenshot(page, "job-rendering", tmp_path)
-    if not served(stack, f"/jobs/{job_id}/tasks/chunk-0001/log"):
+    if served(stack, f"/jobs/{job_id}/tasks/chunk-0001/log"):
+        # The running task's own log, read from its node through the API.
+        expect(page.locator("#live-log")).to_contain_text("Fra:", timeout=60_000)
+    else:
         # The live log's plumbing: the task log route's answer is supplied until the API has it.
         tail = "Fra:3 Mem:12M | Rendering 5 / 8 samples\n<b>not bold</b>"
         page.route(re.compile(r".*/api/jobs/[^/]+/tasks/[^/]+/log\?stream=stdout&tail=40$"),
                    lambda route: route.fulfill(json={"text": tail}))
         page.reload()
-    expect(page.locator("#live-log")).to_contain_text("Rendering 5 / 8 samples")
+        expect(page.locator("#live-log")).to_contain_text("Rendering 5 / 8 samples")
     assert page.locator("#live-log b").count() == 0
     for control, template, method in (("#pause-job", "/jobs/{jobId}/pause", None),
                                       ("#priority", "/jobs/{jobId}", "patch")):

@@ -27,7 +27,10 @@ function panel(title, ...children) {
 
 function chunkCell(chunk) {
   const frames = parseFrames(chunk.frames).length || 1;
-  const perFrame = chunk.frameSeconds ?? (chunk.seconds != null ? chunk.seconds / frames : null);
+  // frameSeconds is {"<frame>": seconds}, from Blender's own per-frame times; else the task's run time.
+  const measured = Object.values(chunk.frameSeconds ?? {}).filter((v) => typeof v === "number");
+  const perFrame = measured.length ? measured.reduce((a, b) => a + b, 0) / measured.length
+    : (chunk.seconds != null ? chunk.seconds / frames : null);
   const text = `${chunk.id}: frames ${chunk.frames}, ${statusWord(chunk.status)}`
     + (chunk.attempts > 1 ? `, attempt ${chunk.attempts}` : "")
     + (perFrame != null ? `, ${duration(perFrame)} per frame` : "");
