@@ -119,11 +119,9 @@ def submit(api: Api, path: Path, options: SubmitOptions, console: Console,
     try:
         body = request_body(options, bundle.info.manifest)
         check_supported(api, body)
-        if options.idempotency_key:
-            job = existing_job(api, options.idempotency_key, body)
-            if job is not None:
-                log(f"{job['id']} was submitted before with this idempotency key; nothing uploaded")
-                return job, False
+        job = _submitted_before(api, options, body, log)
+        if job is not None:
+            return job, False
         upload = api.create_upload(bundle.upload_name)
         size = bundle.path.stat().st_size
         with Progress(TextColumn("upload {task.fields[name]}"), BarColumn(), DownloadColumn(),
@@ -137,6 +135,17 @@ def submit(api: Api, path: Path, options: SubmitOptions, console: Console,
         bundle.cleanup()
 
 
+def _submitted_before(api: Api, options: SubmitOptions, body: dict[str, Any],
+                      log: Callable[[str], None]) -> dict[str, Any] | None:
+    """The job an earlier submit with the same idempotency key made, if any (then nothing is uploaded)."""
+    if not options.idempotency_key:
+        return None
+    job = existing_job(api, options.idempotency_key, body)
+    if job is not None:
+        log(f"{job['id']} was submitted before with this idempotency key; nothing uploaded")
+    return job
+
+
 def submit_folder(api: Api, folder: Path, options: SubmitOptions, console: Console,
                   log: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
     """A folder by content: hash, upload only the assets the store lacks, POST the manifest."""
@@ -148,11 +157,9 @@ def submit_folder(api: Api, folder: Path, options: SubmitOptions, console: Conso
                        code="bundle_rejected") from None
     body = request_body(options, upload.manifest["render"])
     check_supported(api, body)
-    if options.idempotency_key:
-        job = existing_job(api, options.idempotency_key, body)
-        if job is not None:
-            log(f"{job['id']} was submitted before with this idempotency key; nothing uploaded")
-            return job, False
+    job = _submitted_before(api, options, body, log)
+    if job is not None:
+        return job, False
     hashes = upload.hashes
     log(f"hashed {hashes.hashed} files ({hashes.hashed_bytes} bytes), {hashes.cached} unchanged from the cache, "
         f"in {hashes.seconds:.1f}s")
