@@ -29,6 +29,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 # Run as a script, Python puts this file's directory first on sys.path; real Blender's
 # scripts see no such directory, and the sibling modules are imported as localbatch.*.
@@ -67,10 +68,12 @@ def main(argv: list[str]) -> int:
 
     import bpy  # after --help, so that stays instant
 
+    build_hash, built = _build_stamp(bpy)
     if any(a in ("-v", "--version") for a in blender_args):
-        out(f"Blender {bpy.app.version_string}")
+        out(f"Blender {bpy.app.version_string}\n\tbuild hash: {build_hash}")
         return 0
-    out(f"Blender {bpy.app.version_string} (bpy module, localbatch blender_cli)")
+    # The banner real Blender prints: the node's frame_progress reads version and hash from it.
+    out(f"Blender {bpy.app.version_string} (hash {build_hash} built {built})")
     # Scripts read sys.argv as Blender passes it: the program, then every argument.
     sys.argv = ["blender", *args]
     state = State(bpy=bpy, threads=threads, autoexec=autoexec_choice(blender_args))
@@ -86,8 +89,16 @@ def main(argv: list[str]) -> int:
     return code
 
 
+def _build_stamp(bpy: Any) -> tuple[str, str]:
+    """bpy.app's build hash and "date time", as Blender's banner shows them (bytes in bpy)."""
+    def text(value: object) -> str:
+        return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    return text(bpy.app.build_hash), f"{text(bpy.app.build_date)} {text(bpy.app.build_time)}"
+
+
 if __name__ == "__main__":
     code = main(sys.argv[1:])
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(code)
+

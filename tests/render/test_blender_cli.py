@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,22 @@ def test_enable_autoexec_runs_them_as_blender_does(hostile_blend: tuple[Path, Pa
     assert _attack_traces(loot) == ["pwned.driver", "pwned.text"]
     for trace in loot.parent.iterdir():
         trace.unlink()
+
+
+def test_banner_and_version_carry_the_build_hash_the_node_reports(tmp_path: Path) -> None:
+    """The banner is real Blender's, so a task's provenance names the build locally too."""
+    import bpy  # the module the local blender runs on; its hash is what the banner must carry
+
+    sys.path.insert(0, str(NODE))
+    try:
+        from frame_progress import FrameProgress  # a node script: stdlib only, imported by path
+    finally:
+        sys.path.remove(str(NODE))
+    expected = bpy.app.build_hash.decode() if isinstance(bpy.app.build_hash, bytes) else str(bpy.app.build_hash)
+    for args in (("-b",), ("--version",)):
+        done = run_blender(*args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        progress = FrameProgress()
+        for line in done.stdout.splitlines():
+            progress.feed(line)
+        assert progress.blender() == {"version": bpy.app.version_string, "buildHash": expected.lower()}
