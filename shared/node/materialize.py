@@ -256,9 +256,6 @@ def cache_dir(explicit: str | None) -> str:
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    if "--" not in argv:
-        raise SystemExit("materialize: the command to run must follow '--'")
-    split = argv.index("--")
     parser = argparse.ArgumentParser(prog="materialize.py", description="Build a task's tree from its manifest.")
     parser.add_argument("--task-id", required=True)
     parser.add_argument("--marker", required=True, help="where a failed marker goes if the tree cannot be built")
@@ -267,11 +264,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--blob-base", help="the assets container's URL (may carry a SAS query)")
     parser.add_argument("--identity-resource-id", help="the pool's managed identity, for the metadata service")
     parser.add_argument("--cache", help="the node cache (default $AZ_BATCH_NODE_SHARED_DIR/assets/sha256)")
-    args = parser.parse_args(argv[:split])
-    command = argv[split + 1:]
-    if not command:
-        parser.error("no command after '--'")
-    return args, command
+    return task_runner.options_and_command(parser, argv)
 
 
 def fail(args: argparse.Namespace, code: int, error: str) -> int:
@@ -288,12 +281,10 @@ def fail(args: argparse.Namespace, code: int, error: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args, command = parse_args(argv)
-    except SystemExit as exc:
-        if isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
-        return task_runner.EXIT_RUNNER_ERROR if exc.code else 0
+    parsed = task_runner.parse_or_exit_code(parse_args, argv)
+    if isinstance(parsed, int):
+        return parsed
+    args, command = parsed
     started = time.monotonic()
     try:
         files = read_manifest(args.manifest)

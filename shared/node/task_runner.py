@@ -84,7 +84,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 _WATCH_MISSING: str | None = None
 try:
@@ -96,6 +96,8 @@ try:
 except ImportError as _missing:  # a tools folder of before: run and mark the task, without watching it
     watch = None  # type: ignore[assignment]
     _WATCH_MISSING = str(_missing)
+
+_Parsed = TypeVar("_Parsed")
 
 EXIT_BAD_BUNDLE = 65       # the bundle is unsafe or unreadable: retrying cannot help
 EXIT_NO_SPACE = 75         # the node's disk cannot hold the unpacked bundle: another node may
@@ -535,10 +537,29 @@ def _now() -> str:
 # ---------------------------------------------------------------- main
 
 
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+def options_and_command(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The options before `--` and the command after it (node scripts wrap a command)."""
     if "--" not in argv:
-        raise SystemExit("task_runner: the command to run must follow '--'")
+        raise SystemExit(f"{parser.prog.removesuffix('.py')}: the command to run must follow '--'")
     split = argv.index("--")
+    args = parser.parse_args(argv[:split])
+    command = argv[split + 1:]
+    if not command:
+        parser.error("no command after '--'")
+    return args, command
+
+
+def parse_or_exit_code(parse: Callable[[list[str]], _Parsed], argv: list[str]) -> _Parsed | int:
+    """What `parse` makes of argv, or the exit code for a bad command line (usage on stderr)."""
+    try:
+        return parse(argv)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        return EXIT_RUNNER_ERROR if exc.code else 0
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="task_runner.py", description="Run one render/stitch task.")
     parser.add_argument("--task-id", required=True)
     parser.add_argument("--marker", required=True, help="where to write the completion marker JSON")
@@ -561,10 +582,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--previews", default="previews",
                         help="directory for the frames' JPEG previews ('' for none)")
     parser.add_argument("--ffmpeg", help="FFmpeg for the previews (default: RENDER_FFMPEG, else PATH)")
-    args = parser.parse_args(argv[:split])
-    command = argv[split + 1:]
-    if not command:
-        parser.error("no command after '--'")
+    args, command = options_and_command(parser, argv)
     if args.max_entries < 1 or args.max_bytes < 1 or args.keep_free < 0:
         parser.error("--max-entries and --max-bytes must be positive, --keep-free not negative")
     if (args.stuck_after is not None and not args.stuck_after > 0) or not args.heartbeat_every > 0:
@@ -630,13 +648,10 @@ def run_task(args: argparse.Namespace, command: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args, command = parse_args(argv)
-    except SystemExit as exc:
-        if isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
-        return EXIT_RUNNER_ERROR if exc.code else 0
-    return run_task(args, command)
+    parsed = parse_or_exit_code(parse_args, argv)
+    if isinstance(parsed, int):
+        return parsed
+    return run_task(*parsed)
 
 
 if __name__ == "__main__":
