@@ -2,7 +2,8 @@
 `wait` lets the running tasks finish and starts nothing new, `requeue` stops the running tasks
 and puts them back in the queue; each is followed by a resume and the job completing with
 every frame. What ran when is read from localbatch's own task states, not from the job
-document, so the test sees what the pool did rather than what the pipeline believes."""
+document, so the test sees what the pool did rather than what the pipeline believes. Last, a
+paused job whose orchestration an operator terminates past the pipeline is listed as ended."""
 
 from __future__ import annotations
 
@@ -139,3 +140,30 @@ def test_pause_requeue_stops_running_tasks_and_resume_renders_them_again(stack, 
     done = _renders(stack, job_id)
     assert all(done[i].exit_code == 0 and _when(done[i].start_time) >= resumed_at for i in stopped)
     assert all(t.retry_count == 0 for t in done.values())
+
+
+def test_a_job_whose_orchestration_is_terminated_out_of_band_is_listed_ended(stack, blend, tmp_path):
+    import urllib.request
+
+    bundle = make_bundle(tmp_path / "listed.zip", blend, {"chunkSize": CHUNK, "video": None, "paused": True})
+    url, etag = upload(stack, bundle, "pause/listed.zip")
+    job_id = upload_job_id(url, etag)
+    paused = wait_for_job(stack, job_id, 120, statuses={"paused", "failed"})
+    assert paused["status"] == "paused", paused.get("error")
+    # An operator stops the orchestration through the Durable API, past the pipeline.
+    stop = urllib.request.Request(
+        f"{stack.devhost_url}/runtime/webhooks/durabletask/instances/{job_id}/terminate?reason=ops",
+        method="POST", headers={"x-functions-key": stack.master_key})
+    with urllib.request.urlopen(stop, timeout=30) as answer:
+        assert answer.status == 202
+
+    def listed_ended() -> dict[str, Any] | None:
+        status, body = api_request(stack, "GET", "/jobs?top=50")
+        assert status == 200, body
+        job = next(j for j in body["jobs"] if j["id"] == job_id)
+        return job if job["status"] != "paused" else None
+    job = wait_for(listed_ended, 30, interval=0.5, what="the listing to end the job")
+    assert job["status"] == "cancelled" and job["error"]["code"] == "orchestration_terminated"
+    status, body = api_request(stack, "GET", "/jobs?status=paused&top=50")
+    assert status == 200 and job_id not in [j["id"] for j in body["jobs"]]
+    assert _backend(stack).list_tasks(job_id) and not _renders(stack, job_id)  # nothing rendered
