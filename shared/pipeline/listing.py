@@ -37,7 +37,7 @@ async def reconcile_listed(svc: Services, client: df.DurableOrchestrationClient,
                            status: str | None = None) -> list[Json]:
     """The listed jobs, the first RECONCILE_PER_LISTING unfinished ones reconciled; a job the
     pass ended drops out of a listing filtered by the status it no longer has."""
-    unfinished = [i for i, job in enumerate(jobs) if not JobStatus(job["status"]).is_terminal]
+    unfinished = [i for i, job in enumerate(jobs) if _unfinished(job)]
     chosen = unfinished[:RECONCILE_PER_LISTING]
     ended = await asyncio.gather(*(_reconciled(svc, client, jobs[i]) for i in chosen))
     listed = list(jobs)
@@ -45,6 +45,13 @@ async def reconcile_listed(svc: Services, client: df.DurableOrchestrationClient,
         if doc is not None:
             listed[i] = jobs_api.job_summary(doc)
     return [job for job in listed if status is None or job["status"] == status]
+
+
+def _unfinished(job: Json) -> bool:
+    try:
+        return not JobStatus(str(job.get("status"))).is_terminal
+    except ValueError:  # a document this version cannot read is listed as stored, not reconciled
+        return False
 
 
 async def _reconciled(svc: Services, client: df.DurableOrchestrationClient, job: Json) -> Json | None:

@@ -105,6 +105,16 @@ def test_a_durable_client_that_fails_leaves_the_listing_as_stored():
     assert [(j["id"], j["status"]) for j in page["jobs"]] == [("job-a", "rendering")]
 
 
+def test_a_document_with_a_status_this_version_does_not_know_is_listed_as_stored():
+    svc = make_services()
+    _job(svc, "job-future", "archived", 1)  # written by a later version, say
+    client = CountingClient()
+    client.overrides["job-future"] = ("Terminated", {"run": 1})
+    page = _list(svc, client)
+    assert [(j["id"], j["status"]) for j in page["jobs"]] == [("job-future", "archived")]
+    assert client.reads == []
+
+
 @pytest.fixture
 def routed(monkeypatch) -> Any:
     svc = make_services()
