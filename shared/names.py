@@ -86,11 +86,13 @@ def batch_job_id(job_id: str, run: int = 1) -> str:
     return f"{job_id[:MAX_BATCH_JOB_ID - len(suffix) - 13]}-{digest}{suffix}"
 
 
-def wait_instance_for_task(job_id: str, task_id: str) -> str:
-    """Which waiting sub-orchestration a task's completion marker should wake."""
+def wait_instance_for_task(job_id: str, task_id: str, run: int = 1) -> str:
+    """Which waiting sub-orchestration a task's completion marker should wake. Task ids are
+    the same in every run (each run has a Batch job of its own), so the run comes from the
+    job document (shared.pipeline.markers), not from the marker's name."""
     if task_id == INSPECT_TASK_ID:
-        return wait_instance_id(job_id, INSPECT)
+        return wait_instance_id(job_id, INSPECT, 0, run)
     if task_id == STITCH_TASK_ID or task_id.startswith(STITCH_TASK_ID + "-r"):
-        return wait_instance_id(job_id, STITCH, split_render_task_id(task_id)[1])
+        return wait_instance_id(job_id, STITCH, split_render_task_id(task_id)[1], run)
     _, attempt = split_render_task_id(task_id)
-    return wait_instance_id(job_id, RENDER, attempt)
+    return wait_instance_id(job_id, RENDER, attempt, run)

@@ -8,8 +8,8 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.bootstrap import services
-from shared.pipeline import control, jobs_api, submission
-from triggers.http_json import api_errors, json_response, read_json, sync_api_errors
+from shared.pipeline import control, jobs_api, listing, submission
+from triggers.http_json import api_errors, json_response, read_json
 
 bp = df.Blueprint()
 
@@ -27,12 +27,13 @@ async def submit_job(req: func.HttpRequest, client: df.DurableOrchestrationClien
                          headers={"Location": f"/api/jobs/{job['id']}"})
 
 
-# Routes without the durable client are plain functions: the host runs them in a thread.
 @bp.route(route="jobs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@sync_api_errors
-def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(jobs_api.list_jobs(services(), req.params.get("status"), req.params.get("top"),
-                                            req.params.get("continuationToken")))
+@bp.durable_client_input(client_name="client")
+@api_errors
+async def list_jobs(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    svc = await asyncio.to_thread(services)  # unfinished jobs listed are reconciled (listing.py)
+    return json_response(await listing.list_jobs(svc, client, req.params.get("status"), req.params.get("top"),
+                                                 req.params.get("continuationToken")))
 
 
 @bp.route(route="jobs/{jobId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

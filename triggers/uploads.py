@@ -11,7 +11,7 @@ import azure.functions as func
 from shared import names
 from shared.bootstrap import services
 from shared.errors import ValidationError
-from shared.pipeline import submission, uploads
+from shared.pipeline import markers, submission, uploads
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ async def on_render_output(event: func.EventGridEvent, client: df.DurableOrchest
     if marker is None:
         return
     job_id, task_id = marker
-    instance = names.wait_instance_for_task(job_id, task_id)
+    instance = await asyncio.to_thread(markers.marker_wait_instance, svc, job_id, task_id)  # the job's run
     try:
         await client.raise_event(instance, names.TASKS_CHANGED, {"taskId": task_id})
     except Exception as exc:  # the wait already ended (or never began): the poll covers it

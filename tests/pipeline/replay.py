@@ -77,6 +77,7 @@ class Replay:
         self.runs: dict[str, InstanceRun] = {}
         self.clock = T0
         self.on_quiet: Callable[[], None] | None = None  # called when only timers are left
+        self.on_continue: Callable[[InstanceRun, Any], None] | None = None  # at each continue_as_new
         self.activity_failures: list[tuple[str, str]] = []
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
@@ -114,6 +115,8 @@ class Replay:
                 raw = restart.get("input")
                 data = json.loads(raw) if isinstance(raw, str) else raw
                 run.generations += 1
+                if self.on_continue is not None:
+                    self.on_continue(run, data)
                 history = [self._event(12), self._event(0, Name=run.name, Input=json.dumps(data), Version="")]
                 done_actions, timers, waits = 0, {}, []
                 continue

@@ -9,7 +9,7 @@ from typing import Any
 import azure.durable_functions as df
 import pytest
 
-from orchestrators.render_job import PAUSED_POLL_SECONDS, WAKES_PER_GENERATION, bp
+from orchestrators.render_job import bp
 from shared import names
 from shared.errors import ConflictError, ValidationError
 from shared.pipeline import control, steps
@@ -107,56 +107,7 @@ def test_many_concurrent_retries_start_exactly_one_new_run(functions):
     assert doc["run"] == 2 and len(doc["runs"]) == 2
 
 
-# ---------------------------------------------------------------- pause and resume
-
-
-def test_a_job_submitted_paused_costs_one_poll_per_five_minutes_then_resumes(functions):
-    """Eight hours of pause through the SDK's replay (30 days replays 90 times as many generations
-    of the same bounded size, which takes minutes here): polls and history per generation stay bounded."""
-    svc = make_services()
-    job_id, request = upload(svc, bundle_zip({**SMALL, "paused": True}))
-    client = ReplayClient()
-    pause_seconds = 8 * 3600
-    state: dict[str, Any] = {}
-
-    def resume_after_the_pause() -> None:
-        replay = client.replay
-        assert replay is not None
-        state.setdefault("from", replay.clock)
-        if (replay.clock - state["from"]).total_seconds() >= pause_seconds and "resumed" not in state:
-            state["resumed"] = True
-            state["polls"] = polls["n"]
-            gather(control.resume_job(svc, client, job_id, None))
-
-    polls = {"n": 0}
-    from tests.pipeline.control_harness import table
-    from tests.pipeline.replay import Replay
-
-    activities = table(svc)
-    inner = activities[names.POLL_TASKS]
-
-    def counted(payload: Any) -> Any:
-        polls["n"] += 1
-        return inner(payload)
-    activities[names.POLL_TASKS] = counted
-    client.replay = Replay(functions, activities)
-    client.replay.on_quiet = resume_after_the_pause
-    run = run_job(functions, svc, request, client)
-    assert run.status == "Completed", run.error
-    doc = svc.jobs.get(job_id)
-    assert doc["status"] == "completed"
-    statuses = [s["status"] for s in doc["history"]["statuses"]]
-    assert statuses[:5] == ["queued", "validating", "rendering", "paused", "rendering"]
-    # Held on the backend while paused: nothing rendered before the resume.
-    assert svc.jobs.get(job_id)["runs"][0]["status"] == "completed"
-    # At most one activity call per 5 minutes of pause, and a bounded history per wait.
-    assert state["polls"] <= 3 + pause_seconds / PAUSED_POLL_SECONDS  # 3: the inspection's and the first
-    wait = client.replay.runs[names.wait_instance_id(job_id, names.PAUSED, 0)]
-    assert wait.generations >= 2 and wait.generations >= pause_seconds / PAUSED_POLL_SECONDS // WAKES_PER_GENERATION
-    assert wait.max_history < 12 * WAKES_PER_GENERATION
-    # Resume woke the wait at once rather than at its next 5-minute poll.
-    assert any(name == names.TASKS_CHANGED for _, name, _ in client.raised)
-    assert "RenderPipeline.Job.Resumed" in svc.events.types()
+# ---------------------------------------------------------------- pause and resume (a 30-day pause: test_long_pause.py)
 
 
 def stuck_job(functions: list[Any], job_id: str) -> tuple[Any, ReplayClient]:

@@ -35,6 +35,11 @@ def svc(monkeypatch) -> Services:
     return services
 
 
+def _list(request: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/jobs through its trigger, with a durable client that knows no orchestration."""
+    return asyncio.run(_unbound("list_jobs")(request, FakeDurableClient()))
+
+
 def _post(body: dict[str, Any], headers: dict[str, str]) -> func.HttpRequest:
     return func.HttpRequest("POST", "http://localhost/api/jobs", body=json.dumps(body).encode(), headers=headers)
 
@@ -92,7 +97,7 @@ def test_a_garbage_continuation_token_is_a_400_not_page_one(svc, token):
         svc.jobs.create({"id": f"job-{n}", "status": "queued", "timestamps": {"createdAt": f"2026-01-0{n + 1}"}})
     request = func.HttpRequest("GET", "http://localhost/api/jobs", body=b"",
                                params={"continuationToken": token, "top": "1"})
-    answer = _trigger("list_jobs")(request)
+    answer = _list(request)
     assert answer.status_code == 400, answer.get_body()
     error = json.loads(answer.get_body())["error"]
     assert error["field"] == "continuationToken"
@@ -103,9 +108,9 @@ def test_a_garbage_continuation_token_is_a_400_not_page_one(svc, token):
 def test_a_token_the_api_returned_pages_on(svc):
     for n in range(3):
         svc.jobs.create({"id": f"job-{n}", "status": "queued", "timestamps": {"createdAt": f"2026-01-0{n + 1}"}})
-    first = json.loads(_trigger("list_jobs")(func.HttpRequest(
+    first = json.loads(_list(func.HttpRequest(
         "GET", "http://localhost/api/jobs", body=b"", params={"top": "2"})).get_body())
-    second = json.loads(_trigger("list_jobs")(func.HttpRequest(
+    second = json.loads(_list(func.HttpRequest(
         "GET", "http://localhost/api/jobs", body=b"",
         params={"top": "2", "continuationToken": first["continuationToken"]})).get_body())
     assert [j["id"] for j in first["jobs"]] == ["job-2", "job-1"]
@@ -119,7 +124,7 @@ def test_an_answer_from_a_failing_store_names_no_host_path(svc, monkeypatch):
         raise TransientError("Cosmos DB unreachable: [Errno 111] /var/run/cosmos/socket refused")
 
     monkeypatch.setattr(svc.jobs, "list", unreachable)
-    answer = _trigger("list_jobs")(func.HttpRequest("GET", "http://localhost/api/jobs", body=b""))
+    answer = _list(func.HttpRequest("GET", "http://localhost/api/jobs", body=b""))
     assert answer.status_code == 503
     error = json.loads(answer.get_body())["error"]
     assert error["code"] == "transient" and "unreachable" in error["message"]
