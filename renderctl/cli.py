@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from renderctl import ops
+from renderctl import ops, task_logs
 from renderctl.client import Api, ApiError, CliError
 from renderctl.config import ConfigError, resolve
 from renderctl.submitting import SubmitOptions, submit
@@ -184,11 +184,24 @@ def history_cmd(ctx: click.Context, job: str, as_json: bool) -> None:
 @click.argument("job")
 @click.argument("task", required=False)
 @click.option("--stderr", "stream", flag_value="stderr", help="The task's stderr instead of its stdout.")
-@click.option("--follow", is_flag=True, help="Keep printing what the task writes until it ends.")
+@click.option("--follow", is_flag=True, help="Wait for the task to start, print its lines as it writes them, "
+              "and end when the task ends.")
+@json_option
 @click.pass_context
-def logs_cmd(ctx: click.Context, job: str, task: str | None, stream: str | None, follow: bool) -> None:
-    """A task's log (stdout, or --stderr); without TASK, the job's failed or first task."""
-    ops.logs(api_of(ctx), job, task, stream or "stdout", follow, out)
+def logs_cmd(ctx: click.Context, job: str, task: str | None, stream: str | None, follow: bool,
+             as_json: bool) -> None:
+    """A task's log (stdout, or --stderr), up to its last 5000 lines.
+
+    TASK is a chunk's task (chunk-0001, a retry's chunk-0001-r1), inspect or stitch; without
+    it, the last attempt of the job's first failed chunk, else its first chunk.
+    """
+    if as_json and follow:
+        raise click.UsageError("--json prints one answer of the API; it cannot --follow")
+    api = api_of(ctx)
+    if as_json:
+        print_json(task_logs.read_log(api, job, task or task_logs.default_task(api.get_job(job)), stream or "stdout"))
+        return
+    task_logs.logs(api, job, task, stream or "stdout", follow, err)
 
 
 @cli.command("download")
@@ -224,39 +237,57 @@ def open_cmd(ctx: click.Context, job: str, in_browser: bool) -> None:
 # ---------------------------------------------------------------- changing jobs
 
 
+def _print_changed(result: dict[str, Any], job: str, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    run = result.get("run")
+    out.print(f"{result.get('id', job)} {result.get('status', '?')}" + (f" (run {run})" if run else ""),
+              markup=False)
+
+
 def _action(name: str, verb: str, doc: str) -> None:
     @click.argument("job")
     @json_option
     @click.pass_context
     def command(ctx: click.Context, job: str, as_json: bool) -> None:
-        result = api_of(ctx).call("POST", f"jobs/{job}/{verb}", feature=f"{verb} a job")
-        if as_json:
-            print_json(result)
-        else:
-            out.print(f"{result.get('id', job)} {result.get('status', verb)}")
+        _print_changed(api_of(ctx).call("POST", f"jobs/{job}/{verb}", feature=f"{verb} a job"), job, as_json)
 
     command.__doc__ = doc
     cli.command(name)(command)
 
 
 _action("cancel", "cancel", "Cancel JOB: its render tasks stop; finished jobs cannot be cancelled.")
-_action("retry", "retry", "Start a new run of a failed or cancelled JOB.")
-_action("pause", "pause", "Pause JOB: running tasks finish, no new ones start.")
-_action("resume", "resume", "Resume a paused JOB.")
+_action("retry", "retry", "Start a new run of a failed or cancelled JOB: chunks that succeeded keep their "
+        "frames, the others render again (`renderctl show` lists the runs).")
+_action("resume", "resume", "Resume a paused JOB where it was.")
 
 
-@cli.command("priority")
+@cli.command("pause")
+@click.argument("job")
+@click.option("--mode", type=click.Choice(["wait", "requeue"]), default="wait", show_default=True,
+              help="wait: running tasks finish; requeue: running tasks stop and render again on resume.")
+@json_option
+@click.pass_context
+def pause_cmd(ctx: click.Context, job: str, mode: str, as_json: bool) -> None:
+    """Pause JOB: no new task starts until `renderctl resume`; `renderctl wait` exits 4 meanwhile."""
+    result = api_of(ctx).call("POST", f"jobs/{job}/pause", body={"mode": mode}, feature="pause a job")
+    _print_changed(result, job, as_json)
+
+
+# ignore_unknown_options: "-5" is the priority, not an option.
+@cli.command("priority", context_settings={"ignore_unknown_options": True})
 @click.argument("job")
 @click.argument("value", type=click.IntRange(-1000, 1000), metavar="N")
 @json_option
 @click.pass_context
 def priority_cmd(ctx: click.Context, job: str, value: int, as_json: bool) -> None:
-    """Set JOB's priority to N (-1000..1000)."""
+    """Set JOB's priority to N (-1000..1000; higher renders first) while it has not finished."""
     result = api_of(ctx).call("PATCH", f"jobs/{job}", body={"priority": value}, feature="change a job's priority")
     if as_json:
         print_json(result)
     else:
-        out.print(f"{result.get('id', job)} priority {value}")
+        out.print(f"{result.get('id', job)} priority {(result.get('spec') or {}).get('priority', value)}")
 
 
 def hide_key(argv: list[str]) -> list[str]:

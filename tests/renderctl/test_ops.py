@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from renderctl.ops import failed_task, job_row
+from renderctl.task_logs import default_task, new_lines
 from renderctl.timeline import duration, steps
 from renderctl.waiting import eta_text, result_line
 
@@ -46,3 +49,29 @@ def test_the_result_line_and_row_say_what_happened():
     assert job_row(job) == ("job-1", "shot010.zip", "failed", "3/6", "2026-01-01 10:00:00", "ci")
     assert eta_text({"progress": {"etaSeconds": 125}}) == "ETA 2m05s"
     assert eta_text(job) == ""
+
+
+def test_the_apis_eta_shows_as_its_time_and_the_time_left_until_then():
+    now = datetime(2026, 12, 1, 12, 30, 0, tzinfo=UTC)
+    assert eta_text({"progress": {"eta": "2026-12-01T12:31:05Z"}}, now) == "ETA 12:31:05Z (in 1m05s)"
+    assert eta_text({"progress": {"eta": "2026-12-02T14:30:00Z"}}, now) == "ETA 2026-12-02 14:30:00Z (in 26h00m00s)"
+    assert eta_text({"progress": {"eta": "2026-12-01T12:29:00Z"}}, now) == "ETA 12:29:00Z (overdue)"
+    assert eta_text({"progress": {"eta": None}}, now) == ""
+
+
+def test_a_followed_log_prints_each_line_once_however_the_apis_window_slides():
+    assert new_lines([], ["a", "b"]) == ["a", "b"]
+    assert new_lines(["a", "b"], ["a", "b", "c"]) == ["c"]
+    assert new_lines(["a"], ["a", "a"]) == ["a"]  # a repeated line is still a new line
+    shown = [f"line {n}" for n in range(30)]
+    slid = [f"line {n}" for n in range(10, 35)]  # the API's last lines: the first ten fell out
+    assert new_lines(shown, slid) == [f"line {n}" for n in range(30, 35)]
+    assert new_lines(shown, [f"line {n}" for n in range(100, 110)]) == [f"line {n}" for n in range(100, 110)]
+
+
+def test_without_a_task_the_log_is_the_failed_chunks_last_attempt():
+    log = "http://127.0.0.1:1/devstoreaccount1/renders/job-1/logs/chunk-0002-r2/stderr.txt"
+    failed = {"error": {"code": "frames_failed", "details": {"chunks": [{"chunk": "chunk-0002", "log": log}]}}}
+    assert default_task(failed) == "chunk-0002-r2"
+    assert default_task({"chunks": [{"id": "chunk-0001", "status": "succeeded"}]}) == "chunk-0001"
+    assert default_task({"error": None}) == "inspect"
