@@ -23,7 +23,10 @@ def job_name(job: dict[str, Any]) -> str:
     name = job.get("name") or (job.get("request") or {}).get("name")
     if isinstance(name, str) and name:
         return name
-    blob = (job.get("source") or {}).get("blobName") or ""
+    blob = str((job.get("source") or {}).get("blobName") or "")
+    blend = (job.get("bundle") or {}).get("blendPath")
+    if blob.startswith("manifests/") and isinstance(blend, str) and blend:
+        return blend  # a folder sent by content: its manifest's hash says nothing to an artist
     return PurePosixPath(blob).name if blob else "-"
 
 

@@ -217,3 +217,17 @@ def test_a_second_download_fetches_only_the_missing_and_the_cut_short_files(stac
     assert with_logs.code == 0, with_logs.output
     assert (tmp_path / "logs" / "logs" / "chunk-0001" / "stdout.txt").read_text().startswith(
         renderctl("logs", job_id, "chunk-0001", env=env, cwd=tmp_path).stdout.splitlines()[0])
+
+
+def test_a_job_submitted_paused_in_preview_order_waits_paused_until_cancelled(stack, textured_folder, tmp_path):
+    env = env_for(stack, tmp_path)
+    job_id = submit(stack, textured_folder, tmp_path, "--frames", "1-3", "--paused", "--frame-order", "preview")
+    waited = renderctl("wait", job_id, "--json", env=env, cwd=tmp_path)
+    assert waited.code == 4, waited.output
+    doc = json.loads(waited.stdout)
+    assert doc["status"] == "paused" and doc["request"]["frameOrder"] == "preview"
+    assert doc["progress"]["framesDone"] == 0
+    again = renderctl("pause", job_id, env=env, cwd=tmp_path)
+    assert again.code == 1 and "409 invalid_status" in again.stderr, again.output
+    cancelled = renderctl("cancel", job_id, env=env, cwd=tmp_path)
+    assert cancelled.code == 0 and "cancelled" in cancelled.stdout, cancelled.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from renderctl.ops import failed_task, job_row
+from renderctl.ops import failed_task, job_name, job_row
 from renderctl.task_logs import default_task, new_lines
 from renderctl.timeline import duration, steps
 from renderctl.waiting import eta_text, result_line
@@ -49,6 +49,8 @@ def test_the_result_line_and_row_say_what_happened():
     assert job_row(job) == ("job-1", "shot010.zip", "failed", "3/6", "2026-01-01 10:00:00", "ci")
     assert eta_text({"progress": {"etaSeconds": 125}}) == "ETA 2m05s"
     assert eta_text(job) == ""
+    by_content = {"source": {"blobName": "manifests/sha256/6ad3.json"}, "bundle": {"blendPath": "shots/a.blend"}}
+    assert job_name(by_content) == "shots/a.blend"
 
 
 def test_the_apis_eta_shows_as_its_time_and_the_time_left_until_then():
