@@ -75,7 +75,7 @@ Show = Callable[[dict[str, Any]], None]  # shows the job as just read
 
 
 @contextmanager
-def _display(console: Console) -> Iterator[Show]:
+def display(console: Console) -> Iterator[Show]:
     if console.is_terminal:
         with Progress(TextColumn("{task.fields[phase]:<10}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("frames {task.fields[eta]}"), console=console, transient=True) as bar:
@@ -108,7 +108,7 @@ def wait(api: Api, job_id: str, console: Console, *, timeout: float | None, inte
     deadline = None if timeout is None else time.monotonic() + timeout
     job = api.get_job(job_id)
     try:
-        with _display(console) as show:
+        with display(console) as show:
             while job["status"] not in EXIT_CODES:
                 show(job)
                 if deadline is not None and time.monotonic() >= deadline:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
+
+from rich.console import Console
 
 from renderctl.ops import failed_task, job_name, job_row
 from renderctl.task_logs import default_task, new_lines
 from renderctl.timeline import duration, steps
-from renderctl.waiting import eta_text, result_line
+from renderctl.waiting import display, eta_text, result_line
 
 
 def test_history_events_pair_into_steps_with_durations_and_outcomes():
@@ -77,3 +80,21 @@ def test_without_a_task_the_log_is_the_failed_chunks_last_attempt():
     assert default_task(failed) == "chunk-0002-r2"
     assert default_task({"chunks": [{"id": "chunk-0001", "status": "succeeded"}]}) == "chunk-0001"
     assert default_task({"error": None}) == "inspect"
+
+
+def test_the_wait_shows_phase_frames_and_eta_as_a_bar_on_a_terminal_and_as_lines_elsewhere():
+    rendering = {"id": "job-1", "status": "rendering",
+                 "progress": {"framesDone": 3, "framesTotal": 24, "eta": "2099-01-01T00:00:00Z"}}
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=160, record=True)
+    with display(terminal) as show:
+        show(rendering)
+    drawn = terminal.export_text()
+    assert "rendering" in drawn and "3/24" in drawn and "ETA 2099-01-01 00:00:00Z (in " in drawn
+
+    log = Console(file=io.StringIO(), force_terminal=False, width=160)
+    with display(log) as show:
+        for job in (rendering, rendering, {**rendering, "progress": {"framesDone": 6, "framesTotal": 24}}):
+            show(job)
+    lines = log.file.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1] == "job-1 rendering 6/24 frames"
+    assert lines[0].startswith("job-1 rendering 3/24 frames ETA 2099-01-01 00:00:00Z (in ")
