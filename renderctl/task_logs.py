@@ -52,7 +52,12 @@ def default_task(job: dict[str, Any]) -> str:
         return failed_task(failed[0])
     chunks = job.get("chunks") or []
     bad = [c["id"] for c in chunks if c.get("status") == "failed"]
-    return bad[0] if bad else (chunks[0]["id"] if chunks else "inspect")
+    if bad or chunks:
+        return bad[0] if bad else str(chunks[0]["id"])
+    total = (job.get("progress") or {}).get("chunksTotal")
+    if isinstance(total, int) and total > 0:  # a summary without its chunk list: ids as the planner names them
+        return f"chunk-{1:0{max(4, len(str(total)))}d}"
+    return "inspect"
 
 
 def new_lines(shown: list[str], lines: list[str]) -> list[str]:

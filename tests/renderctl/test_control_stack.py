@@ -101,6 +101,7 @@ def test_pause_wait_priority_resume_with_a_followed_log_and_the_eta(stack, textu
     whole = renderctl("logs", job_id, "chunk-0001", env=env, cwd=tmp_path)
     assert whole.code == 0 and followed == whole.stdout.splitlines(), (followed, whole.stdout)
     assert any("Saved: 'frames/shot_0004.png'" in line for line in followed)
+    assert renderctl("logs", job_id, env=env, cwd=tmp_path).stdout == whole.stdout  # no TASK: the first chunk
     first_seen = follower.lines[0][0]
     assert ended - first_seen >= 1.0, "every line came at once: the log was not followed"
     assert "Traceback" not in stderr

@@ -80,6 +80,8 @@ def test_without_a_task_the_log_is_the_failed_chunks_last_attempt():
     assert default_task(failed) == "chunk-0002-r2"
     assert default_task({"chunks": [{"id": "chunk-0001", "status": "succeeded"}]}) == "chunk-0001"
     assert default_task({"error": None}) == "inspect"
+    assert default_task({"progress": {"chunksTotal": 12}}) == "chunk-0001"
+    assert default_task({"progress": {"chunksTotal": 12_000}}) == "chunk-00001"
 
 
 def test_the_wait_shows_phase_frames_and_eta_as_a_bar_on_a_terminal_and_as_lines_elsewhere():
