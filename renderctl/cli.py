@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from renderctl import ops, task_logs
-from renderctl.client import Api, ApiError, CliError
+from renderctl.client import Api, ApiError, CliError, job_path
 from renderctl.config import ConfigError, resolve
 from renderctl.submitting import SubmitOptions, submit
 from renderctl.waiting import wait as wait_for_job
@@ -184,7 +184,7 @@ def history_cmd(ctx: click.Context, job: str, as_json: bool) -> None:
     Each activity, wait and timer with its start, duration and outcome, then a summary of
     each wait's own polls, timers and events.
     """
-    data = api_of(ctx).call("GET", f"jobs/{job}/history")
+    data = api_of(ctx).call("GET", job_path(job, "history"))
     if as_json:
         print_json(data)
         return
@@ -264,7 +264,7 @@ def _action(name: str, verb: str, doc: str) -> None:
     @json_option
     @click.pass_context
     def command(ctx: click.Context, job: str, as_json: bool) -> None:
-        _print_changed(api_of(ctx).call("POST", f"jobs/{job}/{verb}", feature=f"{verb} a job"), job, as_json)
+        _print_changed(api_of(ctx).call("POST", job_path(job, verb), feature=f"{verb} a job"), job, as_json)
 
     command.__doc__ = doc
     cli.command(name)(command)
@@ -288,7 +288,7 @@ def pause_cmd(ctx: click.Context, job: str, mode: str, as_json: bool) -> None:
 
     Meanwhile `renderctl wait` exits 4. A finished or paused job cannot be paused (409).
     """
-    result = api_of(ctx).call("POST", f"jobs/{job}/pause", body={"mode": mode}, feature="pause a job")
+    result = api_of(ctx).call("POST", job_path(job, "pause"), body={"mode": mode}, feature="pause a job")
     _print_changed(result, job, as_json)
 
 
@@ -303,7 +303,7 @@ def priority_cmd(ctx: click.Context, job: str, value: int, as_json: bool) -> Non
 
     Only while the job has not finished (409 invalid_status after).
     """
-    result = api_of(ctx).call("PATCH", f"jobs/{job}", body={"priority": value}, feature="change a job's priority")
+    result = api_of(ctx).call("PATCH", job_path(job), body={"priority": value}, feature="change a job's priority")
     if as_json:
         print_json(result)
     else:

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 from rich.table import Table
 
 from renderctl import timeline
-from renderctl.client import Api, CliError, NotSupported
+from renderctl.client import Api, CliError, NotSupported, job_path
 from renderctl.task_logs import failed_task, fetch_log
 from renderctl.transfer import RemoteFile, download_files
 
@@ -115,7 +115,7 @@ def history(data: dict[str, Any], out: Console) -> None:
 
 
 def download(api: Api, job_id: str, folder: Path, kinds: set[str], console: Console) -> None:
-    data = api.call("GET", f"jobs/{job_id}/outputs", feature="download outputs (short-lived read URLs)")
+    data = api.call("GET", job_path(job_id, "outputs"), feature="download outputs (short-lived read URLs)")
     files = [RemoteFile(str(f["name"]), str(f["url"]), f.get("size")) for f in data.get("files", [])
              if f.get("kind") in kinds]
     if not files:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from renderctl.client import Api, ApiError, CliError
+from renderctl.client import Api, ApiError, CliError, job_path
 
 FULL_LOG_LINES = 5_000  # the most the API's `tail` gives
 FOLLOW_INTERVAL = 1.0
@@ -24,7 +24,7 @@ _CONTEXT = 20  # lines that place the last shown line in a window that slid past
 
 
 def read_log(api: Api, job_id: str, task: str, stream: str) -> dict[str, Any]:
-    data = api.call("GET", f"jobs/{job_id}/tasks/{task}/log", params={"stream": stream, "tail": FULL_LOG_LINES},
+    data = api.call("GET", job_path(job_id, "tasks", task, "log"), params={"stream": stream, "tail": FULL_LOG_LINES},
                     feature="task logs")
     if not isinstance(data, dict):
         raise CliError(f"the API answered the log of {task} with something other than JSON", code="bad_answer")

@@ -220,7 +220,8 @@ def test_a_second_download_fetches_only_the_missing_and_the_cut_short_files(stac
         renderctl("logs", job_id, "chunk-0001", env=env, cwd=tmp_path).stdout.splitlines()[0])
 
 
-def test_a_job_submitted_paused_in_preview_order_waits_paused_until_cancelled(stack, textured_folder, tmp_path):
+def test_a_job_submitted_paused_in_preview_order_waits_paused_and_no_id_reaches_another_route(
+        stack, textured_folder, tmp_path):
     env = env_for(stack, tmp_path)
     job_id = submit(stack, textured_folder, tmp_path, "--frames", "1-3", "--paused", "--frame-order", "preview")
     waited = renderctl("wait", job_id, "--json", env=env, cwd=tmp_path)
@@ -230,5 +231,13 @@ def test_a_job_submitted_paused_in_preview_order_waits_paused_until_cancelled(st
     assert doc["progress"]["framesDone"] == 0
     again = renderctl("pause", job_id, env=env, cwd=tmp_path)
     assert again.code == 1 and "409 invalid_status" in again.stderr, again.output
+    # A hostile id (from a list a script reads) does not turn a resume into another route's call.
+    for hostile in (f"{job_id}/cancel#", f"{job_id}/cancel?", f"../jobs/{job_id}/cancel#"):
+        smuggled = renderctl("resume", hostile, env=env, cwd=tmp_path)
+        assert smuggled.code == 1 and "Traceback" not in smuggled.output, smuggled.output
+        assert job(stack, job_id)["status"] == "paused"
+    for hostile in ("../health", "job-x/history"):
+        shown = renderctl("show", hostile, env=env, cwd=tmp_path)
+        assert shown.code == 1 and "Traceback" not in shown.output, shown.output
     cancelled = renderctl("cancel", job_id, env=env, cwd=tmp_path)
     assert cancelled.code == 0 and "cancelled" in cancelled.stdout, cancelled.output

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
+from renderctl.client import job_path
 from renderctl.ops import failed_task, job_name, job_row
 from renderctl.task_logs import default_task, new_lines
 from renderctl.timeline import duration, steps
@@ -100,3 +101,9 @@ def test_the_wait_shows_phase_frames_and_eta_as_a_bar_on_a_terminal_and_as_lines
     lines = log.file.getvalue().splitlines()
     assert len(lines) == 2 and lines[1] == "job-1 rendering 6/24 frames"
     assert lines[0].startswith("job-1 rendering 3/24 frames ETA 2099-01-01 00:00:00Z (in ")
+
+
+def test_ids_go_into_the_path_as_one_segment_each():
+    assert job_path("job-1", "tasks", "chunk-0001", "log") == "jobs/job-1/tasks/chunk-0001/log"
+    assert job_path("job-1/cancel#", "retry") == "jobs/job-1%2Fcancel%23/retry"
+    assert job_path("..", "tasks", "../x?y", "log") == "jobs/%2E%2E/tasks/..%2Fx%3Fy/log"
