@@ -17,11 +17,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from renderctl import ops
-from renderctl.client import Api, ApiError, CliError
+from renderctl import ops, task_logs
+from renderctl.client import Api, ApiError, CliError, job_path
 from renderctl.config import ConfigError, resolve
 from renderctl.submitting import SubmitOptions, submit
 from renderctl.waiting import wait as wait_for_job
+from shared.job_spec import FRAME_ORDERS
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False, soft_wrap=True)
@@ -64,8 +65,9 @@ def cli(ctx: click.Context, url: str | None, key: str | None, profile: str | Non
     renderctl download JOB out/                      the video and the frames
 
     Exit codes of wait (and submit --wait): 0 completed, 1 timed out, 2 failed,
-    3 cancelled, 4 paused. Other failures: 1, 5 if the API is unreachable,
-    6 if the API cannot do the command yet.
+    3 cancelled, 4 paused. Other failures: 1 (the API's error code and message),
+    2 a bad argument, 5 the API is unreachable, 6 the API cannot do the command yet,
+    130 Ctrl-C.
     """
     ctx.ensure_object(dict)
     ctx.obj.update(url=url, key=key, profile=profile)
@@ -85,8 +87,10 @@ def cli(ctx: click.Context, url: str | None, key: str | None, profile: str | Non
 @click.option("--video/--no-video", default=None, help="Stitch a video (default: as render.json says, else yes).")
 @click.option("--at", "at", metavar="TIME", help="Do not start before TIME (ISO 8601; notBefore).")
 @click.option("--paused", is_flag=True, help="Submit the job paused.")
-@click.option("--frame-order", type=click.Choice(["sequential", "reverse", "binary"]), help="Order of the frames.")
-@click.option("--name", metavar="NAME", help="A name for the job, shown in `renderctl jobs`.")
+@click.option("--frame-order", type=click.Choice(FRAME_ORDERS), help="Order of the frames: sequential, or preview "
+              "(frames spread over the shot first, for an early look at all of it).")
+@click.option("--name", metavar="NAME", help="A name for the job, shown in `renderctl jobs`, once the API takes one "
+              "(until then renderctl says so before uploading).")
 @click.option("--idempotency-key", metavar="KEY", help="Becomes the job id; rerunning with it returns the same job.")
 @click.option("--as-bundle", is_flag=True, help="Send a folder as one zip, not by content (uploads everything).")
 @click.option("--wait", "then_wait", is_flag=True, help="Wait for the job as `renderctl wait` does.")
@@ -123,9 +127,12 @@ def submit_cmd(ctx: click.Context, path: Path, frames: str | None, chunk_size: i
 @json_option
 @click.pass_context
 def wait_cmd(ctx: click.Context, job: str, timeout: float | None, as_json: bool) -> None:
-    """Show JOB's progress until it completes (0), fails (2), is cancelled (3) or paused (4).
+    """Follow JOB's progress until it completes, fails, is cancelled or paused.
 
-    Ctrl-C stops the waiting, never the job. With --json, the job as last read.
+    Exits 0 completed, 1 timed out (--timeout), 2 failed, 3 cancelled, 4 paused. Shows the
+    phase, frames done/total and the ETA once the API has one: a live bar on a terminal, a
+    line per change otherwise. Ctrl-C stops the waiting, never the job. With --json, the job
+    as last read.
     """
     last: list[dict[str, Any]] = []
     code = wait_for_job(api_of(ctx), job, err, timeout=timeout, last=last)
@@ -172,8 +179,12 @@ def show_cmd(ctx: click.Context, job: str, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def history_cmd(ctx: click.Context, job: str, as_json: bool) -> None:
-    """The orchestration's steps as a timeline: each activity, wait and timer with start, duration, outcome."""
-    data = api_of(ctx).call("GET", f"jobs/{job}/history")
+    """The orchestration's steps as a timeline for ops.
+
+    Each activity, wait and timer with its start, duration and outcome, then a summary of
+    each wait's own polls, timers and events.
+    """
+    data = api_of(ctx).call("GET", job_path(job, "history"))
     if as_json:
         print_json(data)
         return
@@ -184,11 +195,24 @@ def history_cmd(ctx: click.Context, job: str, as_json: bool) -> None:
 @click.argument("job")
 @click.argument("task", required=False)
 @click.option("--stderr", "stream", flag_value="stderr", help="The task's stderr instead of its stdout.")
-@click.option("--follow", is_flag=True, help="Keep printing what the task writes until it ends.")
+@click.option("--follow", is_flag=True, help="Wait for the task to start, print its lines as it writes them, "
+              "and end when the task ends.")
+@json_option
 @click.pass_context
-def logs_cmd(ctx: click.Context, job: str, task: str | None, stream: str | None, follow: bool) -> None:
-    """A task's log (stdout, or --stderr); without TASK, the job's failed or first task."""
-    ops.logs(api_of(ctx), job, task, stream or "stdout", follow, out)
+def logs_cmd(ctx: click.Context, job: str, task: str | None, stream: str | None, follow: bool,
+             as_json: bool) -> None:
+    """A task's log: its stdout, or --stderr, up to its last 5000 lines.
+
+    TASK is a chunk's task (chunk-0001, a retry's chunk-0001-r1), inspect or stitch; without
+    it, the last attempt of the job's first failed chunk, else its first chunk.
+    """
+    if as_json and follow:
+        raise click.UsageError("--json prints one answer of the API; it cannot --follow")
+    api = api_of(ctx)
+    if as_json:
+        print_json(task_logs.read_log(api, job, task or task_logs.default_task(api.get_job(job)), stream or "stdout"))
+        return
+    task_logs.logs(api, job, task, stream or "stdout", follow, err)
 
 
 @cli.command("download")
@@ -199,9 +223,11 @@ def logs_cmd(ctx: click.Context, job: str, task: str | None, stream: str | None,
 @click.option("--logs", is_flag=True, help="The tasks' logs.")
 @click.pass_context
 def download_cmd(ctx: click.Context, job: str, folder: Path | None, frames: bool, video: bool, logs: bool) -> None:
-    """Fetch JOB's outputs into FOLDER (default ./JOB): with no flag, the video and the frames.
+    """Fetch JOB's outputs into FOLDER (default ./JOB).
 
-    Parallel and resumable: files already there with the right size are skipped.
+    With no flag, the video and the frames; --frames, --video and --logs pick. Parallel and
+    resumable: files already there with the right size are skipped, others fetched again
+    (a file appears only once it is whole).
     """
     kinds = {k for k, on in (("frame", frames), ("video", video), ("log", logs)) if on} or {"frame", "video"}
     ops.download(api_of(ctx), job, folder or Path(job), kinds, err)
@@ -224,39 +250,64 @@ def open_cmd(ctx: click.Context, job: str, in_browser: bool) -> None:
 # ---------------------------------------------------------------- changing jobs
 
 
+def _print_changed(result: dict[str, Any], job: str, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    run = result.get("run")
+    out.print(f"{result.get('id', job)} {result.get('status', '?')}" + (f" (run {run})" if run else ""),
+              markup=False)
+
+
 def _action(name: str, verb: str, doc: str) -> None:
     @click.argument("job")
     @json_option
     @click.pass_context
     def command(ctx: click.Context, job: str, as_json: bool) -> None:
-        result = api_of(ctx).call("POST", f"jobs/{job}/{verb}", feature=f"{verb} a job")
-        if as_json:
-            print_json(result)
-        else:
-            out.print(f"{result.get('id', job)} {result.get('status', verb)}")
+        _print_changed(api_of(ctx).call("POST", job_path(job, verb), feature=f"{verb} a job"), job, as_json)
 
     command.__doc__ = doc
     cli.command(name)(command)
 
 
-_action("cancel", "cancel", "Cancel JOB: its render tasks stop; finished jobs cannot be cancelled.")
-_action("retry", "retry", "Start a new run of a failed or cancelled JOB.")
-_action("pause", "pause", "Pause JOB: running tasks finish, no new ones start.")
-_action("resume", "resume", "Resume a paused JOB.")
+_action("cancel", "cancel", "Cancel JOB: its render tasks stop.\n\nA finished job cannot be cancelled "
+        "(409 job_finished).")
+_action("retry", "retry", "Start a new run of a failed or cancelled JOB.\n\nChunks that succeeded keep their "
+        "frames; the others render again (`renderctl show` lists the runs).")
+_action("resume", "resume", "Resume a paused JOB where it was.")
 
 
-@cli.command("priority")
+@cli.command("pause")
+@click.argument("job")
+@click.option("--mode", type=click.Choice(["wait", "requeue"]), default="wait", show_default=True,
+              help="wait: running tasks finish; requeue: running tasks stop and render again on resume.")
+@json_option
+@click.pass_context
+def pause_cmd(ctx: click.Context, job: str, mode: str, as_json: bool) -> None:
+    """Pause JOB: no new task starts until `renderctl resume`.
+
+    Meanwhile `renderctl wait` exits 4. A finished or paused job cannot be paused (409).
+    """
+    result = api_of(ctx).call("POST", job_path(job, "pause"), body={"mode": mode}, feature="pause a job")
+    _print_changed(result, job, as_json)
+
+
+# ignore_unknown_options: "-5" is the priority, not an option.
+@cli.command("priority", context_settings={"ignore_unknown_options": True})
 @click.argument("job")
 @click.argument("value", type=click.IntRange(-1000, 1000), metavar="N")
 @json_option
 @click.pass_context
 def priority_cmd(ctx: click.Context, job: str, value: int, as_json: bool) -> None:
-    """Set JOB's priority to N (-1000..1000)."""
-    result = api_of(ctx).call("PATCH", f"jobs/{job}", body={"priority": value}, feature="change a job's priority")
+    """Set JOB's priority to N, -1000..1000 (higher renders first).
+
+    Only while the job has not finished (409 invalid_status after).
+    """
+    result = api_of(ctx).call("PATCH", job_path(job), body={"priority": value}, feature="change a job's priority")
     if as_json:
         print_json(result)
     else:
-        out.print(f"{result.get('id', job)} priority {value}")
+        out.print(f"{result.get('id', job)} priority {(result.get('spec') or {}).get('priority', value)}")
 
 
 def hide_key(argv: list[str]) -> list[str]:

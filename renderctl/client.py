@@ -7,6 +7,7 @@ up in a log line or an error message).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -47,6 +48,17 @@ class ApiError(CliError):
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"
+
+
+def job_path(job_id: str, *rest: str) -> str:
+    """`jobs/<job id>/<rest…>` with each part quoted whole: a job or task id as typed (or read
+    from a file) can never name another route, add a query or climb with `..`."""
+    return "/".join(["jobs", *(_segment(part) for part in (job_id, *rest))])
+
+
+def _segment(part: str) -> str:
+    quoted = quote(part, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted  # dots alone are unreserved
 
 
 def _error_of(body: Any) -> dict[str, Any] | None:
@@ -104,7 +116,7 @@ class Api:
     # ------------------------------------------------------------------ the routes
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.call("GET", f"jobs/{job_id}")
+        result: dict[str, Any] = self.call("GET", job_path(job_id))
         return result
 
     def list_jobs(self, status: str | None, top: int) -> dict[str, Any]:

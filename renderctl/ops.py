@@ -1,9 +1,8 @@
-"""What the reading commands print: job tables, a job's detail, the history timeline,
-logs and downloads (the last two against routes the API is gaining)."""
+"""What the reading commands print: job tables, a job's detail, the history timeline and
+downloads (task logs are renderctl.task_logs)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +12,8 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 from rich.table import Table
 
 from renderctl import timeline
-from renderctl.client import Api, CliError, NotSupported
+from renderctl.client import Api, CliError, NotSupported, job_path
+from renderctl.task_logs import failed_task, fetch_log
 from renderctl.transfer import RemoteFile, download_files
 
 LOG_TAIL_LINES = 15
@@ -23,7 +23,10 @@ def job_name(job: dict[str, Any]) -> str:
     name = job.get("name") or (job.get("request") or {}).get("name")
     if isinstance(name, str) and name:
         return name
-    blob = (job.get("source") or {}).get("blobName") or ""
+    blob = str((job.get("source") or {}).get("blobName") or "")
+    blend = (job.get("bundle") or {}).get("blendPath")
+    if blob.startswith("manifests/") and isinstance(blend, str) and blend:
+        return blend  # a folder sent by content: its manifest's hash says nothing to an artist
     return PurePosixPath(blob).name if blob else "-"
 
 
@@ -47,6 +50,7 @@ def show(api: Api, job: dict[str, Any], out: Console) -> None:
     spec = job.get("spec") or {}
     if spec:
         out.print("spec: " + ", ".join(f"{k}={v}" for k, v in spec.items()), markup=False)
+    _runs(job, out)
     chunks = job.get("chunks") or []
     if chunks:
         table = Table("chunk", "frames", "status", "attempts", "seconds", box=None)
@@ -65,12 +69,16 @@ def show(api: Api, job: dict[str, Any], out: Console) -> None:
             _log_tail(api, job["id"], failed_task(failed), out)
 
 
-def failed_task(failed: dict[str, Any]) -> str:
-    """The task of a failed chunk's last attempt: named by its log URL (…/logs/<taskId>/…)."""
-    parts = str(failed.get("log") or "").split("/")
-    if "logs" in parts and parts.index("logs") + 1 < len(parts):
-        return parts[parts.index("logs") + 1]
-    return str(failed.get("chunk"))
+def _runs(job: dict[str, Any], out: Console) -> None:
+    """Each run of a retried job: when it started and ended, and how."""
+    runs = [r for r in job.get("runs") or [] if isinstance(r, dict)]
+    if len(runs) < 2:
+        return
+    for run in runs:
+        error: dict[str, Any] = run["error"] if isinstance(run.get("error"), dict) else {}
+        out.print(f"run {run.get('run')}: {run.get('status') or 'running'}  started {run.get('startedAt') or '-'}  "
+                  f"ended {run.get('endedAt') or '-'}" + (f"  {error.get('code')}" if error.get("code") else ""),
+                  markup=False)
 
 
 def _frames(frames: Any) -> str:
@@ -106,31 +114,8 @@ def history(data: dict[str, Any], out: Console) -> None:
                   f"{kinds['timer']} timers, {kinds['event']} events", markup=False)
 
 
-def fetch_log(api: Api, job_id: str, task: str, stream: str) -> str:
-    data = api.call("GET", f"jobs/{job_id}/tasks/{task}/log", params={"stream": stream}, feature="task logs")
-    if isinstance(data, dict):
-        return str(data.get("text") or data.get("content") or "")
-    return str(data or "")
-
-
-def logs(api: Api, job_id: str, task: str | None, stream: str, follow: bool, out: Console) -> None:
-    if task is None:
-        job = api.get_job(job_id)
-        chunks = job.get("chunks") or []
-        failed = [c["id"] for c in chunks if c.get("status") == "failed"]
-        task = failed[0] if failed else (chunks[0]["id"] if chunks else "inspect")
-    shown = 0
-    while True:
-        text = fetch_log(api, job_id, task, stream)
-        out.print(text[shown:], end="", markup=False)
-        shown = len(text)
-        if not follow or api.get_job(job_id)["status"] in ("completed", "failed", "cancelled"):
-            return
-        time.sleep(2)
-
-
 def download(api: Api, job_id: str, folder: Path, kinds: set[str], console: Console) -> None:
-    data = api.call("GET", f"jobs/{job_id}/outputs", feature="download outputs (short-lived read URLs)")
+    data = api.call("GET", job_path(job_id, "outputs"), feature="download outputs (short-lived read URLs)")
     files = [RemoteFile(str(f["name"]), str(f["url"]), f.get("size")) for f in data.get("files", [])
              if f.get("kind") in kinds]
     if not files:

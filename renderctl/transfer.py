@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from azure.core.exceptions import AzureError
-from azure.storage.blob import BlobBlock, BlobClient
 
 from renderctl.client import CliError
 
@@ -31,6 +29,11 @@ def _block_id(index: int) -> str:
 
 def upload_file(path: Path, sas_url: str, advance: Progress, *, block_size: int = BLOCK_SIZE,
                 workers: int = WORKERS) -> None:
+    # Imported here: the storage SDK takes a second or two to import, which every other command
+    # (jobs, wait, logs in a script's loop) would pay for nothing.
+    from azure.core.exceptions import AzureError
+    from azure.storage.blob import BlobBlock, BlobClient
+
     size = path.stat().st_size
     blob = BlobClient.from_blob_url(sas_url)
     count = max(1, -(-size // block_size))

@@ -40,6 +40,13 @@ def test_python_m_renderctl_lists_every_command():
         assert f"  {name} " in done.stdout, name
 
 
+def test_no_command_summary_is_cut_short_in_the_list():
+    done = subprocess.run([sys.executable, "-m", "renderctl", "--help"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, env={"PYTHONPATH": str(ROOT), "COLUMNS": "100"})
+    listing = done.stdout.split("Commands:")[1].splitlines()
+    assert [line for line in listing if line.rstrip().endswith("...")] == []
+
+
 def test_a_bad_argument_is_a_usage_error_not_a_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "renderctl", "--api", "http://127.0.0.1:9/api", "jobs", "--limit",
                            "0"], capture_output=True, text=True, cwd=tmp_path, timeout=60,

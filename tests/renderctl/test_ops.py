@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from renderctl.ops import failed_task, job_row
+import io
+from datetime import UTC, datetime
+
+from rich.console import Console
+
+from renderctl.client import job_path
+from renderctl.ops import failed_task, job_name, job_row
+from renderctl.task_logs import default_task, new_lines
 from renderctl.timeline import duration, steps
-from renderctl.waiting import eta_text, result_line
+from renderctl.waiting import display, eta_text, result_line
 
 
 def test_history_events_pair_into_steps_with_durations_and_outcomes():
@@ -46,3 +53,57 @@ def test_the_result_line_and_row_say_what_happened():
     assert job_row(job) == ("job-1", "shot010.zip", "failed", "3/6", "2026-01-01 10:00:00", "ci")
     assert eta_text({"progress": {"etaSeconds": 125}}) == "ETA 2m05s"
     assert eta_text(job) == ""
+    by_content = {"source": {"blobName": "manifests/sha256/6ad3.json"}, "bundle": {"blendPath": "shots/a.blend"}}
+    assert job_name(by_content) == "shots/a.blend"
+
+
+def test_the_apis_eta_shows_as_its_time_and_the_time_left_until_then():
+    now = datetime(2026, 12, 1, 12, 30, 0, tzinfo=UTC)
+    assert eta_text({"progress": {"eta": "2026-12-01T12:31:05Z"}}, now) == "ETA 12:31:05Z (in 1m05s)"
+    assert eta_text({"progress": {"eta": "2026-12-02T14:30:00Z"}}, now) == "ETA 2026-12-02 14:30:00Z (in 26h00m00s)"
+    assert eta_text({"progress": {"eta": "2026-12-01T12:29:00Z"}}, now) == "ETA 12:29:00Z (overdue)"
+    assert eta_text({"progress": {"eta": None}}, now) == ""
+
+
+def test_a_followed_log_prints_each_line_once_however_the_apis_window_slides():
+    assert new_lines([], ["a", "b"]) == ["a", "b"]
+    assert new_lines(["a", "b"], ["a", "b", "c"]) == ["c"]
+    assert new_lines(["a"], ["a", "a"]) == ["a"]  # a repeated line is still a new line
+    shown = [f"line {n}" for n in range(30)]
+    slid = [f"line {n}" for n in range(10, 35)]  # the API's last lines: the first ten fell out
+    assert new_lines(shown, slid) == [f"line {n}" for n in range(30, 35)]
+    assert new_lines(shown, [f"line {n}" for n in range(100, 110)]) == [f"line {n}" for n in range(100, 110)]
+
+
+def test_without_a_task_the_log_is_the_failed_chunks_last_attempt():
+    log = "http://127.0.0.1:1/devstoreaccount1/renders/job-1/logs/chunk-0002-r2/stderr.txt"
+    failed = {"error": {"code": "frames_failed", "details": {"chunks": [{"chunk": "chunk-0002", "log": log}]}}}
+    assert default_task(failed) == "chunk-0002-r2"
+    assert default_task({"chunks": [{"id": "chunk-0001", "status": "succeeded"}]}) == "chunk-0001"
+    assert default_task({"error": None}) == "inspect"
+    assert default_task({"progress": {"chunksTotal": 12}}) == "chunk-0001"
+    assert default_task({"progress": {"chunksTotal": 12_000}}) == "chunk-00001"
+
+
+def test_the_wait_shows_phase_frames_and_eta_as_a_bar_on_a_terminal_and_as_lines_elsewhere():
+    rendering = {"id": "job-1", "status": "rendering",
+                 "progress": {"framesDone": 3, "framesTotal": 24, "eta": "2099-01-01T00:00:00Z"}}
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=160, record=True)
+    with display(terminal) as show:
+        show(rendering)
+    drawn = terminal.export_text()
+    assert "rendering" in drawn and "3/24" in drawn and "ETA 2099-01-01 00:00:00Z (in " in drawn
+
+    log = Console(file=io.StringIO(), force_terminal=False, width=160)
+    with display(log) as show:
+        for job in (rendering, rendering, {**rendering, "progress": {"framesDone": 6, "framesTotal": 24}}):
+            show(job)
+    lines = log.file.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1] == "job-1 rendering 6/24 frames"
+    assert lines[0].startswith("job-1 rendering 3/24 frames ETA 2099-01-01 00:00:00Z (in ")
+
+
+def test_ids_go_into_the_path_as_one_segment_each():
+    assert job_path("job-1", "tasks", "chunk-0001", "log") == "jobs/job-1/tasks/chunk-0001/log"
+    assert job_path("job-1/cancel#", "retry") == "jobs/job-1%2Fcancel%23/retry"
+    assert job_path("..", "tasks", "../x?y", "log") == "jobs/%2E%2E/tasks/..%2Fx%3Fy/log"
