@@ -81,6 +81,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
         self._last = 0.0
         self.writes = 0
+        self.failed_uploads = 0  # in a row: a node without a route to storage logs it once, not every beat
 
     def start(self) -> None:
         self._thread.start()  # its first beat is at once (on the thread: an upload may take a while)
@@ -121,5 +122,10 @@ class Heartbeat:
             if self.url is not None:
                 error = put_blob(self.url, body)
                 if error:
-                    self._log(f"heartbeat upload failed (ignored): {error}")
+                    if not self.failed_uploads:
+                        self._log(f"heartbeat upload failed (ignored; said again only once it works): {error}")
+                    self.failed_uploads += 1
+                elif self.failed_uploads:
+                    self._log(f"heartbeat upload works again after {self.failed_uploads} failed")
+                    self.failed_uploads = 0
             self.writes += 1
