@@ -94,15 +94,20 @@ def cosmos_client(settings: Any, **client_options: Any) -> CosmosClient:
 
 
 def ensure_cosmos_container(settings: Any, client: CosmosClient | None = None) -> ContainerProxy:
-    """Create the database and the jobs container (partition key /id) if missing; start-up only.
+    """Create the database, the jobs container (partition key /id) and the chunk pages'
+    container (/jobId) if missing; start-up only. Returns the jobs container.
 
-    Reads first: in Azure, infra creates both and the app's identity holds a data-plane
+    Reads first: in Azure, infra creates them and the app's identity holds a data-plane
     role only, which may read a container's metadata but not create databases.
     """
     client = client or cosmos_client(settings)
-    what = f"ensure {settings.cosmos_database}/{settings.cosmos_container}"
-    container = client.get_database_client(settings.cosmos_database).get_container_client(
-        settings.cosmos_container)
+    _ensure(client, settings.cosmos_database, settings.cosmos_chunks_container, "/jobId")
+    return _ensure(client, settings.cosmos_database, settings.cosmos_container, "/id")
+
+
+def _ensure(client: CosmosClient, database_name: str, name: str, partition_key: str) -> ContainerProxy:
+    what = f"ensure {database_name}/{name}"
+    container = client.get_database_client(database_name).get_container_client(name)
     try:
         with _mapped(what):
             container.read()
@@ -110,9 +115,8 @@ def ensure_cosmos_container(settings: Any, client: CosmosClient | None = None) -
     except NotFoundError:
         pass
     with _mapped(what):
-        database = client.create_database_if_not_exists(settings.cosmos_database)
-        return database.create_container_if_not_exists(settings.cosmos_container,
-                                                       partition_key=PartitionKey(path="/id"))
+        database = client.create_database_if_not_exists(database_name)
+        return database.create_container_if_not_exists(name, partition_key=PartitionKey(path=partition_key))
 
 
 class CosmosJobStore:

@@ -13,13 +13,14 @@ from typing import Any
 
 from shared import names
 from shared.bootstrap import Services
+from shared.chunk_pages import record_pages
 from shared.errors import ConflictError, NotFoundError, PermanentError, ValidationError
+from shared.job_chunks import read_pages, update_chunks
 from shared.job_document import ChunkStatus, JobStatus, current_run
 from shared.job_spec import JobSpec
 from shared.jobs import apply_status, is_stale_run, update_job
 from shared.pipeline import batch_tasks
 from shared.pipeline.lifecycle import publish
-from shared.planning import chunks_from_json, progress
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def start_run(svc: Services, payload: Json) -> Json:
         except (NotFoundError, ConflictError):
             pass
         return {"ended": doc["status"]}
-    if not doc.get("chunks"):
+    if not doc.get("chunkCount"):
         return {"planned": False}
     batch_tasks.upload_node_scripts(svc, job_id)
     hold_if_paused(svc, doc, _batch_job(payload))
@@ -120,7 +121,8 @@ def requeue_chunks(svc: Services, payload: Json) -> Json:
     if _inactive(doc, run):
         return {"requeued": [], "ended": doc["status"]}
     spec = JobSpec.from_json(doc["spec"])
-    spent = [c for c in doc["chunks"] if c["id"] in wanted and c["attempts"] >= 1 + spec.max_retries]
+    pages = read_pages(svc.chunks, job_id)
+    spent = [c for p in pages for c in p["chunks"] if c["id"] in wanted and c["attempts"] >= 1 + spec.max_retries]
     if spent:
         frames = ", ".join(c["frames"] for c in spent[:50])
         return {"requeued": [], "error": {
@@ -128,16 +130,19 @@ def requeue_chunks(svc: Services, payload: Json) -> Json:
             "message": f"frames {frames} went missing after {spec.max_retries + 1} renders",
             "details": {"chunks": [c["id"] for c in spent[:50]], "chunkCount": len(spent)}}}
 
+    def again(c: Json) -> None:
+        if c["id"] in wanted and c["status"] == ChunkStatus.SUCCEEDED.value:
+            c["status"] = ChunkStatus.PENDING.value
+    written = update_chunks(svc.chunks, job_id, again,
+                            pages=[p for p in pages if any(c["id"] in wanted for c in p["chunks"])]).written
+
     def reset(d: Json) -> None:
         if _inactive(d, run):
             return
-        for c in d["chunks"]:
-            if c["id"] in wanted and c["status"] == ChunkStatus.SUCCEEDED.value:
-                c["status"] = ChunkStatus.PENDING.value
         history = d.setdefault("history", {})
         history["requeues"] = int(history.get("requeues", 0)) + len(wanted)
         history["healed"] = int(history.get("healed", 0)) + len(wanted)
-        d["progress"] = progress(chunks_from_json(d["chunks"]))
+        record_pages(d, written)
     update_job(svc.jobs, job_id, reset)
     log.warning("job %s: frames of %d chunks went missing after rendering; rendering them again",
                 job_id, len(wanted))
@@ -204,9 +209,9 @@ def check_scene_paths(svc: Services, job_id: str, inspection: Json) -> None:
     update_job(svc.jobs, job_id, record)
 
 
-def unsafe_scene_failure(doc: Json) -> Json | None:
+def unsafe_scene_failure(chunks: list[Json]) -> Json | None:
     """A render task the node refused because it could not sandbox the scene: no retry helps."""
-    refused = [c for c in doc.get("chunks") or []
+    refused = [c for c in chunks
                if c.get("status") == ChunkStatus.FAILED.value
                and (c.get("failure") or {}).get("exitCode") == EXIT_UNSAFE_SCENE]
     if not refused:

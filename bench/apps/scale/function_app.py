@@ -31,6 +31,7 @@ import azure.functions as func  # noqa: E402
 from orchestrators.render_job import bp as render_job  # noqa: E402
 from shared import names  # noqa: E402
 from shared.adapters.fake_blob_store import FakeBlobStore  # noqa: E402
+from shared.adapters.fake_chunk_store import FakeChunkStore  # noqa: E402
 from shared.adapters.fake_event_publisher import RecordingEventPublisher  # noqa: E402
 from shared.adapters.fake_job_store import FakeJobStore  # noqa: E402
 from shared.adapters.fake_render_backend import FakeRenderBackend  # noqa: E402
@@ -65,7 +66,8 @@ SERVICES = Services(
     settings=Settings.from_env({"STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
                                 "COSMOS_ENDPOINT": "https://cosmos.invalid/", "LOCALBATCH_URL": "http://lb.invalid",
                                 "DEFAULT_CHUNK_SIZE": str(CHUNK_SIZE)}),
-    blobs=_blobs, jobs=FakeJobStore(), backend=_Backend(_blobs), events=RecordingEventPublisher())
+    blobs=_blobs, jobs=FakeJobStore(), chunks=FakeChunkStore(), backend=_Backend(_blobs),
+    events=RecordingEventPublisher())
 
 # The fakes are not thread-safe and devhost runs activities on a pool: one at a time.
 _lock = threading.Lock()
