@@ -17,6 +17,7 @@ from renderctl.client import Api, CliError, NotSupported
 from renderctl.transfer import RemoteFile, download_files
 
 LOG_TAIL_LINES = 15
+CHUNK_PAGE = 1000  # the most GET /api/jobs/{jobId}/chunks gives at once
 
 
 def job_name(job: dict[str, Any]) -> str:
@@ -47,7 +48,7 @@ def show(api: Api, job: dict[str, Any], out: Console) -> None:
     spec = job.get("spec") or {}
     if spec:
         out.print("spec: " + ", ".join(f"{k}={v}" for k, v in spec.items()), markup=False)
-    chunks = job.get("chunks") or []
+    chunks = job_chunks(api, job)
     if chunks:
         table = Table("chunk", "frames", "status", "attempts", "seconds", box=None)
         for chunk in chunks:
@@ -63,6 +64,24 @@ def show(api: Api, job: dict[str, Any], out: Console) -> None:
             out.print(f"  failed {failed.get('chunk')} frames {_frames(failed.get('frames'))} "
                       f"exit {failed.get('exitCode', '?')}: {failed.get('reason') or ''}", markup=False)
             _log_tail(api, job["id"], failed_task(failed), out)
+
+
+def job_chunks(api: Api, job: dict[str, Any], status: str | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+    """The job's chunks from GET /api/jobs/{jobId}/chunks, every page (the first `limit` only when
+    given); an API from before chunk pages has them in the job itself."""
+    if "chunks" in job:
+        chunks = [c for c in job["chunks"] or [] if status is None or c.get("status") == status]
+        return chunks[:limit] if limit is not None else chunks
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": min(limit or CHUNK_PAGE, CHUNK_PAGE), **({"status": status} if status else {})}
+    while True:
+        page = api.call("GET", f"jobs/{job['id']}/chunks", params=params, feature="chunk pages")
+        found += page.get("chunks") or []
+        token = page.get("continuationToken")
+        if not token or (limit is not None and len(found) >= limit):
+            return found[:limit] if limit is not None else found
+        params["continuationToken"] = token
 
 
 def failed_task(failed: dict[str, Any]) -> str:
@@ -116,9 +135,8 @@ def fetch_log(api: Api, job_id: str, task: str, stream: str) -> str:
 def logs(api: Api, job_id: str, task: str | None, stream: str, follow: bool, out: Console) -> None:
     if task is None:
         job = api.get_job(job_id)
-        chunks = job.get("chunks") or []
-        failed = [c["id"] for c in chunks if c.get("status") == "failed"]
-        task = failed[0] if failed else (chunks[0]["id"] if chunks else "inspect")
+        first = job_chunks(api, job, "failed", limit=1) or job_chunks(api, job, limit=1)
+        task = first[0]["id"] if first else "inspect"
     shown = 0
     while True:
         text = fetch_log(api, job_id, task, stream)
