@@ -18,6 +18,7 @@ from shared.adapters.fake_chunk_store import FakeChunkStore
 from shared.adapters.fake_event_publisher import RecordingEventPublisher
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.bootstrap import Services
+from shared.chunk_pages import PAGE_SIZE
 from shared.config import Settings
 from shared.job_chunks import read_chunks
 from shared.job_document import JobSource, SourceKind, upload_job_id
@@ -223,3 +224,30 @@ def test_a_bundle_overwritten_before_validation_fails_its_job_and_leaves_the_new
     assert result["ok"] is False
     assert result["error"]["code"] == "bundle_changed"
     assert svc.blobs.download("scenes", "artist-a/shot010.zip") == newer
+
+
+def test_a_10000_chunk_job_runs_end_to_end_and_no_update_rewrites_the_chunk_list(functions):
+    """10,000 frames at chunk size 1: 10,000 render tasks plus the stitch, through the real
+    orchestration over the simulated backend. Every chunk write replaces one page of at most
+    PAGE_SIZE chunks; the job document holds the counts, not the chunks."""
+    svc = make_services()
+    replaced: list[int] = []
+    replace_page = svc.chunks.replace_page
+
+    def counted(page: dict, *, etag: str) -> dict:
+        replaced.append(len(page["chunks"]))
+        return replace_page(page, etag=etag)
+    svc.chunks.replace_page = counted  # type: ignore[method-assign]
+    manifest = {"frames": "1-10000", "fps": 24, "resolution": "64x36", "chunkSize": 1, "video": {"name": "v.mp4"}}
+    job_id, run = run_upload(functions, svc, bundle_zip(manifest))
+    assert run.status == "Completed", run.error
+    doc = svc.jobs.get(job_id)
+    assert doc["status"] == "completed" and doc["chunkCount"] == 10_000 and doc["chunkPageCount"] == 50
+    assert doc["progress"]["framesDone"] == doc["progress"]["chunksDone"] == 10_000
+    chunks = read_chunks(svc.chunks, job_id)
+    assert len(chunks) == 10_000 and all(c["status"] == "succeeded" for c in chunks)
+    added = [task.id for _, task in svc.backend.added]
+    assert len(added) == 10_002 and added[-1] == "stitch"  # inspect, 10,000 renders, the stitch
+    assert replaced and max(replaced) <= PAGE_SIZE
+    assert len(json.dumps(doc)) < 64_000  # counts per page, never the chunks
+    assert run.max_history < 100
