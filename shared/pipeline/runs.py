@@ -29,6 +29,7 @@ Json = dict[str, Any]
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
 EXIT_UNSAFE_SCENE = 3     # apply_settings.py: the scene holds paths it cannot make safe
 MAX_SCENE_WARNINGS = 50   # unsafe paths neutralised on the node, recorded on the job
+MAX_LISTED = 50           # chunk ids an activity result names (the rest are counted)
 # render_output is replaced by every render task's -o, so an absolute one (Blender's default
 # is /tmp/) is harmless; a linked library is read when Blender opens the file, before any
 # script can neutralise it, so it is refused.
@@ -146,7 +147,7 @@ def requeue_chunks(svc: Services, payload: Json) -> Json:
     update_job(svc.jobs, job_id, reset)
     log.warning("job %s: frames of %d chunks went missing after rendering; rendering them again",
                 job_id, len(wanted))
-    return {"requeued": sorted(wanted)}
+    return {"requeued": sorted(wanted)[:MAX_LISTED], "requeuedCount": len(wanted)}  # bounded: it stays in history
 
 
 # ---------------------------------------------------------------- pause

@@ -437,7 +437,9 @@ def collect_render_results(svc: Services, payload: Json) -> Json:
         # A task vanished from the backend (e.g. its job was terminated under us): nothing to wait for.
         return {"retry": False, "error": _error(
             "chunks_lost", f"{len(unsettled)} chunks have no finished task", {"chunks": unsettled[:50]})}
-    return {"retry": bool(plan.requeue), "requeued": list(plan.requeue)}
+    # Bounded like every activity result: it stays in the orchestration's history.
+    return {"retry": bool(plan.requeue), "requeued": list(plan.requeue[:MAX_REPORTED_CHUNKS]),
+            "requeuedCount": len(plan.requeue)}
 
 
 def add_stitch_task(svc: Services, payload: Json) -> Json:

@@ -95,7 +95,7 @@ def test_a_stuck_task_is_a_failed_attempt_with_reason_stuck_and_is_requeued_with
     assert c["failure"]["reason"] == "stuck"
     assert c["attemptLog"][0]["result"] == "failed" and c["attemptLog"][0]["reason"] == "stuck"
     result = steps.collect_render_results(svc, {"jobId": JOB})
-    assert result == {"retry": True, "requeued": ["chunk-0001"]}
+    assert result == {"retry": True, "requeued": ["chunk-0001"], "requeuedCount": 1}
     again = chunk(job(svc), "chunk-0001")
     assert again["status"] == "pending" and again["failure"]["reason"] == "stuck"
     assert svc.blobs.download("renders", layout.log_blob(JOB, "chunk-0001", "stderr")).startswith(b"stuck")
