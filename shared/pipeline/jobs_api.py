@@ -103,8 +103,12 @@ def list_chunks(svc: Services, job_id: str, status: str | None, continuation: st
         raise ValidationError(f"limit must be 1..{MAX_CHUNK_LIMIT}", field="limit")
     start_page, start_index = decode_token(continuation, job_id, status) if continuation else (0, 0)
     numbers = pages_with(doc, status)
-    pages: Any = ((n, None) for n in numbers) if numbers is not None else (
-        (int(p["page"]), p) for p in svc.chunks.list_pages(job_id))
+    if isinstance(doc.get("chunks"), list) and not doc.get("chunkPageCount"):
+        pages: Any = [(0, {"chunks": doc["chunks"]})]  # a job stored before chunk pages: its list, inline
+    elif numbers is not None:
+        pages = ((n, None) for n in numbers)
+    else:
+        pages = ((int(p["page"]), p) for p in svc.chunks.list_pages(job_id))
     found: list[dict[str, Any]] = []
     for number, page in pages:
         if number < start_page:

@@ -41,10 +41,10 @@ def call(svc: Any, monkeypatch: pytest.MonkeyPatch, job_id: str = JOB, **params:
     return answer.status_code, json.loads(answer.get_body())
 
 
-def every_page(svc: Any, monkeypatch: pytest.MonkeyPatch, **params: str) -> tuple[list[dict], int]:
+def every_page(svc: Any, monkeypatch: pytest.MonkeyPatch, job_id: str = JOB, **params: str) -> tuple[list[dict], int]:
     found, calls, token = [], 0, None
     while True:
-        status, body = call(svc, monkeypatch, **params, **({"continuationToken": token} if token else {}))
+        status, body = call(svc, monkeypatch, job_id, **params, **({"continuationToken": token} if token else {}))
         assert status == 200, body
         found += body["chunks"]
         calls += 1
@@ -114,3 +114,17 @@ def test_an_unknown_or_malformed_job_is_a_404_or_400(svc, monkeypatch):
     assert status == 404, body
     status, body = call(svc, monkeypatch, "bad id!")
     assert status == 400 and body["error"]["field"] == "jobId"
+
+
+def test_a_job_stored_before_chunk_pages_lists_its_inline_chunks(svc, monkeypatch):
+    old = {k: v for k, v in svc.jobs.get(JOB).items() if k not in ("chunkPageCount", "chunkPages", "chunkCount")}
+    old.update(id="job-old", chunks=[
+        {"id": "chunk-0001", "frames": "1", "status": "succeeded", "attempts": 1, "seconds": 1.0},
+        {"id": "chunk-0002", "frames": "2", "status": "failed", "attempts": 3, "seconds": 1.0}])
+    svc.jobs.create(old)
+    chunks, _ = every_page(svc, monkeypatch, "job-old", limit="1")
+    assert [c["id"] for c in chunks] == ["chunk-0001", "chunk-0002"]
+    _, failed = call(svc, monkeypatch, "job-old", status="failed")
+    assert [c["id"] for c in failed["chunks"]] == ["chunk-0002"]
+    listed = jobs_api.job_summary(svc.jobs.get("job-old"))
+    assert "chunks" not in listed and listed["chunkCount"] == 2
