@@ -11,17 +11,19 @@ written, in the same update_job as the rest of its change.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.chunk_pages import PAGE_SIZE, new_page, split_into_pages
-from shared.errors import ConflictError, TransientError
+from shared.errors import ConflictError, NotFoundError, TransientError
 from shared.ports import ChunkPage, ChunkStore
 
 DEFAULT_ATTEMPTS = 8
 Json = dict[str, Any]
 ChunkMutation = Callable[[Json], Any]  # changes one chunk in place; its return value is ignored
+_PLANNED_ID = re.compile(r"chunk-([0-9]{1,6})")  # planning.plan_chunks's ids
 
 
 @dataclass
@@ -41,6 +43,21 @@ def read_pages(store: ChunkStore, job_id: str) -> list[ChunkPage]:
 def read_chunks(store: ChunkStore, job_id: str) -> list[Json]:
     """Every chunk of the job, in plan order."""
     return [c for p in store.list_pages(job_id) for c in p["chunks"]]
+
+
+def find_chunk(store: ChunkStore, job_id: str, chunk_id: str) -> Json | None:
+    """One chunk by id: first on the page its plan number puts it (chunk-0421: the 421st chunk,
+    page 2), so a log request reads one page, not all; then, for ids planned otherwise, everywhere."""
+    match = _PLANNED_ID.fullmatch(chunk_id)
+    if match is not None and int(match.group(1)) >= 1:
+        try:
+            page = store.get_page(job_id, (int(match.group(1)) - 1) // PAGE_SIZE)
+        except NotFoundError:
+            page = {"chunks": []}
+        found = next((c for c in page["chunks"] if c["id"] == chunk_id), None)
+        if found is not None:
+            return found
+    return next((c for c in read_chunks(store, job_id) if c["id"] == chunk_id), None)
 
 
 def write_chunks(store: ChunkStore, job_id: str, chunks: Sequence[Json], *,

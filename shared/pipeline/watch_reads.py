@@ -20,7 +20,7 @@ from shared.adapters.blob_sas import BlobSigner, read_blob_range, read_url
 from shared.bootstrap import Services
 from shared.errors import NotFoundError, PipelineError, ValidationError
 from shared.frames import FrameSet
-from shared.job_chunks import read_chunks
+from shared.job_chunks import find_chunk, read_chunks
 from shared.pipeline import layout
 from shared.pipeline.jobs_api import find_job
 from shared.pipeline.watching import batch_job_of, tool_version
@@ -99,10 +99,10 @@ def _job_task(svc: Services, doc: dict[str, Any], task_id: str) -> str:
         raise ValidationError("taskId must be 1-64 letters, digits, hyphens or underscores", field="taskId")
     if task_id in (names.INSPECT_TASK_ID, names.STITCH_TASK_ID):
         return task_id
-    for chunk in read_chunks(svc.chunks, doc["id"]):
-        attempts = int(chunk.get("attempts") or 0)
-        if any(attempt_task_id(chunk["id"], n) == task_id for n in range(1, attempts + 1)):
-            return task_id
+    chunk = find_chunk(svc.chunks, doc["id"], names.split_render_task_id(task_id)[0])
+    attempts = int(chunk.get("attempts") or 0) if chunk else 0
+    if chunk and any(attempt_task_id(chunk["id"], n) == task_id for n in range(1, attempts + 1)):
+        return task_id
     raise NotFoundError(f"job {doc['id']} has no task {task_id}", code="task_not_found")
 
 

@@ -12,7 +12,7 @@ from shared.adapters.fake_job_store import FakeJobStore
 from shared.chunk_pages import PAGE_SIZE
 from shared.errors import TransientError
 from shared.frames import FrameSet
-from shared.job_chunks import read_chunks, read_pages, update_chunks, write_chunks
+from shared.job_chunks import find_chunk, read_chunks, read_pages, update_chunks, write_chunks
 from shared.job_document import JobSource, SourceKind, job_document
 from shared.jobs import apply_chunk_pages, update_job
 from shared.planning import chunks_to_json, plan_chunks
@@ -103,3 +103,18 @@ def test_concurrent_chunk_updates_all_land_and_the_progress_adds_up():
     assert all(c["status"] == "succeeded" for c in read_chunks(chunks, "job-1"))
     progress = jobs.get("job-1")["progress"]
     assert progress["framesDone"] == progress["framesTotal"] == 260 and progress["chunksDone"] == 260
+
+
+def test_a_chunk_is_found_on_the_page_its_number_names_reading_only_that_page():
+    store = FakeChunkStore()
+    chunks = planned("1-450")
+    chunks[-1]["id"] = "extra-1"  # an id not from plan_chunks: found by reading every page
+    write_chunks(store, "job-1", chunks)
+    reads: list[int] = []
+    get_page, list_pages = store.get_page, store.list_pages
+    store.get_page = lambda job, n: reads.append(n) or get_page(job, n)  # type: ignore[method-assign]
+    store.list_pages = lambda job: reads.append(-1) or list_pages(job)  # type: ignore[method-assign]
+    assert find_chunk(store, "job-1", "chunk-0421")["frames"] == "421"  # type: ignore[index]
+    assert reads == [2]
+    assert find_chunk(store, "job-1", "extra-1") is not None and reads == [2, -1]
+    assert find_chunk(store, "job-1", "chunk-9999") is None and find_chunk(store, "job-1", "chunk-0000") is None
