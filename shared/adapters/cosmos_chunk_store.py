@@ -10,7 +10,7 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient
 
-from shared.adapters.cosmos_job_store import _body, _mapped, cosmos_client
+from shared.adapters.cosmos_job_store import _body, _mapped, container_of
 from shared.chunk_pages import page_id
 from shared.ports import ChunkPage
 
@@ -22,9 +22,7 @@ class CosmosChunkStore:
     @classmethod
     def from_settings(cls, settings: Any, client: CosmosClient | None = None,
                       **client_options: Any) -> CosmosChunkStore:
-        client = client or cosmos_client(settings, **client_options)
-        database = client.get_database_client(settings.cosmos_database)
-        return cls(database.get_container_client(settings.cosmos_chunks_container))
+        return cls(container_of(settings, settings.cosmos_chunks_container, client, **client_options))
 
     def create_page(self, page: ChunkPage) -> ChunkPage:
         with _mapped(f"create chunk page {page.get('id')}"):

@@ -119,6 +119,13 @@ def _ensure(client: CosmosClient, database_name: str, name: str, partition_key: 
         return database.create_container_if_not_exists(name, partition_key=PartitionKey(path=partition_key))
 
 
+def container_of(settings: Any, name: str, client: CosmosClient | None = None,
+                 **client_options: Any) -> ContainerProxy:
+    """A container of the app's database, on the client given or a new one."""
+    client = client or cosmos_client(settings, **client_options)
+    return client.get_database_client(settings.cosmos_database).get_container_client(name)
+
+
 class CosmosJobStore:
     def __init__(self, container: ContainerProxy) -> None:
         self._container = container
@@ -127,9 +134,7 @@ class CosmosJobStore:
     def from_settings(cls, settings: Any, client: CosmosClient | None = None,
                       **client_options: Any) -> CosmosJobStore:
         """client_options go to the SDK client (e.g. retry_total=0 in tests)."""
-        client = client or cosmos_client(settings, **client_options)
-        database = client.get_database_client(settings.cosmos_database)
-        return cls(database.get_container_client(settings.cosmos_container))
+        return cls(container_of(settings, settings.cosmos_container, client, **client_options))
 
     def create(self, doc: JobDocument) -> JobDocument:
         with _mapped(f"create job {doc.get('id')}"):

@@ -65,29 +65,29 @@ def write_ru(size_bytes: int) -> float:
     return WRITE_RU[-1][1] * kb / WRITE_RU[-1][0]
 
 
-class _CountingJobStore(FakeJobStore):
-    """The in-memory job store, counting the bytes and estimated request units of each write."""
+class _WriteCounter:
+    """Counts the bytes and estimated request units of each document a store writes."""
 
     bytes_written = 0
     ru_estimate = 0.0
+    largest = 0
 
-    def _stored(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def _count(self, doc: dict[str, Any]) -> None:
         size = len(json.dumps(doc))
         self.bytes_written += size
         self.ru_estimate += write_ru(size)
+        self.largest = max(self.largest, size)
+
+
+class _CountingJobStore(FakeJobStore, _WriteCounter):
+    def _stored(self, doc: dict[str, Any]) -> dict[str, Any]:
+        self._count(doc)
         return super()._stored(doc)
 
 
-class _CountingChunkStore(FakeChunkStore):
-    bytes_written = 0
-    ru_estimate = 0.0
-    largest_page = 0
-
+class _CountingChunkStore(FakeChunkStore, _WriteCounter):
     def _stored(self, page: dict[str, Any]) -> dict[str, Any]:
-        size = len(json.dumps(page))
-        self.bytes_written += size
-        self.ru_estimate += write_ru(size)
-        self.largest_page = max(self.largest_page, size)
+        self._count(page)
         return super()._stored(page)
 
 
@@ -186,5 +186,5 @@ def bench_stats(req: func.HttpRequest) -> func.HttpResponse:
         body = {"activityCpuSeconds": dict(_cpu), "activityCalls": dict(_calls),
                 "jobWrites": jobs.writes, "jobBytesWritten": jobs.bytes_written, "jobWriteRu": jobs.ru_estimate,
                 "pageWrites": chunks.writes, "pageBytesWritten": chunks.bytes_written,
-                "pageWriteRu": chunks.ru_estimate, "largestPageBytes": chunks.largest_page}
+                "pageWriteRu": chunks.ru_estimate, "largestPageBytes": chunks.largest}
     return func.HttpResponse(json.dumps(body), mimetype="application/json")
