@@ -8,6 +8,7 @@ raises, every handler is safe to run twice, and a step of an earlier run changes
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,11 +17,12 @@ from shared.bootstrap import Services
 from shared.chunk_pages import record_pages
 from shared.errors import ConflictError, NotFoundError, PermanentError, ValidationError
 from shared.job_chunks import read_pages, update_chunks
-from shared.job_document import ChunkStatus, JobStatus, current_run
+from shared.job_document import Chunk, ChunkStatus, JobStatus, current_run
 from shared.job_spec import JobSpec
 from shared.jobs import apply_status, is_stale_run, update_job
-from shared.pipeline import batch_tasks
+from shared.pipeline import batch_tasks, layout
 from shared.pipeline.lifecycle import publish
+from shared.planning import chunks_from_json, expected_frame_files
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,8 @@ def requeue_chunks(svc: Services, payload: Json) -> Json:
         return {"requeued": [], "ended": doc["status"]}
     spec = JobSpec.from_json(doc["spec"])
     pages = read_pages(svc.chunks, job_id)
+    if int(payload.get("missingChunkCount") or 0) > len(wanted):  # verification named only the first
+        wanted = set(missing_frames(svc, doc, chunks_from_json(c for p in pages for c in p["chunks"]))[1])
     spent = [c for p in pages for c in p["chunks"] if c["id"] in wanted and c["attempts"] >= 1 + spec.max_retries]
     if spent:
         frames = ", ".join(c["frames"] for c in spent[:50])
@@ -148,6 +152,22 @@ def requeue_chunks(svc: Services, payload: Json) -> Json:
     log.warning("job %s: frames of %d chunks went missing after rendering; rendering them again",
                 job_id, len(wanted))
     return {"requeued": sorted(wanted)[:MAX_LISTED], "requeuedCount": len(wanted)}  # bounded: it stays in history
+
+
+def missing_frames(svc: Services, doc: Json, chunks: Sequence[Chunk]) -> tuple[list[str], list[str]]:
+    """The frame files the store lacks (or holds empty), and the ids of the chunks they belong to."""
+    job_id = doc["id"]
+    spec = JobSpec.from_json(doc["spec"])
+    prefix = layout.frames_prefix(job_id)
+    stored = {b.name: b.size for b in svc.blobs.list(svc.settings.renders_container, prefix)}
+    name = batch_tasks.frame_name(doc)
+    missing, missing_chunks = [], []
+    for chunk in chunks:
+        lost = [f for f in expected_frame_files(name, chunk, spec.format) if stored.get(prefix + f, 0) <= 0]
+        if lost:
+            missing += lost
+            missing_chunks.append(chunk.id)
+    return missing, missing_chunks
 
 
 # ---------------------------------------------------------------- pause

@@ -464,21 +464,15 @@ def verify_outputs(svc: Services, payload: Json) -> Json:
         return {"ok": False, "ended": doc["status"]}
     spec = JobSpec.from_json(doc["spec"])
     container = svc.settings.renders_container
-    name = batch_tasks.frame_name(doc)
-    stored = {b.name: b.size for b in svc.blobs.list(container, layout.frames_prefix(job_id))}
-    missing, missing_chunks = [], []
     chunks = chunks_from_json(read_chunks(svc.chunks, job_id))
-    for c in chunks:
-        lost = [f for f in expected_frame_files(name, c, spec.format)
-                if stored.get(layout.frames_prefix(job_id) + f, 0) <= 0]
-        if lost:
-            missing += lost
-            missing_chunks.append(c.id)
-    expected = [f for c in chunks for f in expected_frame_files(name, c, spec.format)]
+    missing, missing_chunks = runs.missing_frames(svc, doc, chunks)
+    expected = [f for c in chunks for f in expected_frame_files(batch_tasks.frame_name(doc), c, spec.format)]
     if missing:
         # The store lost them (or a node died mid-upload): the orchestration renders their
-        # chunks again (runs.requeue_chunks), within the job's retries.
-        return {"ok": False, "missingChunks": missing_chunks, "error": _error(
+        # chunks again (runs.requeue_chunks), within the job's retries. Named up to a bound
+        # (the result stays in the orchestration's history); the requeue finds the rest itself.
+        return {"ok": False, "missingChunks": missing_chunks[:MAX_REPORTED_CHUNKS],
+                "missingChunkCount": len(missing_chunks), "error": _error(
             "frames_missing", f"{len(missing)} rendered frames are missing or empty", {"frames": missing[:100]})}
     outputs: Json = {"container": container, "framesPrefix": layout.frames_prefix(job_id),
                      "frameCount": len(expected), "videoBlob": None, "videoUrl": None}

@@ -330,6 +330,23 @@ def test_frames_the_store_lost_are_rendered_again_instead_of_failing_the_job(fun
     assert doc["history"]["healed"] == 1
 
 
+def test_frames_of_more_chunks_than_a_result_names_are_all_rendered_again(functions):
+    """Verification names 50 missing chunks in its result (the history stays small); the
+    requeue finds the other ones itself, so one healing round renders all 200 again (three
+    rounds of 50 would not have been enough)."""
+    lost = [f"chunk-{n:04d}" for n in range(1, 201)]
+    svc = make_services(lose_frames=lost)
+    job_id, request = upload(svc, bundle_zip({**SMALL, "frames": "1-200", "chunkSize": 1}))
+    client = ReplayClient()
+    run = run_job(functions, svc, request, client)
+    assert run.status == "Completed", run.error
+    doc = svc.jobs.get(job_id)
+    assert doc["status"] == "completed" and doc["history"]["healed"] == 200
+    rerun = [t.id for _, t in svc.backend.added if t.id.endswith("-r1")]
+    assert len(rerun) == 200 and all(c["attempts"] == 2 for c in read_chunks(svc.chunks, job_id))
+    assert f"{job_id}:render:1" in client.replay.runs and f"{job_id}:render:2" not in client.replay.runs
+
+
 def test_frames_lost_on_every_render_fail_the_job_frames_missing_within_its_retries(functions):
     svc = make_services(lose_frames=("chunk-0002", "chunk-0002-r1", "chunk-0002-r2", "chunk-0002-r3"))
     job_id, request = upload(svc, bundle_zip({**SMALL, "maxRetries": 2}))
