@@ -70,7 +70,8 @@ def page_counts(page: Mapping[str, Any]) -> list[int]:
 
 def record_pages(doc: Json, pages: Iterable[Mapping[str, Any]]) -> bool:
     """Take the counts of pages as written into the job document, newer revs only, and
-    recompute the chunk counts of `progress` from all pages; returns whether anything moved."""
+    recompute from all pages the chunk counts of `progress`, `chunkCount` and `chunkPageCount`
+    (so chunks appended later, job_chunks.write_chunks, count at once); returns whether anything moved."""
     known: dict[str, list[int]] = doc.setdefault("chunkPages", {})
     changed = False
     for page in pages:
@@ -80,7 +81,10 @@ def record_pages(doc: Json, pages: Iterable[Mapping[str, Any]]) -> bool:
             known[key] = counts
             changed = True
     if changed:
-        doc["progress"] = {**(doc.get("progress") or {}), **summary(known)}
+        totals = summary(known)
+        doc["progress"] = {**(doc.get("progress") or {}), **totals}
+        doc["chunkCount"] = totals["chunksTotal"]
+        doc["chunkPageCount"] = 1 + max(int(k) for k in known)
     return changed
 
 

@@ -253,9 +253,7 @@ def plan_job(svc: Services, payload: Json) -> Json:
         if d.get("chunkCount") or _finished(d, run):
             return  # planned already (the activity ran twice), or cancelled meanwhile
         d["spec"] = spec.to_json()
-        d["chunkCount"] = sum(len(p["chunks"]) for p in pages)
-        d["chunkPageCount"] = len(pages)
-        record_pages(d, pages)
+        record_pages(d, pages)  # chunkCount, chunkPageCount, progress
         d["outputs"]["framesPrefix"] = layout.frames_prefix(job_id)
         if start_at is not None:
             d["notBefore"] = start_at

@@ -57,6 +57,9 @@ def test_the_summary_takes_only_newer_revs_of_a_page_so_late_writers_cannot_undo
     assert doc["progress"]["framesDone"] == 4 and doc["progress"]["framesTotal"] == 8
     assert doc["progress"]["eta"] == "2026-12-01T13:00:00Z"  # the watch fields stay
     assert doc["progress"]["chunkStatus"] == {"pending": 4, "queued": 0, "running": 0, "succeeded": 4, "failed": 0}
+    assert doc["chunkCount"] == 8 and doc["chunkPageCount"] == 2
+    assert record_pages(doc, [new_page("job-1", 2, chunks("9-10", 1))])  # chunks planned later count at once
+    assert doc["chunkCount"] == 10 and doc["chunkPageCount"] == 3 and doc["progress"]["framesTotal"] == 10
 
 
 def test_pages_with_a_status_and_unsettled_pages_come_from_the_summary():
@@ -64,7 +67,7 @@ def test_pages_with_a_status_and_unsettled_pages_come_from_the_summary():
     for c in pages[1]["chunks"]:
         c["status"] = "succeeded"
     pages[2]["chunks"][5]["status"] = "failed"
-    doc: dict = {"chunkPageCount": len(pages)}
+    doc: dict = {}
     record_pages(doc, pages)
     assert pages_with(doc, "failed") == [2] and pages_with(doc, "succeeded") == [1]
     assert pages_with(doc, None) == list(range(5))

@@ -86,7 +86,6 @@ def rendering_job(svc: Services, job_id: str = "job-watch", *, frames: str = "1-
                input={"container": "renders", "blob": f"{job_id}/input/shot.blend", "eTag": "0x1", "size": 10})
     doc["timestamps"]["startedAt"] = svc.now()
     pages = write_chunks(svc.chunks, job_id, chunks_to_json(start_attempts(chunks, [c.id for c in chunks])))
-    doc.update(chunkCount=len(chunks), chunkPageCount=len(pages))
     record_pages(doc, pages)
     svc.jobs.create(doc)
     svc.backend.create_job(job_id)
