@@ -41,6 +41,9 @@ param cosmosDatabaseName string = 'render'
 @description('Cosmos DB container for job documents, partition key /id (COSMOS_CONTAINER).')
 param cosmosContainerName string = 'jobs'
 
+@description('Cosmos DB container for the chunk pages of jobs, partition key /jobId (COSMOS_CHUNKS_CONTAINER).')
+param cosmosChunksContainerName string = 'chunks'
+
 @description('Days before the lifecycle rule deletes blobs in the renders container.')
 @minValue(1)
 param rendersRetentionDays int = 30
@@ -168,6 +171,7 @@ module cosmos 'modules/cosmos.bicep' = {
     tags: tags
     databaseName: cosmosDatabaseName
     containerName: cosmosContainerName
+    chunksContainerName: cosmosChunksContainerName
     functionPrincipalId: apiIdentity.outputs.principalId
   }
 }
@@ -235,6 +239,7 @@ module api 'modules/functionapp.bicep' = {
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmosDatabaseName
     cosmosContainerName: cosmosContainerName
+    cosmosChunksContainerName: cosmosChunksContainerName
     batchAccountUrl: batch.outputs.accountUrl
     batchPoolId: batch.outputs.poolId
     batchNodeIdentityId: poolIdentity.outputs.id

@@ -11,8 +11,8 @@ polls only every PAUSED_POLL_SECONDS (a resume wakes it at once), so a pause of
 
 Runs: a retry starts this orchestration again under the same instance id with
 `run` > 1; every activity gets the run number and changes nothing for a later run.
-A run after the first skips validation and planning (the chunks are in the job
-document) unless the first run never got that far.
+A run after the first skips validation and planning (the chunks are stored, in pages)
+unless the first run never got that far.
 Healing: frames that verification finds missing (a store that lost them, a node that
 died mid-upload) send their chunks round again, and a failed stitch runs again, each
 bounded, before the job fails.
@@ -137,7 +137,8 @@ def _render(ctx: df.DurableOrchestrationContext, request: dict[str, Any], job: d
         missing = verified.get("missingChunks") or []
         if missing and heals < MAX_HEALS:
             heals += 1
-            requeued = yield _call(ctx, names.REQUEUE_CHUNKS, {**job, "chunks": missing}, trail)
+            requeued = yield _call(ctx, names.REQUEUE_CHUNKS, {
+                **job, "chunks": missing, "missingChunkCount": verified.get("missingChunkCount", len(missing))}, trail)
             if requeued.get("error"):
                 return dict(requeued["error"])
             round_, render = round_ + 1, True

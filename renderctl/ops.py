@@ -13,6 +13,7 @@ from rich.table import Table
 
 from renderctl import timeline
 from renderctl.client import Api, CliError, NotSupported, job_path
+from renderctl.job_chunks import job_chunks
 from renderctl.task_logs import failed_task, fetch_log
 from renderctl.transfer import RemoteFile, download_files
 
@@ -51,7 +52,7 @@ def show(api: Api, job: dict[str, Any], out: Console) -> None:
     if spec:
         out.print("spec: " + ", ".join(f"{k}={v}" for k, v in spec.items()), markup=False)
     _runs(job, out)
-    chunks = job.get("chunks") or []
+    chunks = job_chunks(api, job)
     if chunks:
         table = Table("chunk", "frames", "status", "attempts", "seconds", box=None)
         for chunk in chunks:

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from renderctl.client import Api, ApiError, CliError, job_path
+from renderctl.job_chunks import job_chunks
 
 FULL_LOG_LINES = 5_000  # the most the API's `tail` gives
 FOLLOW_INTERVAL = 1.0
@@ -43,14 +44,18 @@ def failed_task(failed: dict[str, Any]) -> str:
     return str(failed.get("chunk"))
 
 
-def default_task(job: dict[str, Any]) -> str:
-    """The last attempt of the first failed chunk, else the first chunk, else the inspection."""
+def default_task(job: dict[str, Any], api: Api | None = None) -> str:
+    """The last attempt of the first failed chunk, else the first chunk, else the inspection.
+    With `api`, a job summary without its chunk list asks the chunk pages for them."""
     error = job.get("error") if isinstance(job.get("error"), dict) else {}
     details = (error or {}).get("details")
     failed = (details or {}).get("chunks") if isinstance(details, dict) else None
     if isinstance(failed, list) and failed and isinstance(failed[0], dict):
         return failed_task(failed[0])
-    chunks = job.get("chunks") or []
+    if api is not None and "chunks" not in job and job.get("id"):
+        chunks = job_chunks(api, job, "failed", limit=1) or job_chunks(api, job, limit=1)
+    else:
+        chunks = job.get("chunks") or []
     bad = [c["id"] for c in chunks if c.get("status") == "failed"]
     if bad or chunks:
         return bad[0] if bad else str(chunks[0]["id"])
@@ -103,7 +108,7 @@ def follow(api: Api, job_id: str, task: str, stream: str, err: Console, *,
 
 def logs(api: Api, job_id: str, task: str | None, stream: str, follow_it: bool, err: Console) -> None:
     if task is None:
-        task = default_task(api.get_job(job_id))
+        task = default_task(api.get_job(job_id), api)
     if follow_it:
         follow(api, job_id, task, stream, err)
         return

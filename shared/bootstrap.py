@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from shared.config import Settings
 from shared.jobs import utc_now
-from shared.ports import BlobStore, EventPublisher, JobStore, RenderBackend
+from shared.ports import BlobStore, ChunkStore, EventPublisher, JobStore, RenderBackend
 
 
 @dataclass
@@ -19,6 +19,7 @@ class Services:
     settings: Settings
     blobs: BlobStore
     jobs: JobStore
+    chunks: ChunkStore  # the chunk pages of the jobs (shared/job_chunks.py)
     backend: RenderBackend
     events: EventPublisher
     now: Callable[[], str] = field(default=utc_now)
@@ -26,6 +27,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     from shared.adapters.blob_store import AzureBlobStore
+    from shared.adapters.cosmos_chunk_store import CosmosChunkStore
     from shared.adapters.cosmos_job_store import CosmosJobStore
     from shared.adapters.eventgrid_publisher import EventGridPublisher, NullEventPublisher
 
@@ -49,6 +51,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         blobs=AzureBlobStore.from_settings(settings),
         jobs=CosmosJobStore.from_settings(settings),
+        chunks=CosmosChunkStore.from_settings(settings),
         backend=backend,
         events=events,
     )

@@ -86,6 +86,8 @@ _KEYS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "COSMOS_KEY": ("cosmos_key", "", _text),
     "COSMOS_DATABASE": ("cosmos_database", "render", _text),
     "COSMOS_CONTAINER": ("cosmos_container", "jobs", _text),
+    # A job's chunks, in pages of shared.chunk_pages.PAGE_SIZE (partition key /jobId).
+    "COSMOS_CHUNKS_CONTAINER": ("cosmos_chunks_container", "chunks", _text),
     "COSMOS_VERIFY_TLS": ("cosmos_verify_tls", "true", _bool),
     "RENDER_BACKEND": ("render_backend", "local", _backend),
     "LOCALBATCH_URL": ("localbatch_url", "", _url),
@@ -130,6 +132,7 @@ class Settings:
     cosmos_key: str
     cosmos_database: str
     cosmos_container: str
+    cosmos_chunks_container: str
     cosmos_verify_tls: bool
     render_backend: str
     localbatch_url: str
@@ -204,6 +207,9 @@ class Settings:
         if self.scenes_container == self.renders_container:
             raise ValidationError("SCENES_CONTAINER and RENDERS_CONTAINER must differ",
                                   field="RENDERS_CONTAINER", code="invalid_setting")
+        if self.cosmos_chunks_container == self.cosmos_container:
+            raise ValidationError("COSMOS_CHUNKS_CONTAINER must differ from COSMOS_CONTAINER",
+                                  field="COSMOS_CHUNKS_CONTAINER", code="invalid_setting")
         if self.assets_container in (self.scenes_container, self.renders_container):
             raise ValidationError("ASSETS_CONTAINER must differ from SCENES_CONTAINER and RENDERS_CONTAINER",
                                   field="ASSETS_CONTAINER", code="invalid_setting")

@@ -207,7 +207,8 @@ def job_document(job_id: str, source: JobSource, *, now: str, renders_container:
         "status": JobStatus.QUEUED.value,
         "source": source.to_json(),
         "spec": spec.to_json() if spec else None,
-        "chunks": [],
+        "chunkCount": 0,       # the chunks themselves are in pages (shared.chunk_pages)
+        "chunkPageCount": 0,
         "progress": {"framesDone": 0, "framesTotal": len(spec.frames) if spec else 0,
                      "chunksDone": 0, "chunksFailed": 0, "chunksTotal": 0},
         "outputs": {"container": renders_container, "framesPrefix": f"{job_id}/frames/", "videoUrl": None},

@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.chunk_pages import record_pages
 from shared.errors import ConflictError, PermanentError, TransientError, ValidationError
-from shared.job_document import Chunk, ChunkStatus, ErrorInfo, JobStatus, current_run
+from shared.job_document import ChunkStatus, ErrorInfo, JobStatus, current_run
 from shared.job_spec import JobSpec
-from shared.planning import chunks_from_json, chunks_to_json, progress
 from shared.ports import JobDocument, JobStore
 
 DEFAULT_ATTEMPTS = 8
@@ -180,10 +180,12 @@ def apply_priority(doc: JobDocument, priority: int) -> bool:
     return True
 
 
-def apply_retry(doc: JobDocument, *, now: str, chunk_ids: Iterable[str] | None = None,
-                everything: bool = False) -> int:
-    """Start a new run: the chunks to render again (failed ones, the chunks named, or all)
-    go back to pending with attempts 0; succeeded chunks keep their frames. Returns the run.
+def apply_retry(doc: JobDocument, *, now: str, chunks: list[dict[str, Any]] | None = None,
+                chunk_ids: Iterable[str] | None = None, everything: bool = False) -> int:
+    """Start a new run: the chunks to render again (failed ones, the chunks named, or all; of
+    `chunks`, the job's chunk list, changed in place) go back to pending with attempts 0;
+    succeeded chunks keep their frames. Returns the run. The caller stores the chunks
+    (shared.job_chunks) and records their pages on the document.
 
     ConflictError (with the status) unless the job failed or was cancelled (or, with
     `everything`, completed); ValidationError naming `chunks` for an id the job lacks."""
@@ -192,21 +194,11 @@ def apply_retry(doc: JobDocument, *, now: str, chunk_ids: Iterable[str] | None =
         allowed = "failed, cancelled or (with all) completed" if everything else "failed or cancelled"
         raise ConflictError(f"job {doc.get('id')} is {current.value}; only a {allowed} job can be retried",
                             code="invalid_status", details={"status": current.value})
-    chunks = doc.get("chunks") or []
-    known = {c["id"] for c in chunks}
-    wanted = None if chunk_ids is None else list(chunk_ids)
-    if wanted is not None:
-        unknown = [c for c in wanted if c not in known]
-        if unknown:
-            raise ValidationError(f"the job has no chunk {unknown[0]!r}", field="chunks")
+    chunks = chunks if chunks is not None else []
+    again = chunks_to_retry(chunks, chunk_ids, everything)
     for chunk in chunks:
-        again = everything or (chunk["id"] in wanted if wanted is not None
-                               else chunk["status"] != ChunkStatus.SUCCEEDED.value)
-        if again:
-            chunk.update(status=ChunkStatus.PENDING.value, attempts=0, seconds=None)
-            chunk.pop("failure", None)
-    if chunks:
-        doc["progress"] = progress(chunks_from_json(chunks))
+        if chunk["id"] in again:
+            reset_for_retry(chunk)
     run = current_run(doc) + 1
     doc["run"] = run
     runs = doc.setdefault("runs", [])
@@ -216,8 +208,30 @@ def apply_retry(doc: JobDocument, *, now: str, chunk_ids: Iterable[str] | None =
     doc.pop("pause", None)
     doc.setdefault("timestamps", {})["finishedAt"] = None
     # Unplanned (it failed validating): the new run starts from the beginning.
-    _record_status(doc, JobStatus.RENDERING if chunks else JobStatus.QUEUED, now)
+    planned = bool(chunks) or bool(doc.get("chunkCount"))
+    _record_status(doc, JobStatus.RENDERING if planned else JobStatus.QUEUED, now)
     return run
+
+
+def chunks_to_retry(chunks: Iterable[dict[str, Any]], chunk_ids: Iterable[str] | None = None,
+                    everything: bool = False) -> frozenset[str]:
+    """The ids a retry renders again; ValidationError naming `chunks` for an id the job lacks."""
+    chunks = list(chunks)
+    if everything:
+        return frozenset(c["id"] for c in chunks)
+    if chunk_ids is None:
+        return frozenset(c["id"] for c in chunks if c["status"] != ChunkStatus.SUCCEEDED.value)
+    known = {c["id"] for c in chunks}
+    wanted = list(chunk_ids)
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise ValidationError(f"the job has no chunk {unknown[0]!r}", field="chunks")
+    return frozenset(wanted)
+
+
+def reset_for_retry(chunk: dict[str, Any]) -> None:
+    chunk.update(status=ChunkStatus.PENDING.value, attempts=0, seconds=None)
+    chunk.pop("failure", None)
 
 
 def apply_spec(doc: JobDocument, spec: JobSpec) -> None:
@@ -227,21 +241,12 @@ def apply_spec(doc: JobDocument, spec: JobSpec) -> None:
     doc.setdefault("progress", {})["framesTotal"] = len(spec.frames)
 
 
-def apply_chunks(doc: JobDocument, chunks: Iterable[Chunk]) -> None:
-    """Replace the chunk list (plan, requeue, results) and recompute progress."""
+def apply_chunk_pages(doc: JobDocument, pages: Iterable[dict[str, Any]]) -> None:
+    """Take the counts of chunk pages just written (shared.job_chunks) into the job's summary
+    and progress (chunk_pages.record_pages); a terminal job keeps what it has."""
     if status_of(doc).is_terminal:
         return
-    doc["chunks"] = chunks_to_json(chunks)
-    doc["progress"] = progress(chunks_from_json(doc["chunks"]))
-
-
-def apply_chunk_updates(doc: JobDocument, updates: Iterable[Chunk]) -> None:
-    """Merge changed chunks into the stored list by id; unknown ids are ignored."""
-    if status_of(doc).is_terminal:
-        return
-    by_id = {c.id: c for c in updates}
-    merged = [by_id.get(c.id, c) for c in chunks_from_json(doc.get("chunks") or [])]
-    apply_chunks(doc, merged)
+    record_pages(doc, pages)
 
 
 def count_requeues(doc: JobDocument, count: int) -> None:

@@ -14,6 +14,9 @@ from typing import Any, Protocol
 from shared.tasks import TaskCounts, TaskSpec, TaskState
 
 JobDocument = dict[str, Any]  # the Cosmos job document of DESIGN.md, with `_etag` when read
+# One page of a job's chunks (shared.chunk_pages): {"id", "jobId", "page", "rev", "chunks": [...]},
+# with `_etag` when read.
+ChunkPage = dict[str, Any]
 
 
 class RenderBackend(Protocol):
@@ -90,6 +93,21 @@ class JobStore(Protocol):
 
     def list(self, *, status: str | None = None, top: int = 50,
              continuation: str | None = None) -> tuple[list[JobDocument], str | None]: ...
+
+    def ping(self) -> None: ...
+
+
+class ChunkStore(Protocol):
+    """A job's chunks in pages (shared.chunk_pages), partitioned by job id, written with
+    optimistic concurrency like the job documents; shared.job_chunks reads and changes them."""
+
+    def create_page(self, page: ChunkPage) -> ChunkPage: ...
+
+    def get_page(self, job_id: str, number: int) -> ChunkPage: ...
+
+    def replace_page(self, page: ChunkPage, *, etag: str) -> ChunkPage: ...
+
+    def list_pages(self, job_id: str) -> list[ChunkPage]: ...  # every page of the job, by number
 
     def ping(self) -> None: ...
 

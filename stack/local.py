@@ -113,6 +113,7 @@ def app_settings(info: StackInfo, overrides: dict[str, str] | None = None) -> di
         "COSMOS_KEY": info.cosmos_key,
         "COSMOS_DATABASE": "render",
         "COSMOS_CONTAINER": "jobs",
+        "COSMOS_CHUNKS_CONTAINER": "chunks",
         "COSMOS_VERIFY_TLS": "false",
         "RENDER_BACKEND": "local",
         "LOCALBATCH_URL": info.localbatch_url,

@@ -1,4 +1,5 @@
-"""Watching a job over HTTP (function key required): previews, task log tails, download links, provenance.
+"""Watching a job over HTTP (function key required): its chunks, previews, task log tails, download
+links, provenance.
 
 Thin: each route checks nothing itself and calls shared.pipeline.watch_reads, which checks
 every id and parameter (400 for a malformed one, 404 for one the job does not have).
@@ -11,7 +12,7 @@ import azure.functions as func
 
 from shared.adapters.blob_sas import cached_signer
 from shared.bootstrap import services
-from shared.pipeline import watch_reads
+from shared.pipeline import jobs_api, watch_reads
 from triggers.http_json import json_response, sync_api_errors
 
 bp = df.Blueprint()
@@ -47,3 +48,10 @@ def get_job_outputs(req: func.HttpRequest) -> func.HttpResponse:
 @sync_api_errors
 def get_job_provenance(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(watch_reads.provenance(services(), req.route_params["jobId"]))
+
+
+@bp.route(route="jobs/{jobId}/chunks", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@sync_api_errors
+def list_job_chunks(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(jobs_api.list_chunks(services(), req.route_params["jobId"], req.params.get("status"),
+                                              req.params.get("continuationToken"), req.params.get("limit")))

@@ -1,6 +1,8 @@
 // Job state: a serverless Cosmos DB (NoSQL) account, database `render`,
 // container `jobs` partitioned by /id (one document per job; the job id is the
-// orchestration instance id, so every read and write is a point operation).
+// orchestration instance id, so every read and write is a point operation), and
+// container `chunks` partitioned by /jobId (a job's chunks in pages of at most 200,
+// one document each, so a chunk update rewrites one small page, never the list).
 // Keys are disabled: the Function app uses its managed identity with a
 // data-plane role scoped to this one database.
 
@@ -20,6 +22,9 @@ param databaseName string
 
 @description('Container holding one document per job (COSMOS_CONTAINER).')
 param containerName string
+
+@description('Container holding the chunk pages of every job (COSMOS_CHUNKS_CONTAINER).')
+param chunksContainerName string
 
 @description('Principal id of the Function app identity that reads and writes jobs.')
 param functionPrincipalId string
@@ -98,6 +103,39 @@ resource jobs 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@202
           }
           {
             path: '/"_etag"/?'
+          }
+        ]
+      }
+    }
+  }
+}
+
+resource chunks 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
+  parent: database
+  name: chunksContainerName
+  properties: {
+    resource: {
+      id: chunksContainerName
+      partitionKey: {
+        paths: [
+          '/jobId'
+        ]
+        kind: 'Hash'
+        version: 2
+      }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        // Pages are read by partition (all of a job's) or by id, never queried on their
+        // contents: indexing only the page number keeps each page replace cheap.
+        includedPaths: [
+          {
+            path: '/page/?'
+          }
+        ]
+        excludedPaths: [
+          {
+            path: '/*'
           }
         ]
       }

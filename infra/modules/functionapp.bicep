@@ -56,6 +56,9 @@ param cosmosDatabaseName string
 @description('Cosmos DB container (COSMOS_CONTAINER).')
 param cosmosContainerName string
 
+@description('Cosmos DB container of chunk pages (COSMOS_CHUNKS_CONTAINER).')
+param cosmosChunksContainerName string
+
 @description('Batch account URL (BATCH_ACCOUNT_URL).')
 param batchAccountUrl string
 
@@ -113,6 +116,7 @@ var pipelineSettings = {
   COSMOS_ENDPOINT: cosmosEndpoint
   COSMOS_DATABASE: cosmosDatabaseName
   COSMOS_CONTAINER: cosmosContainerName
+  COSMOS_CHUNKS_CONTAINER: cosmosChunksContainerName
   COSMOS_VERIFY_TLS: 'true'
   RENDER_BACKEND: 'azure_batch'
   BATCH_ACCOUNT_URL: batchAccountUrl

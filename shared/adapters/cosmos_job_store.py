@@ -94,15 +94,20 @@ def cosmos_client(settings: Any, **client_options: Any) -> CosmosClient:
 
 
 def ensure_cosmos_container(settings: Any, client: CosmosClient | None = None) -> ContainerProxy:
-    """Create the database and the jobs container (partition key /id) if missing; start-up only.
+    """Create the database, the jobs container (partition key /id) and the chunk pages'
+    container (/jobId) if missing; start-up only. Returns the jobs container.
 
-    Reads first: in Azure, infra creates both and the app's identity holds a data-plane
+    Reads first: in Azure, infra creates them and the app's identity holds a data-plane
     role only, which may read a container's metadata but not create databases.
     """
     client = client or cosmos_client(settings)
-    what = f"ensure {settings.cosmos_database}/{settings.cosmos_container}"
-    container = client.get_database_client(settings.cosmos_database).get_container_client(
-        settings.cosmos_container)
+    _ensure(client, settings.cosmos_database, settings.cosmos_chunks_container, "/jobId")
+    return _ensure(client, settings.cosmos_database, settings.cosmos_container, "/id")
+
+
+def _ensure(client: CosmosClient, database_name: str, name: str, partition_key: str) -> ContainerProxy:
+    what = f"ensure {database_name}/{name}"
+    container = client.get_database_client(database_name).get_container_client(name)
     try:
         with _mapped(what):
             container.read()
@@ -110,9 +115,15 @@ def ensure_cosmos_container(settings: Any, client: CosmosClient | None = None) -
     except NotFoundError:
         pass
     with _mapped(what):
-        database = client.create_database_if_not_exists(settings.cosmos_database)
-        return database.create_container_if_not_exists(settings.cosmos_container,
-                                                       partition_key=PartitionKey(path="/id"))
+        database = client.create_database_if_not_exists(database_name)
+        return database.create_container_if_not_exists(name, partition_key=PartitionKey(path=partition_key))
+
+
+def container_of(settings: Any, name: str, client: CosmosClient | None = None,
+                 **client_options: Any) -> ContainerProxy:
+    """A container of the app's database, on the client given or a new one."""
+    client = client or cosmos_client(settings, **client_options)
+    return client.get_database_client(settings.cosmos_database).get_container_client(name)
 
 
 class CosmosJobStore:
@@ -123,9 +134,7 @@ class CosmosJobStore:
     def from_settings(cls, settings: Any, client: CosmosClient | None = None,
                       **client_options: Any) -> CosmosJobStore:
         """client_options go to the SDK client (e.g. retry_total=0 in tests)."""
-        client = client or cosmos_client(settings, **client_options)
-        database = client.get_database_client(settings.cosmos_database)
-        return cls(database.get_container_client(settings.cosmos_container))
+        return cls(container_of(settings, settings.cosmos_container, client, **client_options))
 
     def create(self, doc: JobDocument) -> JobDocument:
         with _mapped(f"create job {doc.get('id')}"):

@@ -158,7 +158,9 @@ class FakeRenderBackend:
 
     def _start_if_ready(self, job: _Job, task: _Task) -> bool:
         # A range names integer ids, each of which must exist and succeed (as in localbatch).
-        numbered = {int(t): job.tasks[t] for t in job.tasks if t.isdigit()}
+        # Only for a task with ranges: building it for every task is quadratic in a job's tasks.
+        numbered = ({int(t): job.tasks[t] for t in job.tasks if t.isdigit()}
+                    if task.spec.depends_on_ranges else {})
         deps = [job.tasks.get(d) for d in task.spec.depends_on]
         deps += [numbered.get(n) for lo, hi in task.spec.depends_on_ranges for n in range(lo, hi + 1)]
         failed = next((d for d in deps if d is not None and d.state.result is TaskResult.FAILURE), None)

@@ -11,6 +11,7 @@ The adapters block, so they run in a thread; the durable client's calls stay on 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 from collections.abc import Callable
@@ -20,7 +21,9 @@ import azure.durable_functions as df
 
 from shared import names
 from shared.bootstrap import Services
+from shared.chunk_pages import record_pages
 from shared.errors import ConflictError, NotFoundError, PermanentError, TransientError, ValidationError
+from shared.job_chunks import read_chunks, update_chunks
 from shared.job_document import ErrorInfo, JobSource, JobStatus, current_run
 from shared.jobs import (
     PAUSE_MODES,
@@ -29,6 +32,8 @@ from shared.jobs import (
     apply_resume,
     apply_retry,
     apply_status,
+    chunks_to_retry,
+    reset_for_retry,
     update_job,
 )
 from shared.pipeline.jobs_api import find_job, public_job
@@ -219,8 +224,18 @@ async def _await_orchestration_end(client: df.DurableOrchestrationClient, job_id
 
 
 def _retry_state(svc: Services, job_id: str, chunks: list[str] | None, everything: bool) -> Json:
-    doc = update_job(svc.jobs, job_id, lambda d: apply_retry(d, now=svc.now(), chunk_ids=chunks,
-                                                             everything=everything))
+    """The chunk pages first, then the document: a retry refused (wrong status, unknown chunk)
+    writes nothing, and one that stops halfway leaves a failed job that retries again."""
+    stored = read_chunks(svc.chunks, job_id)
+    apply_retry(copy.deepcopy(svc.jobs.get(job_id)), now=svc.now(), chunks=copy.deepcopy(stored),
+                chunk_ids=chunks, everything=everything)  # raises as the real move below would
+    again = chunks_to_retry(stored, chunks, everything)
+    update = update_chunks(svc.chunks, job_id, lambda c: reset_for_retry(c) if c["id"] in again else None)
+
+    def retry(d: Json) -> None:
+        apply_retry(d, now=svc.now(), chunks=update.chunks, chunk_ids=chunks, everything=everything)
+        record_pages(d, update.written)
+    doc = update_job(svc.jobs, job_id, retry)
     publish(svc, "Requeued", doc)
     return doc
 

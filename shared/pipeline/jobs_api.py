@@ -12,6 +12,7 @@ import azure.durable_functions as df
 
 from shared import names
 from shared.bootstrap import Services
+from shared.chunk_pages import STATUSES, decode_token, encode_token, pages_with
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
 from shared.job_document import JobStatus, current_run, validate_job_id
 from shared.jobs import cancel
@@ -22,6 +23,8 @@ from shared.pipeline.public_errors import public_error
 log = logging.getLogger(__name__)
 
 MAX_TOP = 200
+DEFAULT_CHUNK_LIMIT = 200   # one chunk page's worth
+MAX_CHUNK_LIMIT = 1000
 # Continuation tokens are opaque, but every store's are printable ASCII (Cosmos DB's are JSON)
 # and bounded; anything else is refused before the store sees it.
 MAX_CONTINUATION_CHARS = 16_384
@@ -30,8 +33,9 @@ HEALTH_PREFIX = "~health-probe/"
 
 
 def public_job(doc: dict[str, Any]) -> dict[str, Any]:
-    """The job document as the API shows it: system properties dropped, the etag kept."""
-    body = {k: v for k, v in doc.items() if not k.startswith("_")}
+    """The job document as the API shows it: system properties dropped, the etag kept, and the
+    per-page counts (one entry per chunk page, the summary's bookkeeping) left out."""
+    body = {k: v for k, v in doc.items() if not k.startswith("_") and k != "chunkPages"}
     if "_etag" in doc:
         body["etag"] = doc["_etag"]
     if isinstance(body.get("error"), dict):  # documents written before errors were kept plain
@@ -76,10 +80,52 @@ def list_jobs(svc: Services, status: str | None, top: str | None, continuation: 
 
 
 def job_summary(doc: dict[str, Any]) -> dict[str, Any]:
-    """A job in a listing: everything but the chunk list, which GET /api/jobs/{id} has."""
+    """A job in a listing, as GET /api/jobs/{id} shows it (documents written before chunk
+    pages kept their chunks inline: a listing never carries them)."""
     body = public_job(doc)
-    body["chunkCount"] = len(body.pop("chunks", None) or [])
+    inline = body.pop("chunks", None)
+    body.setdefault("chunkCount", len(inline or []))
     return body
+
+
+def list_chunks(svc: Services, job_id: str, status: str | None, continuation: str | None,
+                limit: str | None) -> dict[str, Any]:
+    """GET /api/jobs/{jobId}/chunks: a page of the job's chunks in plan order, of one status if
+    asked. Reads only the chunk pages the job's summary says hold such chunks, one at a time."""
+    doc = find_job(svc, job_id)
+    job_id = doc["id"]
+    if status is not None and status not in STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(STATUSES)}", field="status")
+    if limit is not None and not re.fullmatch(r"[0-9]{1,4}", limit):
+        raise ValidationError("limit must be an integer", field="limit")
+    count = int(limit) if limit is not None else DEFAULT_CHUNK_LIMIT
+    if not 1 <= count <= MAX_CHUNK_LIMIT:
+        raise ValidationError(f"limit must be 1..{MAX_CHUNK_LIMIT}", field="limit")
+    start_page, start_index = decode_token(continuation, job_id, status) if continuation else (0, 0)
+    numbers = pages_with(doc, status)
+    if isinstance(doc.get("chunks"), list) and not doc.get("chunkPageCount"):
+        pages: Any = [(0, {"chunks": doc["chunks"]})]  # a job stored before chunk pages: its list, inline
+    elif numbers is not None:
+        pages = ((n, None) for n in numbers)
+    else:
+        pages = ((int(p["page"]), p) for p in svc.chunks.list_pages(job_id))
+    found: list[dict[str, Any]] = []
+    for number, page in pages:
+        if number < start_page:
+            continue
+        if page is None:
+            try:
+                page = svc.chunks.get_page(job_id, number)
+            except NotFoundError:
+                continue
+        chunks = page["chunks"]
+        for index in range(start_index if number == start_page else 0, len(chunks)):
+            if status is not None and chunks[index]["status"] != status:
+                continue
+            if len(found) == count:
+                return {"chunks": found, "continuationToken": encode_token(job_id, status, number, index)}
+            found.append(chunks[index])
+    return {"chunks": found, "continuationToken": None}
 
 
 # Render rounds and stitches a run may start beyond its retries: verification sends missing

@@ -8,18 +8,21 @@ raises, every handler is safe to run twice, and a step of an earlier run changes
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import names
 from shared.bootstrap import Services
+from shared.chunk_pages import record_pages
 from shared.errors import ConflictError, NotFoundError, PermanentError, ValidationError
-from shared.job_document import ChunkStatus, JobStatus, current_run
+from shared.job_chunks import read_pages, update_chunks
+from shared.job_document import Chunk, ChunkStatus, JobStatus, current_run
 from shared.job_spec import JobSpec
 from shared.jobs import apply_status, is_stale_run, update_job
-from shared.pipeline import batch_tasks
+from shared.pipeline import batch_tasks, layout
 from shared.pipeline.lifecycle import publish
-from shared.planning import chunks_from_json, progress
+from shared.planning import chunks_from_json, expected_frame_files
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,7 @@ Json = dict[str, Any]
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
 EXIT_UNSAFE_SCENE = 3     # apply_settings.py: the scene holds paths it cannot make safe
 MAX_SCENE_WARNINGS = 50   # unsafe paths neutralised on the node, recorded on the job
+MAX_LISTED = 50           # chunk ids an activity result names (the rest are counted)
 # render_output is replaced by every render task's -o, so an absolute one (Blender's default
 # is /tmp/) is harmless; a linked library is read when Blender opens the file, before any
 # script can neutralise it, so it is refused.
@@ -100,7 +104,7 @@ def start_run(svc: Services, payload: Json) -> Json:
         except (NotFoundError, ConflictError):
             pass
         return {"ended": doc["status"]}
-    if not doc.get("chunks"):
+    if not doc.get("chunkCount"):
         return {"planned": False}
     batch_tasks.upload_node_scripts(svc, job_id)
     hold_if_paused(svc, doc, _batch_job(payload))
@@ -120,7 +124,10 @@ def requeue_chunks(svc: Services, payload: Json) -> Json:
     if _inactive(doc, run):
         return {"requeued": [], "ended": doc["status"]}
     spec = JobSpec.from_json(doc["spec"])
-    spent = [c for c in doc["chunks"] if c["id"] in wanted and c["attempts"] >= 1 + spec.max_retries]
+    pages = read_pages(svc.chunks, job_id)
+    if int(payload.get("missingChunkCount") or 0) > len(wanted):  # verification named only the first
+        wanted = set(missing_frames(svc, doc, chunks_from_json(c for p in pages for c in p["chunks"]))[1])
+    spent = [c for p in pages for c in p["chunks"] if c["id"] in wanted and c["attempts"] >= 1 + spec.max_retries]
     if spent:
         frames = ", ".join(c["frames"] for c in spent[:50])
         return {"requeued": [], "error": {
@@ -128,20 +135,39 @@ def requeue_chunks(svc: Services, payload: Json) -> Json:
             "message": f"frames {frames} went missing after {spec.max_retries + 1} renders",
             "details": {"chunks": [c["id"] for c in spent[:50]], "chunkCount": len(spent)}}}
 
+    def again(c: Json) -> None:
+        if c["id"] in wanted and c["status"] == ChunkStatus.SUCCEEDED.value:
+            c["status"] = ChunkStatus.PENDING.value
+    written = update_chunks(svc.chunks, job_id, again,
+                            pages=[p for p in pages if any(c["id"] in wanted for c in p["chunks"])]).written
+
     def reset(d: Json) -> None:
         if _inactive(d, run):
             return
-        for c in d["chunks"]:
-            if c["id"] in wanted and c["status"] == ChunkStatus.SUCCEEDED.value:
-                c["status"] = ChunkStatus.PENDING.value
         history = d.setdefault("history", {})
         history["requeues"] = int(history.get("requeues", 0)) + len(wanted)
         history["healed"] = int(history.get("healed", 0)) + len(wanted)
-        d["progress"] = progress(chunks_from_json(d["chunks"]))
+        record_pages(d, written)
     update_job(svc.jobs, job_id, reset)
     log.warning("job %s: frames of %d chunks went missing after rendering; rendering them again",
                 job_id, len(wanted))
-    return {"requeued": sorted(wanted)}
+    return {"requeued": sorted(wanted)[:MAX_LISTED], "requeuedCount": len(wanted)}  # bounded: it stays in history
+
+
+def missing_frames(svc: Services, doc: Json, chunks: Sequence[Chunk]) -> tuple[list[str], list[str]]:
+    """The frame files the store lacks (or holds empty), and the ids of the chunks they belong to."""
+    job_id = doc["id"]
+    spec = JobSpec.from_json(doc["spec"])
+    prefix = layout.frames_prefix(job_id)
+    stored = {b.name: b.size for b in svc.blobs.list(svc.settings.renders_container, prefix)}
+    name = batch_tasks.frame_name(doc)
+    missing, missing_chunks = [], []
+    for chunk in chunks:
+        lost = [f for f in expected_frame_files(name, chunk, spec.format) if stored.get(prefix + f, 0) <= 0]
+        if lost:
+            missing += lost
+            missing_chunks.append(chunk.id)
+    return missing, missing_chunks
 
 
 # ---------------------------------------------------------------- pause
@@ -204,9 +230,9 @@ def check_scene_paths(svc: Services, job_id: str, inspection: Json) -> None:
     update_job(svc.jobs, job_id, record)
 
 
-def unsafe_scene_failure(doc: Json) -> Json | None:
+def unsafe_scene_failure(chunks: list[Json]) -> Json | None:
     """A render task the node refused because it could not sandbox the scene: no retry helps."""
-    refused = [c for c in doc.get("chunks") or []
+    refused = [c for c in chunks
                if c.get("status") == ChunkStatus.FAILED.value
                and (c.get("failure") or {}).get("exitCode") == EXIT_UNSAFE_SCENE]
     if not refused:

@@ -16,14 +16,17 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shared import names
 from shared.bootstrap import Services
 from shared.bundle import BundleLimits, validate_bundle
+from shared.chunk_pages import MAX_CHUNKS, record_pages, unsettled_pages
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
-from shared.job_document import ChunkStatus, JobSource, JobStatus, job_document, normalize_etag
+from shared.job_chunks import read_chunks, read_pages, update_chunks, write_chunks
+from shared.job_document import Chunk, ChunkStatus, JobSource, JobStatus, job_document, normalize_etag
 from shared.job_spec import JobSpec
 from shared.jobs import (
     Mutation,
@@ -48,7 +51,6 @@ from shared.planning import (
     merge_spec,
     plan_chunks,
     plan_requeue,
-    progress,
     start_attempts,
     task_id,
 )
@@ -56,7 +58,6 @@ from shared.tasks import TaskResult, TaskState, TaskStatus
 
 log = logging.getLogger(__name__)
 
-MAX_CHUNKS = 5_000  # the chunk list lives in the job document (Cosmos items are at most 2 MB)
 MAX_REPORTED_CHUNKS = 50  # failed chunks listed in a frames_failed error
 
 Json = dict[str, Any]
@@ -244,13 +245,15 @@ def plan_job(svc: Services, payload: Json) -> Json:
                                   code="too_many_chunks", field="chunkSize")
     except ValidationError as exc:
         return _failed(exc)
+    if not doc.get("chunkCount") and not _finished(doc, run):
+        write_chunks(svc.chunks, job_id, chunks_to_json(chunks))  # ids stored already are skipped
+    pages = read_pages(svc.chunks, job_id)
 
     def record(d: Json) -> None:
-        if d.get("chunks") or _finished(d, run):
+        if d.get("chunkCount") or _finished(d, run):
             return  # planned already (the activity ran twice), or cancelled meanwhile
         d["spec"] = spec.to_json()
-        d["chunks"] = chunks_to_json(chunks)
-        d["progress"] = progress(chunks)
+        record_pages(d, pages)  # chunkCount, chunkPageCount, progress
         d["outputs"]["framesPrefix"] = layout.frames_prefix(job_id)
         if start_at is not None:
             d["notBefore"] = start_at
@@ -273,37 +276,33 @@ def add_render_tasks(svc: Services, payload: Json) -> Json:
     if _finished(doc, run):
         return {"added": 0}
     spec = JobSpec.from_json(doc["spec"])
-    chunks = chunks_from_json(doc["chunks"])
-    pending = [c for c in chunks if c.status == ChunkStatus.PENDING]
+    pages = [p for p in read_pages(svc.chunks, job_id)
+             if any(c["status"] == ChunkStatus.PENDING.value for c in p["chunks"])]
+    pending = [Chunk.from_json(c) for p in pages for c in p["chunks"] if c["status"] == ChunkStatus.PENDING.value]
     if pending and doc["status"] == JobStatus.PAUSED.value:
         return {"added": 0, "paused": True}  # resume adds them (render_job._add_unless_paused)
-    started = {c.id: c for c in start_attempts(chunks, [c.id for c in pending])}
+    started = {c.id: c for c in start_attempts(pending, [c.id for c in pending])}
     tasks = [batch_tasks.render_task(svc, doc, spec, started[c.id], task_id(c.id, started[c.id].attempts))
              for c in pending]
     if tasks:
         svc.backend.add_tasks(_batch_job(payload), tasks)
+    if not tasks or _finished(svc.jobs.get(job_id), run):
+        return {"added": len(tasks)}
 
-    def record(d: Json) -> None:
-        if _finished(d, run):
-            return
-        current = {c["id"]: c for c in d["chunks"]}
-        for chunk in pending:
-            if current[chunk.id]["status"] == ChunkStatus.PENDING.value:
-                current[chunk.id].update(started[chunk.id].to_json())
-        d["progress"] = progress(chunks_from_json(d["chunks"]))
-    update_job(svc.jobs, job_id, record)
+    def start(chunk: Json) -> None:
+        if chunk["id"] in started and chunk["status"] == ChunkStatus.PENDING.value:
+            chunk.update(started[chunk["id"]].to_json())
+    written = update_chunks(svc.chunks, job_id, start, pages=pages).written
+    update_job(svc.jobs, job_id, lambda d: None if _finished(d, run) else record_pages(d, written))
     return {"added": len(tasks)}
 
 
-def _chunk_states(chunks: list[Json], states: list[TaskState]) -> dict[str, TaskState]:
-    """The state of each chunk's latest attempt, keyed by chunk id."""
+def _latest_states(states: list[TaskState]) -> Callable[[Json], TaskState | None]:
+    """The state of a chunk's latest attempt (None before its first, or if the backend lost it)."""
     by_task = {s.id: s for s in states}
-    latest = {}
-    for c in chunks:
-        if c["attempts"] >= 1:
-            state = by_task.get(task_id(c["id"], c["attempts"]))
-            if state is not None:
-                latest[c["id"]] = state
+
+    def latest(chunk: Json) -> TaskState | None:
+        return by_task.get(task_id(chunk["id"], chunk["attempts"])) if chunk["attempts"] >= 1 else None
     return latest
 
 
@@ -317,35 +316,42 @@ def _seconds(state: TaskState) -> float | None:
     return round((end - start).total_seconds(), 3)
 
 
-def _ignore(_: object) -> None:
-    return None
+def _state_updates(states: list[TaskState]) -> Callable[[Json], None]:
+    """A chunk mutation copying its latest task's outcome onto it (status, seconds, failure)."""
+    latest = _latest_states(states)
 
-
-def _apply_states(doc: Json, states: list[TaskState], run: int | None = None) -> bool:
-    """Copies task outcomes onto the job's chunks; True if anything changed."""
-    if _finished(doc, run):
-        return False
-    changed = False
-    latest = _chunk_states(doc["chunks"], states)
-    for chunk in doc["chunks"]:
-        state = latest.get(chunk["id"])
+    def apply(chunk: Json) -> None:
+        state = latest(chunk)
         if state is None or chunk["status"] in (ChunkStatus.SUCCEEDED.value, ChunkStatus.FAILED.value):
-            continue
+            return
         if state.status == TaskStatus.COMPLETED:
             new = ChunkStatus.SUCCEEDED if state.result == TaskResult.SUCCESS else ChunkStatus.FAILED
         elif state.status == TaskStatus.RUNNING:
             new = ChunkStatus.RUNNING
         else:
-            continue
+            return
         if chunk["status"] != new.value:
             chunk["status"] = new.value
             chunk["seconds"] = _seconds(state)
             if new == ChunkStatus.FAILED:
                 chunk["failure"] = {"exitCode": state.exit_code, "reason": plain_message(state.failure)}
-            changed = True
-    if changed:
-        doc["progress"] = progress(chunks_from_json(doc["chunks"]))
-    return changed
+    return apply
+
+
+def _apply_states(svc: Services, job_id: str, states: list[TaskState], run: int,
+                  pages: list[Json] | None = None) -> tuple[Json, list[Json]]:
+    """Copies task outcomes onto the job's chunks (only pages with unsettled chunks change) and
+    their counts onto the job; returns the job document and every page as stored now."""
+    doc = svc.jobs.get(job_id)
+    pages = read_pages(svc.chunks, job_id) if pages is None else pages
+    if _finished(doc, run):
+        return doc, pages
+    open_pages = unsettled_pages(doc)
+    update = update_chunks(svc.chunks, job_id, _state_updates(states), pages=pages, only=open_pages)
+    if update.written:
+        doc = update_job(svc.jobs, job_id, lambda d: None if _finished(d, run) else record_pages(d, update.written))
+    latest = {p["page"]: p for p in update.pages}
+    return doc, [latest.get(p["page"], p) for p in pages]
 
 
 def poll_tasks(svc: Services, payload: Json) -> Json:
@@ -359,10 +365,9 @@ def poll_tasks(svc: Services, payload: Json) -> Json:
     doc: Json | None = None
     if payload.get("phase") == names.RENDER:
         states = svc.backend.list_tasks(batch_job)
-        doc = svc.jobs.get(job_id)
-        if not _finished(doc, run) and _apply_states(json.loads(json.dumps(doc)), states, run):
-            doc = update_job(svc.jobs, job_id, lambda d: _ignore(_apply_states(d, states, run)))
-        watching.watch_job(svc, job_id, states)  # frame times, ETA, nodes, stuck chunks, cost (never raises)
+        doc, pages = _apply_states(svc, job_id, states, run)
+        # frame times, ETA, nodes, stuck chunks, cost (never raises)
+        watching.watch_job(svc, job_id, states, pages=pages)
     if payload.get("phase") == names.STITCH:  # the stitch task's node time, in the job's cost
         watching.watch_job(svc, job_id)
     done = counts.active + counts.running == 0
@@ -384,17 +389,19 @@ def collect_render_results(svc: Services, payload: Json) -> Json:
     """After a round: which chunks failed, which get another run, and whether any ran out of runs."""
     job_id, run = payload["jobId"], _run(payload)
     states = svc.backend.list_tasks(_batch_job(payload))
-    doc = update_job(svc.jobs, job_id, lambda d: _ignore(_apply_states(d, states, run)))
+    doc, pages = _apply_states(svc, job_id, states, run)
     if _finished(doc, run):
         return {"retry": False, "ended": doc["status"]}
-    unsafe = runs.unsafe_scene_failure(doc)
+    stored = [c for p in pages for c in p["chunks"]]
+    unsafe = runs.unsafe_scene_failure(stored)
     if unsafe is not None:
         return {"retry": False, "error": unsafe}
     spec = JobSpec.from_json(doc["spec"])
-    chunks = chunks_from_json(doc["chunks"])
+    chunks = chunks_from_json(stored)
     plan = plan_requeue(chunks, spec.max_retries)
     if plan.exhausted:
-        failed = [c for c in doc["chunks"] if c["id"] in set(plan.exhausted)]
+        exhausted = set(plan.exhausted)
+        failed = [c for c in stored if c["id"] in exhausted]
         # Bounded: the error lands in the job document (Cosmos items are at most 2 MB), and a
         # bundle that cannot render at all fails every one of up to MAX_CHUNKS chunks.
         frames = ", ".join(c["frames"] for c in failed[:MAX_REPORTED_CHUNKS])
@@ -411,21 +418,26 @@ def collect_render_results(svc: Services, payload: Json) -> Json:
     if plan.requeue:
         requeue = set(plan.requeue)
 
+        def again(c: Json) -> None:
+            if c["id"] in requeue and c["status"] == ChunkStatus.FAILED.value:
+                c["status"] = ChunkStatus.PENDING.value
+        written = update_chunks(svc.chunks, job_id, again,
+                                pages=[p for p in pages if any(c["id"] in requeue for c in p["chunks"])]).written
+
         def reset(d: Json) -> None:
             if _finished(d, run):
                 return
-            for c in d["chunks"]:
-                if c["id"] in requeue and c["status"] == ChunkStatus.FAILED.value:
-                    c["status"] = ChunkStatus.PENDING.value
             d.setdefault("history", {})["requeues"] = d.get("history", {}).get("requeues", 0) + len(requeue)
-            d["progress"] = progress(chunks_from_json(d["chunks"]))
+            record_pages(d, written)
         update_job(svc.jobs, job_id, reset)
     unsettled = [c.id for c in chunks if c.status not in (ChunkStatus.SUCCEEDED, ChunkStatus.FAILED)]
     if unsettled:
         # A task vanished from the backend (e.g. its job was terminated under us): nothing to wait for.
         return {"retry": False, "error": _error(
             "chunks_lost", f"{len(unsettled)} chunks have no finished task", {"chunks": unsettled[:50]})}
-    return {"retry": bool(plan.requeue), "requeued": list(plan.requeue)}
+    # Bounded like every activity result: it stays in the orchestration's history.
+    return {"retry": bool(plan.requeue), "requeued": list(plan.requeue[:MAX_REPORTED_CHUNKS]),
+            "requeuedCount": len(plan.requeue)}
 
 
 def add_stitch_task(svc: Services, payload: Json) -> Json:
@@ -450,20 +462,15 @@ def verify_outputs(svc: Services, payload: Json) -> Json:
         return {"ok": False, "ended": doc["status"]}
     spec = JobSpec.from_json(doc["spec"])
     container = svc.settings.renders_container
-    name = batch_tasks.frame_name(doc)
-    stored = {b.name: b.size for b in svc.blobs.list(container, layout.frames_prefix(job_id))}
-    missing, missing_chunks = [], []
-    for c in chunks_from_json(doc["chunks"]):
-        lost = [f for f in expected_frame_files(name, c, spec.format)
-                if stored.get(layout.frames_prefix(job_id) + f, 0) <= 0]
-        if lost:
-            missing += lost
-            missing_chunks.append(c.id)
-    expected = [f for c in chunks_from_json(doc["chunks"]) for f in expected_frame_files(name, c, spec.format)]
+    chunks = chunks_from_json(read_chunks(svc.chunks, job_id))
+    missing, missing_chunks = runs.missing_frames(svc, doc, chunks)
+    expected = [f for c in chunks for f in expected_frame_files(batch_tasks.frame_name(doc), c, spec.format)]
     if missing:
         # The store lost them (or a node died mid-upload): the orchestration renders their
-        # chunks again (runs.requeue_chunks), within the job's retries.
-        return {"ok": False, "missingChunks": missing_chunks, "error": _error(
+        # chunks again (runs.requeue_chunks), within the job's retries. Named up to a bound
+        # (the result stays in the orchestration's history); the requeue finds the rest itself.
+        return {"ok": False, "missingChunks": missing_chunks[:MAX_REPORTED_CHUNKS],
+                "missingChunkCount": len(missing_chunks), "error": _error(
             "frames_missing", f"{len(missing)} rendered frames are missing or empty", {"frames": missing[:100]})}
     outputs: Json = {"container": container, "framesPrefix": layout.frames_prefix(job_id),
                      "frameCount": len(expected), "videoBlob": None, "videoUrl": None}

@@ -20,6 +20,7 @@ from shared.adapters.blob_sas import BlobSigner, read_blob_range, read_url
 from shared.bootstrap import Services
 from shared.errors import NotFoundError, PipelineError, ValidationError
 from shared.frames import FrameSet
+from shared.job_chunks import find_chunk, read_chunks
 from shared.pipeline import layout
 from shared.pipeline.jobs_api import find_job
 from shared.pipeline.watching import batch_job_of, tool_version
@@ -92,16 +93,16 @@ def _latest_preview(svc: Services, job_id: str) -> str:
 # ---------------------------------------------------------------- log tails
 
 
-def _job_task(doc: dict[str, Any], task_id: str) -> str:
+def _job_task(svc: Services, doc: dict[str, Any], task_id: str) -> str:
     """The task id if it is one of this job's: inspect, stitch, or an attempt of one of its chunks."""
     if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
         raise ValidationError("taskId must be 1-64 letters, digits, hyphens or underscores", field="taskId")
     if task_id in (names.INSPECT_TASK_ID, names.STITCH_TASK_ID):
         return task_id
-    for chunk in doc.get("chunks") or []:
-        attempts = int(chunk.get("attempts") or 0)
-        if any(attempt_task_id(chunk["id"], n) == task_id for n in range(1, attempts + 1)):
-            return task_id
+    chunk = find_chunk(svc.chunks, doc["id"], names.split_render_task_id(task_id)[0])
+    attempts = int(chunk.get("attempts") or 0) if chunk else 0
+    if chunk and any(attempt_task_id(chunk["id"], n) == task_id for n in range(1, attempts + 1)):
+        return task_id
     raise NotFoundError(f"job {doc['id']} has no task {task_id}", code="task_not_found")
 
 
@@ -130,7 +131,7 @@ def task_log(svc: Services, signer: BlobSigner | None, job_id: str, task_id: str
     if stream not in STREAMS:
         raise ValidationError("stream must be stdout or stderr", field="stream")
     count = _tail_count(tail)
-    task_id = _job_task(doc, task_id)
+    task_id = _job_task(svc, doc, task_id)
     want = min(count * BYTES_PER_LINE, FULL_READ_MAX)
     text, source = None, "log"
     if _task_running(svc, batch_job_of(doc), task_id):
@@ -235,7 +236,7 @@ def provenance(svc: Services, job_id: str) -> dict[str, Any]:
     job_id = doc["id"]
     manifest = doc.get("manifest")
     tasks = []
-    for chunk in doc.get("chunks") or []:
+    for chunk in read_chunks(svc.chunks, job_id):
         for entry in chunk.get("attemptLog") or []:
             if isinstance(entry, dict):
                 tasks.append({"taskId": entry.get("taskId"), "chunk": chunk["id"], "node": entry.get("node"),

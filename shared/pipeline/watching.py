@@ -2,7 +2,8 @@
 
 `watch_job` runs from the poll step (steps.poll_tasks) each time the render wait wakes. It
 reads what the nodes wrote (a running task's heartbeat blob, a finished task's marker) and
-what the backend says (task times, the node of each attempt), and writes into the job document:
+what the backend says (task times, the node of each attempt), and writes into the chunk pages
+(only those whose chunks changed) and the job document:
 
 - each chunk: `frameSeconds` ({"<frame>": seconds}) of its latest attempt, and `attemptLog`,
   one entry per attempt: task id, node, result, reason (`stuck` when the runner stopped it);
@@ -25,8 +26,10 @@ from typing import Any
 
 from shared import names
 from shared.bootstrap import Services
+from shared.chunk_pages import record_pages
 from shared.errors import NotFoundError, PipelineError
 from shared.frames import FrameSet
+from shared.job_chunks import read_pages, update_chunks
 from shared.job_document import ChunkStatus, JobStatus, current_run
 from shared.jobs import update_job
 from shared.pipeline import layout, node_health
@@ -66,35 +69,38 @@ def batch_job_of(doc: Json) -> str:
     return names.batch_job_id(str(doc["id"]), current_run(doc))
 
 
-def watch_job(svc: Services, job_id: str, states: list[TaskState] | None = None) -> None:
+def watch_job(svc: Services, job_id: str, states: list[TaskState] | None = None,
+              pages: list[Json] | None = None) -> None:
     """Bring the job's watch fields up to date (`states`: the job's tasks, listed here if not
-    given); never raises (a poll must not fail for it)."""
+    given; `pages`: its chunk pages as just read); never raises (a poll must not fail for it)."""
     try:
         if states is None:
             states = svc.backend.list_tasks(batch_job_of(svc.jobs.get(job_id)))
-        _watch(svc, job_id, states)
+        _watch(svc, job_id, states, pages)
     except PipelineError as exc:
         log.warning("job %s: watching skipped this pass: %s", job_id, exc)
     except Exception:  # a bug here must not stop the render
         log.exception("job %s: watching failed", job_id)
 
 
-def _watch(svc: Services, job_id: str, states: list[TaskState]) -> None:
+def _watch(svc: Services, job_id: str, states: list[TaskState], pages: list[Json] | None) -> None:
     doc = svc.jobs.get(job_id)
-    if JobStatus(doc["status"]).is_terminal or not doc.get("chunks"):
+    if JobStatus(doc["status"]).is_terminal or not doc.get("chunkCount"):
         return
     now = parse_time(svc.now())
     assert now is not None
     by_task = {s.id: s for s in states}
     updates: dict[str, Json] = {}  # chunk id → fields to set
     finished: list[Attempt] = []
-    for chunk in doc["chunks"]:
+    pages = read_pages(svc.chunks, job_id) if pages is None else pages
+    chunks = [c for p in pages for c in p["chunks"]]
+    for chunk in chunks:
         update = _chunk_update(svc, doc, chunk, by_task, finished)
         if update:
             updates[chunk["id"]] = update
     other_nodes = _other_task_nodes(svc, job_id, doc, by_task)
     merged = [{**c, **{k: v for k, v in updates.get(c["id"], {}).items() if k != "_attempts"}}
-              for c in doc["chunks"]]
+              for c in chunks]
     watch = dict(doc.get("watch") or {})
     running_now = sum(1 for c in merged if _latest_state(c, by_task, TaskStatus.RUNNING))
     watch["peakRunning"] = max(int(watch.get("peakRunning") or 0), running_now)
@@ -107,14 +113,18 @@ def _watch(svc: Services, job_id: str, states: list[TaskState]) -> None:
     if newly_over_budget:
         cost["budgetReachedAt"] = format_time(now)
 
+    def onto_chunk(c: Json) -> None:
+        update = updates.get(c["id"])
+        # Only onto the attempt it was read for: a requeue meanwhile starts a new one.
+        if update and c.get("attempts") == update["_attempts"]:
+            c.update({k: v for k, v in update.items() if k != "_attempts"})
+    written = update_chunks(svc.chunks, job_id, onto_chunk,
+                            pages=[p for p in pages if any(c["id"] in updates for c in p["chunks"])]).written
+
     def record(d: Json) -> None:
         if JobStatus(d["status"]).is_terminal:
             return
-        for c in d.get("chunks") or []:
-            update = updates.get(c["id"])
-            # Only onto the attempt it was read for: a requeue meanwhile starts a new one.
-            if update and c.get("attempts") == update["_attempts"]:
-                c.update({k: v for k, v in update.items() if k != "_attempts"})
+        record_pages(d, written)
         d["progress"] = {**(d.get("progress") or {}), **progress}
         reached = (d.get("cost") or {}).get("budgetReachedAt")
         d["cost"] = {**cost, **({"budgetReachedAt": reached} if reached else {})}

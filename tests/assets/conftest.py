@@ -11,6 +11,7 @@ import requests
 
 from shared.adapters.blob_sas import AccountKeySigner
 from shared.adapters.blob_store import AzureBlobStore
+from shared.adapters.fake_chunk_store import FakeChunkStore
 from shared.adapters.fake_event_publisher import RecordingEventPublisher
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.adapters.fake_render_backend import FakeRenderBackend
@@ -58,6 +59,7 @@ def store(azurite, unique_name) -> Store:
     settings = settings_for(azurite, unique_name)
     for container in (settings.assets_container, settings.renders_container, settings.scenes_container):
         blobs.ensure_container(container)
-    svc = Services(settings=settings, blobs=blobs, jobs=FakeJobStore(), backend=FakeRenderBackend(),
+    svc = Services(settings=settings, blobs=blobs, jobs=FakeJobStore(),
+                   chunks=FakeChunkStore(), backend=FakeRenderBackend(),
                    events=RecordingEventPublisher(), now=lambda: "2026-12-01T10:00:00.000Z")
     return Store(svc=svc, signer=AccountKeySigner(azurite.connection_string), blobs=blobs)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from shared import assets as model
 from shared.adapters.fake_blob_store import FakeBlobStore
+from shared.adapters.fake_chunk_store import FakeChunkStore
 from shared.adapters.fake_event_publisher import RecordingEventPublisher
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.adapters.fake_render_backend import FakeRenderBackend
@@ -25,7 +26,8 @@ def services() -> Services:
                                   "COSMOS_ENDPOINT": "https://cosmos.invalid/", "LOCALBATCH_URL": "http://lb.invalid"})
     blobs = FakeBlobStore()
     blobs.ensure_container("assets")
-    return Services(settings=settings, blobs=blobs, jobs=FakeJobStore(), backend=FakeRenderBackend(),
+    return Services(settings=settings, blobs=blobs, jobs=FakeJobStore(),
+                    chunks=FakeChunkStore(), backend=FakeRenderBackend(),
                     events=RecordingEventPublisher())
 
 

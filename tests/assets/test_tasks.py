@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from shared.adapters.fake_blob_store import FakeBlobStore
+from shared.adapters.fake_chunk_store import FakeChunkStore
 from shared.adapters.fake_event_publisher import RecordingEventPublisher
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.adapters.fake_render_backend import FakeRenderBackend
@@ -28,7 +29,8 @@ def services(**env: str) -> Services:
     blobs.ensure_container("assets")
     blobs.upload("assets", MANIFEST_BLOB, json.dumps({"files": {
         "shots/shot.blend": {"hash": H1, "size": 1}, "shots/tex/wood.png": {"hash": H2, "size": 2}}}).encode())
-    return Services(settings=settings, blobs=blobs, jobs=FakeJobStore(), backend=FakeRenderBackend(),
+    return Services(settings=settings, blobs=blobs, jobs=FakeJobStore(),
+                    chunks=FakeChunkStore(), backend=FakeRenderBackend(),
                     events=RecordingEventPublisher())
 
 

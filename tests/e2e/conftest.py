@@ -66,6 +66,21 @@ def wait_for_job(info: StackInfo, job_id: str, timeout: float = 300,
     return wait_for(done, timeout, interval=0.5, what=f"job {job_id} to reach {sorted(statuses)}")
 
 
+def job_chunks(info: StackInfo, job_id: str, limit: int = 2) -> list[dict[str, Any]]:
+    """Every chunk of the job, from GET /api/jobs/{jobId}/chunks page by page (small pages, so
+    the stack tests go through the continuation tokens too)."""
+    chunks: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        query = f"?limit={limit}" + (f"&continuationToken={token}" if token else "")
+        status, body = api_request(info, "GET", f"/jobs/{job_id}/chunks{query}")
+        assert status == 200, body
+        chunks += body["chunks"]
+        token = body["continuationToken"]
+        if token is None:
+            return chunks
+
+
 def download(info: StackInfo, container: str, name: str) -> bytes:
     from azure.storage.blob import BlobServiceClient
 

@@ -19,6 +19,7 @@ from stack.local import api_request, wait_for
 from tests.e2e.conftest import (
     blob_names,
     download,
+    job_chunks,
     make_blend,
     make_bundle,
     upload,
@@ -48,7 +49,7 @@ def test_an_uploaded_bundle_becomes_frames_and_a_video(stack, small_blend, tmp_p
     doc = wait_for_job(stack, job_id)
     assert doc["status"] == "completed", doc.get("error")
     assert doc["progress"]["framesDone"] == doc["progress"]["framesTotal"] == 6
-    assert [c["status"] for c in doc["chunks"]] == ["succeeded"] * 3
+    assert [c["status"] for c in job_chunks(stack, job_id)] == ["succeeded"] * 3
 
     frames = blob_names(stack, "renders", f"{job_id}/frames/")
     assert frames == [f"{job_id}/frames/shot010_{n:04d}.png" for n in range(1, 7)]
@@ -153,7 +154,7 @@ def test_frames_that_cannot_render_are_retried_then_the_job_fails_naming_them(st
     assert doc["status"] == "failed"
     assert doc["error"]["code"] == "frames_failed"
     assert "1" in doc["error"]["message"] and "2" in doc["error"]["message"]
-    assert all(c["attempts"] == 2 for c in doc["chunks"])
+    assert all(c["attempts"] == 2 for c in job_chunks(stack, doc["id"]))
     assert {d["chunk"] for d in doc["error"]["details"]["chunks"]} == {"chunk-0001", "chunk-0002"}
 
 

@@ -12,6 +12,7 @@ import pytest
 from orchestrators.render_job import bp
 from shared import names
 from shared.errors import ConflictError, ValidationError
+from shared.job_chunks import read_chunks
 from shared.pipeline import control, steps
 from tests.pipeline.control_harness import ReplayClient, gather, run_job, upload
 from tests.pipeline.test_pipeline_steps import bundle_zip, make_services
@@ -52,7 +53,8 @@ def test_a_retry_renders_again_only_the_chunks_that_failed_in_a_run_of_its_own(f
     assert doc["runs"][0]["error"]["code"] == "frames_failed"
     # Frames rendered in run 1 are not rendered again: run 2's Batch job ran one chunk, from attempt 1.
     assert added_ids(svc, names.batch_job_id(job_id, 2)) == ["chunk-0002"]
-    assert {c["id"]: c["attempts"] for c in doc["chunks"]} == {"chunk-0001": 1, "chunk-0002": 1, "chunk-0003": 1}
+    attempts = {c["id"]: c["attempts"] for c in read_chunks(svc.chunks, job_id)}
+    assert attempts == {"chunk-0001": 1, "chunk-0002": 1, "chunk-0003": 1}
     assert "RenderPipeline.Job.Requeued" in svc.events.types()
     assert svc.events.types()[-1] == "RenderPipeline.Job.Completed"
     assert f"{job_id}:run2:render:0" in client.replay.runs  # the new run's waits have ids of their own
@@ -76,6 +78,7 @@ def test_a_late_update_from_an_earlier_run_never_touches_the_current_one(functio
     svc, job_id, client = failed_job(functions)
     gather(control.retry_job(svc, client, job_id, None))
     before = svc.jobs.get(job_id)
+    chunks_before = read_chunks(svc.chunks, job_id)
     late = {"jobId": job_id, "run": 1}
     steps.fail_job(svc, {**late, "error": {"code": "frames_failed", "message": "late"}})
     steps.finalize_job(svc, {**late, "outputs": {"videoUrl": "http://late"}})
@@ -83,7 +86,7 @@ def test_a_late_update_from_an_earlier_run_never_touches_the_current_one(functio
     steps.collect_render_results(svc, {**late, "attempt": 0})
     after = svc.jobs.get(job_id)
     assert after["status"] == "rendering" and after["run"] == 2
-    assert after["chunks"] == before["chunks"] and after.get("outputs") == before.get("outputs")
+    assert read_chunks(svc.chunks, job_id) == chunks_before and after.get("outputs") == before.get("outputs")
 
 
 def test_retry_answers_409_with_the_status_for_a_running_job_and_400_naming_the_field(functions):
@@ -214,6 +217,7 @@ def test_a_scheduled_job_is_planned_at_once_and_renders_only_after_its_time(func
 
     def look() -> None:
         seen.setdefault("doc", svc.jobs.get(job_id))
+        seen.setdefault("chunks", read_chunks(svc.chunks, job_id))
         seen.setdefault("tasks", [t.id for _, t in svc.backend.added])
     from tests.pipeline.control_harness import table
     from tests.pipeline.replay import Replay
@@ -223,7 +227,7 @@ def test_a_scheduled_job_is_planned_at_once_and_renders_only_after_its_time(func
     run = run_job(functions, svc, request, client)
     assert run.status == "Completed", run.error
     assert seen["doc"]["status"] == "scheduled" and seen["doc"]["notBefore"] == "2026-11-26T14:30:00Z"
-    assert len(seen["doc"]["chunks"]) == 3      # planned before the wait
+    assert len(seen["chunks"]) == 3 == seen["doc"]["chunkCount"]  # planned before the wait
     assert seen["tasks"] == [names.INSPECT_TASK_ID]  # but nothing rendered
     timers = [e for e in client.replay.runs[job_id].history if e["EventType"] == 10]
     assert timers and timers[0]["FireAt"].startswith("2026-11-26T14:30:00")
@@ -275,6 +279,23 @@ def test_frames_the_store_lost_are_rendered_again_instead_of_failing_the_job(fun
     assert doc["status"] == "completed", doc["error"]
     assert [t.id for _, t in svc.backend.added].count("chunk-0002-r1") == 1
     assert doc["history"]["healed"] == 1
+
+
+def test_frames_of_more_chunks_than_a_result_names_are_all_rendered_again(functions):
+    """Verification names 50 missing chunks in its result (the history stays small); the
+    requeue finds the other ones itself, so one healing round renders all 200 again (three
+    rounds of 50 would not have been enough)."""
+    lost = [f"chunk-{n:04d}" for n in range(1, 201)]
+    svc = make_services(lose_frames=lost)
+    job_id, request = upload(svc, bundle_zip({**SMALL, "frames": "1-200", "chunkSize": 1}))
+    client = ReplayClient()
+    run = run_job(functions, svc, request, client)
+    assert run.status == "Completed", run.error
+    doc = svc.jobs.get(job_id)
+    assert doc["status"] == "completed" and doc["history"]["healed"] == 200
+    rerun = [t.id for _, t in svc.backend.added if t.id.endswith("-r1")]
+    assert len(rerun) == 200 and all(c["attempts"] == 2 for c in read_chunks(svc.chunks, job_id))
+    assert f"{job_id}:render:1" in client.replay.runs and f"{job_id}:render:2" not in client.replay.runs
 
 
 def test_frames_lost_on_every_render_fail_the_job_frames_missing_within_its_retries(functions):

@@ -17,6 +17,7 @@ from orchestrators.render_job import MAX_STITCH_ATTEMPTS, step_failure
 from shared import names
 from shared.bootstrap import Services
 from shared.errors import TransientError
+from shared.job_chunks import read_chunks
 from shared.job_document import JobSource, SourceKind, upload_job_id
 from shared.pipeline import submission
 from tests.app_functions import app_functions
@@ -109,7 +110,7 @@ def test_an_unreadable_blend_with_frames_fps_and_resolution_given_fails_scene_un
     assert doc["status"] == "failed"
     assert doc["error"]["code"] == "scene_unreadable"
     assert [task.id for _, task in svc.backend.added] == [names.INSPECT_TASK_ID]  # no render retries burnt
-    assert doc["chunks"] == []
+    assert doc["chunkCount"] == 0
 
 
 # ---------------------------------------------------------------- errors clients see are plain
@@ -153,7 +154,7 @@ def test_frames_that_keep_failing_show_no_node_path_in_the_job(functions):
     doc = svc.jobs.get(job_id)
     assert doc["error"]["code"] == "frames_failed"
     _assert_plain(doc["error"])
-    assert NODE_PATH not in json.dumps(doc["chunks"])
+    assert NODE_PATH not in json.dumps(read_chunks(svc.chunks, job_id))
     assert "output file upload failed" in doc["error"]["details"]["chunks"][0]["reason"]
 
 

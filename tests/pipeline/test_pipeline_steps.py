@@ -14,10 +14,13 @@ import pytest
 from orchestrators.render_job import bp
 from shared import names
 from shared.adapters.fake_blob_store import FakeBlobStore
+from shared.adapters.fake_chunk_store import FakeChunkStore
 from shared.adapters.fake_event_publisher import RecordingEventPublisher
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.bootstrap import Services
+from shared.chunk_pages import PAGE_SIZE
 from shared.config import Settings
+from shared.job_chunks import read_chunks
 from shared.job_document import JobSource, SourceKind, upload_job_id
 from shared.pipeline import runs, steps
 from tests.pipeline.replay import Replay
@@ -53,7 +56,7 @@ def make_services(fail_ids: tuple[str, ...] = (), **backend: Any) -> Services:
     blobs.ensure_container("scenes")
     blobs.ensure_container("renders")
     sim = SimulatedBackend(blobs, fail_ids=fail_ids, **{"inspection": INSPECTION, **backend})
-    return Services(settings=settings, blobs=blobs, jobs=FakeJobStore(), backend=sim,
+    return Services(settings=settings, blobs=blobs, jobs=FakeJobStore(), chunks=FakeChunkStore(), backend=sim,
                     events=RecordingEventPublisher(), now=lambda: "2026-11-26T12:00:00.000Z")
 
 
@@ -95,8 +98,9 @@ def test_an_upload_renders_every_chunk_stitches_and_completes(functions):
     assert doc["status"] == "completed"
     assert doc["spec"]["frames"] == "1-24"           # from the .blend, via the inspect task
     assert doc["spec"]["resolution"] == {"width": 320, "height": 180}
-    assert [c["id"] for c in doc["chunks"]] == ["chunk-0001", "chunk-0002", "chunk-0003"]
-    assert all(c["status"] == "succeeded" and c["attempts"] == 1 for c in doc["chunks"])
+    chunks = read_chunks(svc.chunks, job_id)
+    assert [c["id"] for c in chunks] == ["chunk-0001", "chunk-0002", "chunk-0003"] and doc["chunkCount"] == 3
+    assert all(c["status"] == "succeeded" and c["attempts"] == 1 for c in chunks)
     assert doc["progress"]["framesDone"] == doc["progress"]["framesTotal"] == 24
     assert doc["outputs"]["videoBlob"] == f"{job_id}/video.mp4"
     assert doc["outputs"]["videoFrames"] == 24
@@ -129,7 +133,7 @@ def test_a_chunk_that_fails_once_is_rerendered_and_the_job_completes(functions):
     assert run.status == "Completed"
     doc = svc.jobs.get(job_id)
     assert doc["status"] == "completed"
-    chunk = next(c for c in doc["chunks"] if c["id"] == "chunk-0002")
+    chunk = next(c for c in read_chunks(svc.chunks, job_id) if c["id"] == "chunk-0002")
     assert chunk["attempts"] == 2 and chunk["status"] == "succeeded"
     assert doc["history"]["requeues"] == 1
     assert "chunk-0002-r1" in [task.id for _, task in svc.backend.added]
@@ -176,12 +180,13 @@ def test_running_a_step_twice_changes_nothing_more(functions):
     svc = make_services()
     job_id, _ = run_upload(functions, svc, bundle_zip())
     before = svc.jobs.get(job_id)
+    chunks_before = read_chunks(svc.chunks, job_id)
     added = len(svc.backend.added)
     steps.add_render_tasks(svc, {"jobId": job_id, "attempt": 0})
     steps.finalize_job(svc, {"jobId": job_id, "outputs": before["outputs"]})
     after = svc.jobs.get(job_id)
     assert len(svc.backend.added) == added
-    assert after["status"] == "completed" and after["chunks"] == before["chunks"]
+    assert after["status"] == "completed" and read_chunks(svc.chunks, job_id) == chunks_before
     assert svc.events.types().count("RenderPipeline.Job.Completed") == 2  # same event id: a duplicate
 
 
@@ -199,9 +204,9 @@ def test_a_10000_frame_job_keeps_every_instance_history_small(functions):
     job_id, run = run_upload(functions, svc, bundle_zip(manifest))
     assert run.status == "Completed", run.error
     doc = svc.jobs.get(job_id)
-    assert len(doc["chunks"]) == 1000 and doc["progress"]["framesDone"] == 10000
+    assert len(read_chunks(svc.chunks, job_id)) == 1000 and doc["progress"]["framesDone"] == 10000
     assert len([task for _, task in svc.backend.added if task.id != names.INSPECT_TASK_ID]) == 1000
-    # The chunk list lives in the job document, not in any orchestration's history.
+    # The chunks live in their pages, not in any orchestration's history.
     assert run.max_history < 100
 
 
@@ -219,3 +224,30 @@ def test_a_bundle_overwritten_before_validation_fails_its_job_and_leaves_the_new
     assert result["ok"] is False
     assert result["error"]["code"] == "bundle_changed"
     assert svc.blobs.download("scenes", "artist-a/shot010.zip") == newer
+
+
+def test_a_10000_chunk_job_runs_end_to_end_and_no_update_rewrites_the_chunk_list(functions):
+    """10,000 frames at chunk size 1: 10,000 render tasks plus the stitch, through the real
+    orchestration over the simulated backend. Every chunk write replaces one page of at most
+    PAGE_SIZE chunks; the job document holds the counts, not the chunks."""
+    svc = make_services()
+    replaced: list[int] = []
+    replace_page = svc.chunks.replace_page
+
+    def counted(page: dict, *, etag: str) -> dict:
+        replaced.append(len(page["chunks"]))
+        return replace_page(page, etag=etag)
+    svc.chunks.replace_page = counted  # type: ignore[method-assign]
+    manifest = {"frames": "1-10000", "fps": 24, "resolution": "64x36", "chunkSize": 1, "video": {"name": "v.mp4"}}
+    job_id, run = run_upload(functions, svc, bundle_zip(manifest))
+    assert run.status == "Completed", run.error
+    doc = svc.jobs.get(job_id)
+    assert doc["status"] == "completed" and doc["chunkCount"] == 10_000 and doc["chunkPageCount"] == 50
+    assert doc["progress"]["framesDone"] == doc["progress"]["chunksDone"] == 10_000
+    chunks = read_chunks(svc.chunks, job_id)
+    assert len(chunks) == 10_000 and all(c["status"] == "succeeded" for c in chunks)
+    added = [task.id for _, task in svc.backend.added]
+    assert len(added) == 10_002 and added[-1] == "stitch"  # inspect, 10,000 renders, the stitch
+    assert replaced and max(replaced) <= PAGE_SIZE
+    assert len(json.dumps(doc)) < 64_000  # counts per page, never the chunks
+    assert run.max_history < 100

@@ -3,6 +3,7 @@ running activity): the cancelled job document never changes again and gets no ne
 
 from __future__ import annotations
 
+from shared.job_chunks import read_chunks
 from shared.job_document import JobSource, SourceKind, upload_job_id
 from shared.jobs import cancel
 from shared.pipeline import steps
@@ -71,8 +72,11 @@ def test_a_requeue_after_a_cancel_does_not_reset_chunks():
         step(svc, {"jobId": job_id, "attempt": 0})
     steps.poll_tasks(svc, {"jobId": job_id, "phase": "render"})
     cancelled = _content(cancel(svc.jobs, job_id))
+    chunks = read_chunks(svc.chunks, job_id)
+    assert any(c["status"] == "failed" for c in chunks)
     steps.collect_render_results(svc, {"jobId": job_id, "attempt": 0})
     assert _content(svc.jobs.get(job_id)) == cancelled
+    assert read_chunks(svc.chunks, job_id) == chunks  # the failed chunk was not sent round again
 
 
 def test_a_batch_job_created_while_the_cancel_ran_is_terminated_at_once():

@@ -13,7 +13,7 @@ from shared import names
 from shared.adapters.local_batch_backend import LocalBatchBackend
 from shared.job_document import upload_job_id
 from stack.local import StackInfo, api_request, wait_for
-from tests.e2e.conftest import make_blend, make_bundle, upload, wait_for_job
+from tests.e2e.conftest import job_chunks, make_blend, make_bundle, upload, wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,8 @@ def test_a_retry_after_a_cancel_mid_render_renders_only_the_chunks_not_finished(
     assert status == 202, body
     cancelled = wait_for_job(stack, job_id)
     assert cancelled["status"] == "cancelled"
-    done_before = {c["id"] for c in cancelled["chunks"] if c["status"] == "succeeded"}
+    cancelled_chunks = job_chunks(stack, job_id)
+    done_before = {c["id"] for c in cancelled_chunks if c["status"] == "succeeded"}
     assert done_before
 
     status, body = api_request(stack, "POST", f"/jobs/{job_id}/retry", {})
@@ -50,7 +51,7 @@ def test_a_retry_after_a_cancel_mid_render_renders_only_the_chunks_not_finished(
     assert [(r["run"], r["status"]) for r in doc["runs"]] == [(1, "cancelled"), (2, "completed")]
     assert doc["progress"]["framesDone"] == 8
     ran = {t.id for t in _backend(stack).list_tasks(names.batch_job_id(job_id, 2))}
-    assert ran == {c["id"] for c in cancelled["chunks"]} - done_before  # nothing rendered twice
+    assert ran == {c["id"] for c in cancelled_chunks} - done_before  # nothing rendered twice
 
 
 def test_a_scheduled_preview_job_waits_for_its_time_then_renders_spread_frames_first(stack, tmp_path):
@@ -63,7 +64,7 @@ def test_a_scheduled_preview_job_waits_for_its_time_then_renders_spread_frames_f
     job_id = upload_job_id(url, etag)
     waiting = wait_for_job(stack, job_id, 55, statuses={"scheduled", "failed"})
     assert waiting["status"] == "scheduled", waiting.get("error")
-    assert waiting["chunks"][0]["frames"] == "1-9x4"  # first, last and middle: one stepped run
+    assert job_chunks(stack, job_id)[0]["frames"] == "1-9x4"  # first, last and middle: one stepped run
     tasks = _backend(stack).list_tasks(job_id)
     assert [t.id for t in tasks] == [names.INSPECT_TASK_ID]
     doc = wait_for_job(stack, job_id)
@@ -79,7 +80,7 @@ def test_a_job_submitted_paused_renders_nothing_until_resumed(stack, tmp_path):
     url, etag = upload(stack, bundle, "control/shot040.zip")
     job_id = upload_job_id(url, etag)
     paused = wait_for_job(stack, job_id, 120, statuses={"paused", "failed"})
-    assert paused["status"] == "paused" and len(paused["chunks"]) == 2, paused.get("error")
+    assert paused["status"] == "paused" and len(job_chunks(stack, job_id)) == 2, paused.get("error")
     status, body = api_request(stack, "POST", f"/jobs/{job_id}/pause", {})
     assert status == 409 and body["error"]["details"] == {"status": "paused"}
     backend = _backend(stack)

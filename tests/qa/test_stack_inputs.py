@@ -119,7 +119,7 @@ def test_an_unreadable_blend_fails_scene_unreadable_with_a_plain_error(stack):
     doc = wait_for_job(stack, job_id, timeout=180)
     assert doc["status"] == "failed"
     assert doc["error"]["code"] == "scene_unreadable", doc["error"]
-    assert "Traceback" not in json.dumps(doc["error"]) and doc["chunks"] == []
+    assert "Traceback" not in json.dumps(doc["error"]) and doc["chunkCount"] == 0
 
 
 def _published(stack, job_id: str) -> list[str]:

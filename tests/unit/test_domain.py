@@ -197,7 +197,7 @@ def test_client_ids_allow_batch_characters():
 def test_new_job_document_has_the_design_fields():
     source = JobSource(SourceKind.HTTP, "scenes", "a.blend", "http://x/scenes/a.blend", submitter="ci")
     doc = job_document("job-1", source, now="2026-01-01T00:00:00Z", renders_container="renders")
-    assert doc["status"] == "queued" and doc["chunks"] == [] and doc["error"] is None
+    assert doc["status"] == "queued" and doc["chunkCount"] == 0 and doc["error"] is None
     assert doc["outputs"] == {"container": "renders", "framesPrefix": "job-1/frames/", "videoUrl": None}
     assert doc["timestamps"]["createdAt"] == doc["timestamps"]["updatedAt"] == "2026-01-01T00:00:00Z"
     assert doc["progress"]["framesDone"] == 0 and doc["source"]["kind"] == "http"

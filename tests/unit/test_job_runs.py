@@ -21,9 +21,13 @@ from shared.planning import chunks_to_json, plan_chunks
 SOURCE = JobSource(SourceKind.BLOB, "scenes", "a.zip", "http://x/scenes/a.zip", etag="0x1")
 
 
+def planned_chunks() -> list[dict]:
+    return chunks_to_json(plan_chunks(FrameSet.parse("1-30"), 10))
+
+
 def rendering_doc() -> dict:
     doc = job_document("job-1", SOURCE, now="T0", renders_container="renders")
-    doc["chunks"] = chunks_to_json(plan_chunks(FrameSet.parse("1-30"), 10))
+    doc["chunkCount"] = 3
     apply_status(doc, JobStatus.VALIDATING, now="T1")
     apply_status(doc, JobStatus.RENDERING, now="T2")
     return doc
@@ -70,31 +74,34 @@ def test_scheduled_sits_between_validating_and_rendering_and_never_goes_back():
 
 
 def test_a_retry_starts_a_new_run_keeping_succeeded_chunks_and_the_old_runs_outcome():
-    doc = rendering_doc()
-    doc["chunks"][0].update(status="succeeded", attempts=1)
-    doc["chunks"][1].update(status="failed", attempts=3, failure={"exitCode": 1})
+    doc, chunks = rendering_doc(), planned_chunks()
+    chunks[0].update(status="succeeded", attempts=1)
+    chunks[1].update(status="failed", attempts=3, failure={"exitCode": 1})
     apply_status(doc, JobStatus.FAILED, now="T3")
-    run = apply_retry(doc, now="T4")
+    run = apply_retry(doc, now="T4", chunks=chunks)
     assert run == 2 and doc["run"] == 2 and doc["status"] == "rendering" and doc["error"] is None
-    assert [(c["status"], c["attempts"]) for c in doc["chunks"]] == [("succeeded", 1), ("pending", 0), ("pending", 0)]
+    assert [(c["status"], c["attempts"]) for c in chunks] == [("succeeded", 1), ("pending", 0), ("pending", 0)]
+    assert "failure" not in chunks[1]
     assert doc["runs"][0]["status"] == "failed" and doc["runs"][0]["endedAt"] == "T3"
     assert doc["runs"][1] == {"run": 2, "startedAt": "T4", "endedAt": None, "status": None, "error": None}
     assert is_stale_run(doc, 1) and not is_stale_run(doc, 2)
 
 
 def test_retry_refuses_unfinished_jobs_unknown_chunks_and_completed_jobs_without_all():
-    doc = rendering_doc()
+    doc, chunks = rendering_doc(), planned_chunks()
     with pytest.raises(ConflictError) as err:
-        apply_retry(doc, now="T")
+        apply_retry(doc, now="T", chunks=chunks)
     assert err.value.details == {"status": "rendering"}
     apply_status(doc, JobStatus.COMPLETED, now="T3")
+    for chunk in chunks:
+        chunk.update(status="succeeded", attempts=1)
     with pytest.raises(ConflictError):
-        apply_retry(doc, now="T4")
-    assert apply_retry(doc, now="T4", everything=True) == 2
-    assert all(c["status"] == "pending" for c in doc["chunks"])
+        apply_retry(doc, now="T4", chunks=chunks)
+    assert apply_retry(doc, now="T4", chunks=chunks, everything=True) == 2
+    assert all(c["status"] == "pending" for c in chunks)
     apply_status(doc, JobStatus.CANCELLED, now="T5")
     with pytest.raises(ValidationError) as bad:
-        apply_retry(doc, now="T6", chunk_ids=["chunk-0001", "chunk-9999"])
+        apply_retry(doc, now="T6", chunks=chunks, chunk_ids=["chunk-0001", "chunk-9999"])
     assert bad.value.field == "chunks" and "chunk-9999" in bad.value.message
 
 

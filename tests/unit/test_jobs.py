@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from shared.adapters.fake_chunk_store import FakeChunkStore
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.errors import ConflictError, NotFoundError, PermanentError, TransientError, ValidationError
 from shared.frames import FrameSet
+from shared.job_chunks import read_chunks, update_chunks, write_chunks
 from shared.job_document import ChunkStatus, ErrorInfo, JobSource, JobStatus, SourceKind, job_document
 from shared.job_spec import JobSpec, Resolution
 from shared.jobs import (
-    apply_chunk_updates,
-    apply_chunks,
+    apply_chunk_pages,
     apply_outputs,
     apply_spec,
     apply_status,
@@ -21,7 +22,7 @@ from shared.jobs import (
     set_status,
     update_job,
 )
-from shared.planning import plan_chunks, with_chunk_result
+from shared.planning import chunks_to_json, plan_chunks, with_chunk_result
 
 SOURCE = JobSource(SourceKind.BLOB, "scenes", "a.zip", "http://x/scenes/a.zip", etag="0x1")
 
@@ -107,9 +108,9 @@ def test_terminal_states_are_final_and_cancel_wins(store):
     assert cancelled["error"]["code"] == "cancelled"
     late = set_status(store, "job-1", JobStatus.COMPLETED, now=clock("T3"))
     assert late["status"] == "cancelled" and late["timestamps"]["finishedAt"] == "T2"
-    chunks = plan_chunks(FrameSet.parse("1-10"), 5)
-    doc = update_job(store, "job-1", lambda d: apply_chunks(d, chunks))
-    assert doc["chunks"] == [] and doc["_etag"] == late["_etag"]  # nothing written
+    pages = write_chunks(FakeChunkStore(), "job-1", chunks_to_json(plan_chunks(FrameSet.parse("1-10"), 5)))
+    doc = update_job(store, "job-1", lambda d: apply_chunk_pages(d, pages))
+    assert doc["chunkCount"] == 0 and "chunkPages" not in doc and doc["_etag"] == late["_etag"]  # nothing written
 
 
 def test_stale_status_updates_are_ignored_and_skips_are_refused():
@@ -134,10 +135,13 @@ def test_chunk_updates_recompute_progress():
     apply_spec(doc, spec)
     assert doc["progress"]["framesTotal"] == 25 and doc["spec"]["frames"] == "1-25"
     chunks = plan_chunks(spec.frames, spec.chunk_size)
-    apply_chunks(doc, chunks)
-    done = with_chunk_result(chunks, "chunk-0002", ChunkStatus.SUCCEEDED, 2.0)
-    apply_chunk_updates(doc, [done[1]])
-    assert doc["progress"]["framesDone"] == 10 and doc["chunks"][1]["status"] == "succeeded"
+    pages = FakeChunkStore()
+    apply_chunk_pages(doc, write_chunks(pages, "job-1", chunks_to_json(chunks)))
+    assert doc["progress"]["framesDone"] == 0 and doc["progress"]["chunksTotal"] == 3
+    done = with_chunk_result(chunks, "chunk-0002", ChunkStatus.SUCCEEDED, 2.0)[1].to_json()
+    update = update_chunks(pages, "job-1", lambda c: c.update(done) if c["id"] == done["id"] else None)
+    apply_chunk_pages(doc, update.written)
+    assert doc["progress"]["framesDone"] == 10 and read_chunks(pages, "job-1")[1]["status"] == "succeeded"
     count_requeues(doc, 2)
     apply_outputs(doc, video_url="http://x/renders/job-1/video.mp4")
     assert doc["history"]["requeues"] == 2 and doc["outputs"]["videoUrl"].endswith("video.mp4")

@@ -10,13 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.fake_blob_store import FakeBlobStore
+from shared.adapters.fake_chunk_store import FakeChunkStore
 from shared.adapters.fake_event_publisher import RecordingEventPublisher
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.adapters.fake_render_backend import FakeRenderBackend, ManualClock
 from shared.bootstrap import Services
+from shared.chunk_pages import record_pages
 from shared.config import Settings
 from shared.errors import NotFoundError
 from shared.frames import FrameSet
+from shared.job_chunks import read_chunks, write_chunks
 from shared.job_document import JobSource, SourceKind, job_document
 from shared.job_spec import JobSpec, Resolution
 from shared.pipeline import layout
@@ -63,7 +66,7 @@ def make_services(env: dict[str, str] | None = None, fail_ids: Sequence[str] = (
     blobs = FakeBlobStore()
     blobs.ensure_container("scenes")
     blobs.ensure_container("renders")
-    svc = Services(settings=Settings.from_env(env or LOCAL), blobs=blobs, jobs=FakeJobStore(),
+    svc = Services(settings=Settings.from_env(env or LOCAL), blobs=blobs, jobs=FakeJobStore(), chunks=FakeChunkStore(),
                    backend=WatchedBackend(clock, fail_ids), events=RecordingEventPublisher(),
                    now=lambda: iso(clock()))
     return svc, clock
@@ -71,20 +74,27 @@ def make_services(env: dict[str, str] | None = None, fail_ids: Sequence[str] = (
 
 def rendering_job(svc: Services, job_id: str = "job-watch", *, frames: str = "1-20", chunk_size: int = 5,
                   manifest: dict[str, Any] | None = None, max_retries: int = 2) -> dict[str, Any]:
-    """A job planned into chunks, each with its first attempt queued (as add_render_tasks leaves it)."""
+    """A job planned into chunks, each with its first attempt queued (as add_render_tasks leaves it);
+    returns the document with its chunks (as `chunks`, which the stored document keeps in pages)."""
     source = JobSource(SourceKind.HTTP, "scenes", "shot.blend", "http://blobs.invalid/scenes/shot.blend", "0x1")
     doc = job_document(job_id, source, now=svc.now(), renders_container="renders")
     spec = JobSpec(frames=FrameSet.parse(frames), fps=24, resolution=Resolution(64, 36), chunk_size=chunk_size,
                    max_retries=max_retries)
     chunks = plan_chunks(spec.frames, chunk_size)
     doc.update(status="rendering", spec=spec.to_json(), manifest=manifest or {"frames": frames},
-               chunks=chunks_to_json(start_attempts(chunks, [c.id for c in chunks])),
                bundle={"kind": "blend", "blendPath": "shot.blend"},
                input={"container": "renders", "blob": f"{job_id}/input/shot.blend", "eTag": "0x1", "size": 10})
     doc["timestamps"]["startedAt"] = svc.now()
+    pages = write_chunks(svc.chunks, job_id, chunks_to_json(start_attempts(chunks, [c.id for c in chunks])))
+    record_pages(doc, pages)
     svc.jobs.create(doc)
     svc.backend.create_job(job_id)
-    return doc
+    return with_chunks(svc, doc)
+
+
+def with_chunks(svc: Services, doc: dict[str, Any]) -> dict[str, Any]:
+    """The job document with its chunks read from their pages, for tests that look at both."""
+    return {**doc, "chunks": read_chunks(svc.chunks, doc["id"])}
 
 
 def run_tasks(svc: Services, job_id: str, seconds: dict[str, float]) -> None:

@@ -14,6 +14,7 @@ from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
 
 from shared.adapters.blob_sas import AccountKeySigner, read_url, write_url
 from shared.adapters.blob_store import AzureBlobStore
+from shared.adapters.fake_chunk_store import FakeChunkStore
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.bootstrap import Services
 from shared.config import Settings
@@ -33,7 +34,8 @@ def stack(azurite, unique_name):
                                   "RENDERS_CONTAINER": unique_name, "OUTPUT_URL_LIFETIME_SECONDS": "600"})
     blobs = AzureBlobStore.from_connection_string(azurite.connection_string)
     blobs.ensure_container(unique_name)
-    svc = Services(settings=settings, blobs=blobs, jobs=FakeJobStore(), backend=WatchedBackend(ManualClock()),
+    svc = Services(settings=settings, blobs=blobs, jobs=FakeJobStore(),
+                   chunks=FakeChunkStore(), backend=WatchedBackend(ManualClock()),
                    events=RecordingEventPublisher())
     rendering_job(svc, JOB)
     return svc, AccountKeySigner(azurite.connection_string)

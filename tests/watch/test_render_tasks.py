@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from shared.job_chunks import update_chunks
 from shared.job_spec import JobSpec
 from shared.pipeline import batch_tasks
 from shared.planning import chunks_from_json
@@ -81,10 +82,7 @@ def test_the_heartbeat_url_is_never_logged_nor_stored_in_the_job(caplog):
 
     svc, _ = make_services()
     rendering_job(svc)
-    doc = svc.jobs.get("job-watch")
-    for c in doc["chunks"]:
-        c.update(status="pending", attempts=0)
-    svc.jobs.replace(doc, etag=doc["_etag"])
+    update_chunks(svc.chunks, "job-watch", lambda c: c.update(status="pending", attempts=0))
     with caplog.at_level(logging.DEBUG):
         assert steps.add_render_tasks(svc, {"jobId": "job-watch"}) == {"added": 4}
     urls = [spec.environment["RENDER_HEARTBEAT_URL"] for _, spec in svc.backend.added]

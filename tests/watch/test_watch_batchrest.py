@@ -12,10 +12,12 @@ import pytest
 
 from shared.adapters.azure_batch_backend import AzureBatchBackend
 from shared.adapters.fake_blob_store import FakeBlobStore
+from shared.adapters.fake_chunk_store import FakeChunkStore
 from shared.adapters.fake_event_publisher import RecordingEventPublisher
 from shared.adapters.fake_job_store import FakeJobStore
 from shared.bootstrap import Services
 from shared.config import Settings
+from shared.job_chunks import read_chunks
 from shared.pipeline import steps, watch_reads
 from shared.pipeline.jobs_api import health
 from shared.tasks import TaskSpec, TaskStatus
@@ -33,7 +35,8 @@ def svc(batch_server: BatchRestServer) -> Iterator[Services]:
     blobs = FakeBlobStore()
     blobs.ensure_container("renders")
     try:
-        yield Services(settings=Settings.from_env(AZURE), blobs=blobs, jobs=FakeJobStore(), backend=backend,
+        yield Services(settings=Settings.from_env(AZURE), blobs=blobs, jobs=FakeJobStore(),
+                       chunks=FakeChunkStore(), backend=backend,
                        events=RecordingEventPublisher(),
                        now=lambda: datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
     finally:
@@ -73,7 +76,7 @@ def test_a_running_task_is_followed_through_its_heartbeat_file_on_the_node(svc, 
                                  b'{"frameSeconds": {"1": 4.5, "2": 5.5}}')
     steps.poll_tasks(svc, {"jobId": job_id, "phase": "render"})
     doc = svc.jobs.get(job_id)
-    first = doc["chunks"][0]
+    first = read_chunks(svc.chunks, job_id)[0]
     assert first["frameSeconds"] == {"1": 4.5, "2": 5.5}
     assert first["attemptLog"][0]["node"] in {n.id for n in batch_server.nodes(POOL_ID)}
     assert doc["progress"]["secondsPerFrame"] == 5.0 and doc["progress"]["framesRunning"] == 1

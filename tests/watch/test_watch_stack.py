@@ -17,7 +17,7 @@ import requests
 
 from shared.pipeline.batch_tasks import NODE_DIR, WATCH_SCRIPTS
 from stack.local import LocalStack, StackInfo, api_request
-from tests.e2e.conftest import make_blend, make_bundle, upload, wait_for_job
+from tests.e2e.conftest import job_chunks, make_blend, make_bundle, upload, wait_for_job
 
 pytestmark = [
     pytest.mark.slow,
@@ -44,7 +44,7 @@ def rendered(stack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> dict
     assert status == 202, doc
     doc = wait_for_job(stack, "watched-shot", timeout=600)
     assert doc["status"] == "completed", doc.get("error")
-    return doc
+    return {**doc, "chunks": job_chunks(stack, doc["id"])}
 
 
 def get(stack: StackInfo, path: str, **params: str) -> requests.Response:
@@ -129,7 +129,7 @@ def test_a_render_that_stalls_after_its_first_frame_is_stopped_as_stuck_requeued
     assert status == 202, doc
     doc = wait_for_job(stack, "stalls", timeout=900)
     assert doc["status"] == "failed" and doc["error"]["code"] == "frames_failed"
-    (chunk,) = doc["chunks"]
+    (chunk,) = job_chunks(stack, "stalls")
     assert chunk["attempts"] == 2 and chunk["failure"]["reason"] == "stuck"
     assert [(e["taskId"], e["result"], e["reason"]) for e in chunk["attemptLog"]] == [
         ("chunk-0001", "failed", "stuck"), ("chunk-0001-r1", "failed", "stuck")]

@@ -10,14 +10,28 @@ import pytest
 from shared.pipeline import layout, node_health, steps
 from shared.pipeline.estimates import parse_time
 from shared.pipeline.jobs_api import health
-from tests.watch.fakes import AZURE, LOCAL, heartbeat, make_services, marker, put_json, rendering_job, run_tasks
+from tests.watch.fakes import (
+    AZURE,
+    LOCAL,
+    heartbeat,
+    make_services,
+    marker,
+    put_json,
+    rendering_job,
+    run_tasks,
+    with_chunks,
+)
 
 JOB = "job-watch"
 
 
 def poll(svc: Any, job_id: str = JOB) -> dict[str, Any]:
     steps.poll_tasks(svc, {"jobId": job_id, "phase": "render"})
-    return svc.jobs.get(job_id)
+    return job(svc, job_id)
+
+
+def job(svc: Any, job_id: str = JOB) -> dict[str, Any]:
+    return with_chunks(svc, svc.jobs.get(job_id))
 
 
 def chunk(doc: dict[str, Any], chunk_id: str) -> dict[str, Any]:
@@ -81,8 +95,8 @@ def test_a_stuck_task_is_a_failed_attempt_with_reason_stuck_and_is_requeued_with
     assert c["failure"]["reason"] == "stuck"
     assert c["attemptLog"][0]["result"] == "failed" and c["attemptLog"][0]["reason"] == "stuck"
     result = steps.collect_render_results(svc, {"jobId": JOB})
-    assert result == {"retry": True, "requeued": ["chunk-0001"]}
-    again = chunk(svc.jobs.get(JOB), "chunk-0001")
+    assert result == {"retry": True, "requeued": ["chunk-0001"], "requeuedCount": 1}
+    again = chunk(job(svc), "chunk-0001")
     assert again["status"] == "pending" and again["failure"]["reason"] == "stuck"
     assert svc.blobs.download("renders", layout.log_blob(JOB, "chunk-0001", "stderr")).startswith(b"stuck")
 
@@ -169,7 +183,7 @@ def test_a_node_id_that_is_a_path_is_never_used_as_a_blob_name():
     _fail_on_node(svc, clock, JOB, "chunk-0001", "../job-watch/frames/x")
     names = [b.name for b in svc.blobs.list("renders")]
     assert not any("~nodes" in n or "frames/x" in n for n in names)
-    assert "node" not in chunk(svc.jobs.get(JOB), "chunk-0001")["attemptLog"][0]
+    assert "node" not in chunk(job(svc), "chunk-0001")["attemptLog"][0]
     assert node_health.valid_node_id("tvmps_" + "0" * 64 + "_p")
 
 
@@ -217,7 +231,7 @@ def test_watching_never_fails_the_poll(monkeypatch):
     monkeypatch.setattr(svc.backend, "task_node", broken)
     result = steps.poll_tasks(svc, {"jobId": JOB, "phase": "render"})
     assert result["done"] is False
-    assert chunk(svc.jobs.get(JOB), "chunk-0001")["status"] == "running"
+    assert chunk(job(svc), "chunk-0001")["status"] == "running"
 
 
 def test_a_requeued_chunk_starts_its_new_attempt_in_the_log():

@@ -12,6 +12,8 @@ const REFRESH_MS = 2000;
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const THUMBS = 12;
 const LOG_TAIL = 40;
+const CHUNK_PAGE = 1000; // the most one GET .../chunks answers
+const GRID_MAX = 10000; // cells the grid draws; a bigger job shows its first ones (the counts stay whole)
 const CHUNK_STATES = ["queued", "running", "succeeded", "failed", "cancelled"];
 
 function fact(list, label) {
@@ -212,22 +214,40 @@ export function mount(main, [jobId]) {
     const endAt = job.timestamps?.finishedAt ? new Date(job.timestamps.finishedAt).getTime() : Date.now();
     setText(f.elapsed, duration(p.elapsedSeconds ?? (startedAt ? (endAt - startedAt) / 1000 : null)));
     setText(f.eta, TERMINAL.has(job.status) ? "—" : duration(p.eta));
-    setText(f.perFrame, p.secondsPerFrame != null ? duration(p.secondsPerFrame) : measuredPerFrame(job.chunks));
     const spec = job.spec;
     setText(f.spec, spec ? `frames ${spec.frames}, chunks of ${spec.chunkSize}, ${spec.fps} fps, `
       + `${spec.resolution?.width}×${spec.resolution?.height}, ${spec.format}, priority ${spec.priority}` : "—");
     if (document.activeElement !== priorityInput && spec) priorityInput.value = String(spec.priority ?? 0);
   }
 
+  // Every page of GET .../chunks (1,000 chunks each), up to GRID_MAX chunks; a job planned
+  // before chunk pages has them in the job itself.
+  async function fetchChunks() {
+    if (Array.isArray(job.chunks)) return job.chunks;
+    if (!job.chunkCount) return [];
+    const chunks = [];
+    let token = null;
+    do {
+      const query = `?limit=${CHUNK_PAGE}` + (token ? `&continuationToken=${encodeURIComponent(token)}` : "");
+      const page = await optional("/jobs/{jobId}/chunks", `${path}/chunks${query}`);
+      if (!page || !Array.isArray(page.chunks)) break;
+      chunks.push(...page.chunks);
+      token = page.continuationToken;
+    } while (token && chunks.length < GRID_MAX);
+    return chunks;
+  }
+
   async function showChunks() {
-    let chunks = job.chunks || [];
-    const paged = await optional("/jobs/{jobId}/chunks", `${path}/chunks?top=1000`);
-    if (paged && Array.isArray(paged.chunks)) chunks = paged.chunks;
+    const chunks = await fetchChunks();
     const cells = chunks.map(chunkCell);
     const same = cells.length === grid.children.length
       && cells.every((cell, i) => cell.title === grid.children[i].title);
     if (!same) grid.replaceChildren(...cells);
-    setText(chunkNote, chunks.length ? `${chunks.length} chunks` : "The chunks appear once the job is planned.");
+    const total = job.chunkCount || chunks.length;
+    setText(chunkNote, !chunks.length ? "The chunks appear once the job is planned."
+      : chunks.length < total ? `the first ${chunks.length} of ${total} chunks` : `${total} chunks`);
+    setText(f.perFrame, job.progress?.secondsPerFrame != null ? duration(job.progress.secondsPerFrame)
+      : measuredPerFrame(chunks));
     return chunks;
   }
 

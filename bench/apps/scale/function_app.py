@@ -4,13 +4,15 @@ whose tasks succeed at once. `python -m devhost --app-dir bench/apps/scale` runs
 bench/orchestration_scale.py measures devhost's real Durable runtime and nothing renders.
 
 Routes (anonymous, loopback only):
-  POST /api/bench/jobs/{frames}  uploads a bundle of that many frames and starts render_job
-  GET  /api/bench/stats          CPU seconds spent inside the activity handlers, per activity
+  POST /api/bench/jobs/{frames}[?chunkSize=N]  uploads a bundle of that many frames and starts render_job
+  GET  /api/bench/stats          CPU seconds spent inside the activity handlers, per activity, and the
+                                 document writes (job documents, chunk pages) and their bytes
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import sys
 import threading
@@ -31,6 +33,7 @@ import azure.functions as func  # noqa: E402
 from orchestrators.render_job import bp as render_job  # noqa: E402
 from shared import names  # noqa: E402
 from shared.adapters.fake_blob_store import FakeBlobStore  # noqa: E402
+from shared.adapters.fake_chunk_store import FakeChunkStore  # noqa: E402
 from shared.adapters.fake_event_publisher import RecordingEventPublisher  # noqa: E402
 from shared.adapters.fake_job_store import FakeJobStore  # noqa: E402
 from shared.adapters.fake_render_backend import FakeRenderBackend  # noqa: E402
@@ -44,6 +47,48 @@ from tests.pipeline.sim import SimulatedBackend  # noqa: E402
 CHUNK_SIZE = 10
 MAX_FRAMES = 100_000
 
+
+
+# Request units of one write by item size, as Cosmos DB documents them (learn.microsoft.com/azure/
+# cosmos-db/understand-request-unit-consumption, "Document size": KB → RU); between two sizes the
+# cost is interpolated, above the last it grows in proportion. An estimate: indexing and the number
+# of properties move real charges (the chunks container indexes only /page).
+WRITE_RU = ((1, 4.95), (2, 6.29), (4, 6.67), (8, 7.04), (16, 9.52), (32, 11.23), (64, 22.67), (128, 48.19),
+            (256, 98.29), (512, 184.57), (1024, 625.0), (2048, 1250.0))
+
+
+def write_ru(size_bytes: int) -> float:
+    kb = max(size_bytes / 1024, 1.0)
+    for (low, low_ru), (high, high_ru) in itertools.pairwise(WRITE_RU):
+        if kb <= high:
+            return low_ru + (high_ru - low_ru) * (kb - low) / (high - low)
+    return WRITE_RU[-1][1] * kb / WRITE_RU[-1][0]
+
+
+class _WriteCounter:
+    """Counts the bytes and estimated request units of each document a store writes."""
+
+    bytes_written = 0
+    ru_estimate = 0.0
+    largest = 0
+
+    def _count(self, doc: dict[str, Any]) -> None:
+        size = len(json.dumps(doc))
+        self.bytes_written += size
+        self.ru_estimate += write_ru(size)
+        self.largest = max(self.largest, size)
+
+
+class _CountingJobStore(FakeJobStore, _WriteCounter):
+    def _stored(self, doc: dict[str, Any]) -> dict[str, Any]:
+        self._count(doc)
+        return super()._stored(doc)
+
+
+class _CountingChunkStore(FakeChunkStore, _WriteCounter):
+    def _stored(self, page: dict[str, Any]) -> dict[str, Any]:
+        self._count(page)
+        return super()._stored(page)
 
 
 class _Backend(SimulatedBackend):
@@ -65,7 +110,8 @@ SERVICES = Services(
     settings=Settings.from_env({"STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
                                 "COSMOS_ENDPOINT": "https://cosmos.invalid/", "LOCALBATCH_URL": "http://lb.invalid",
                                 "DEFAULT_CHUNK_SIZE": str(CHUNK_SIZE)}),
-    blobs=_blobs, jobs=FakeJobStore(), backend=_Backend(_blobs), events=RecordingEventPublisher())
+    blobs=_blobs, jobs=_CountingJobStore(), chunks=_CountingChunkStore(), backend=_Backend(_blobs),
+    events=RecordingEventPublisher())
 
 # The fakes are not thread-safe and devhost runs activities on a pool: one at a time.
 _lock = threading.Lock()
@@ -102,8 +148,8 @@ for _name, _step in STEPS.items():
     _activity(_name, _step)
 
 
-def _bundle(frames: int) -> bytes:
-    manifest = {"frames": f"1-{frames}", "chunkSize": CHUNK_SIZE, "fps": 24, "resolution": "320x180",
+def _bundle(frames: int, chunk_size: int) -> bytes:
+    manifest = {"frames": f"1-{frames}", "chunkSize": chunk_size, "fps": 24, "resolution": "320x180",
                 "video": {"name": "bench.mp4"}}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -116,11 +162,13 @@ def _bundle(frames: int) -> bytes:
 @app.durable_client_input(client_name="client")
 async def bench_start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     frames = int(req.route_params["frames"])
-    if not 1 <= frames <= MAX_FRAMES:
-        return func.HttpResponse(json.dumps({"error": f"frames must be 1..{MAX_FRAMES}"}), status_code=400)
+    chunk_size = req.params.get("chunkSize", str(CHUNK_SIZE))
+    if not 1 <= frames <= MAX_FRAMES or not chunk_size.isdigit() or not 1 <= int(chunk_size) <= MAX_FRAMES:
+        return func.HttpResponse(json.dumps({"error": f"frames and chunkSize must be 1..{MAX_FRAMES}"}),
+                                 status_code=400)
     name = f"bench/frames-{frames}-{time.time_ns()}.zip"
     with _lock:
-        info = _blobs.upload("scenes", name, _bundle(frames))
+        info = _blobs.upload("scenes", name, _bundle(frames, int(chunk_size)))
     url = _blobs.url("scenes", name)
     job_id = upload_job_id(url, info.etag)
     source = JobSource(kind=SourceKind.BLOB, container="scenes", blob_name=name, blob_url=url, etag=info.etag)
@@ -133,5 +181,10 @@ async def bench_start(req: func.HttpRequest, client: df.DurableOrchestrationClie
 @app.route(route="bench/stats", methods=["GET"])
 def bench_stats(req: func.HttpRequest) -> func.HttpResponse:
     with _lock:
-        body = {"activityCpuSeconds": dict(_cpu), "activityCalls": dict(_calls)}
+        jobs, chunks = SERVICES.jobs, SERVICES.chunks
+        assert isinstance(jobs, _CountingJobStore) and isinstance(chunks, _CountingChunkStore)
+        body = {"activityCpuSeconds": dict(_cpu), "activityCalls": dict(_calls),
+                "jobWrites": jobs.writes, "jobBytesWritten": jobs.bytes_written, "jobWriteRu": jobs.ru_estimate,
+                "pageWrites": chunks.writes, "pageBytesWritten": chunks.bytes_written,
+                "pageWriteRu": chunks.ru_estimate, "largestPageBytes": chunks.largest}
     return func.HttpResponse(json.dumps(body), mimetype="application/json")
