@@ -210,7 +210,8 @@ def logs_cmd(ctx: click.Context, job: str, task: str | None, stream: str | None,
         raise click.UsageError("--json prints one answer of the API; it cannot --follow")
     api = api_of(ctx)
     if as_json:
-        print_json(task_logs.read_log(api, job, task or task_logs.default_task(api.get_job(job), api), stream or "stdout"))
+        task = task or task_logs.default_task(api.get_job(job), api)
+        print_json(task_logs.read_log(api, job, task, stream or "stdout"))
         return
     task_logs.logs(api, job, task, stream or "stdout", follow, err)
 

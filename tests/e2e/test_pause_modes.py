@@ -20,7 +20,7 @@ from shared.errors import NotFoundError
 from shared.job_document import upload_job_id
 from shared.tasks import TaskState, TaskStatus
 from stack.local import LocalStack, StackInfo, api_request, wait_for
-from tests.e2e.conftest import make_blend, make_bundle, upload, wait_for_job
+from tests.e2e.conftest import job_chunks, make_blend, make_bundle, upload, wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def _resume_and_finish(info: StackInfo, job_id: str) -> tuple[datetime, dict[str
     doc = wait_for_job(info, job_id, 300)
     assert doc["status"] == "completed", doc.get("error")
     assert doc["progress"]["framesDone"] == FRAMES
-    assert all(c["status"] == "succeeded" for c in doc["chunks"])
+    assert all(c["status"] == "succeeded" for c in job_chunks(info, job_id))
     return resumed_at, doc
 
 
