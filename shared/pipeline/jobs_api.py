@@ -14,6 +14,7 @@ from shared import names
 from shared.bootstrap import Services
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
 from shared.job_document import JobStatus, current_run, validate_job_id
+from shared.job_names import name_of
 from shared.jobs import cancel
 from shared.pipeline import node_health
 from shared.pipeline.lifecycle import publish
@@ -32,6 +33,7 @@ HEALTH_PREFIX = "~health-probe/"
 def public_job(doc: dict[str, Any]) -> dict[str, Any]:
     """The job document as the API shows it: system properties dropped, the etag kept."""
     body = {k: v for k, v in doc.items() if not k.startswith("_")}
+    body["name"] = name_of(doc)  # documents written before jobs had names get the derived one
     if "_etag" in doc:
         body["etag"] = doc["_etag"]
     if isinstance(body.get("error"), dict):  # documents written before errors were kept plain
