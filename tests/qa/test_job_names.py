@@ -4,6 +4,7 @@ derived default, and the Idempotency-Key with another name."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ import azure.functions as func
 import pytest
 
 import triggers.api as api
+from shared import assets as model
 from shared.bootstrap import Services
 from shared.errors import ValidationError
 from shared.job_document import JobSource, SourceKind, upload_job_id
@@ -18,7 +20,7 @@ from shared.job_names import default_job_name, name_of
 from shared.job_spec import MAX_JOB_NAME, check_job_name, manifest_from_json
 from shared.pipeline import steps
 from tests.app_functions import app_functions
-from tests.pipeline.test_pipeline_steps import bundle_zip
+from tests.pipeline.test_pipeline_steps import BLEND, bundle_zip
 from tests.qa.fakes import FakeDurableClient, make_services
 
 HOSTILE_NAMES = [
@@ -167,3 +169,19 @@ def test_a_bad_name_in_render_json_fails_the_job_naming_the_field(svc):
     assert result["error"]["code"] == "manifest_invalid"
     assert result["error"]["field"] == "name" and result["error"]["message"].startswith("name: ")
     assert doc["name"] == "shot050.zip"  # the job keeps a name while it fails
+
+
+def test_a_manifest_job_is_named_by_its_render_json_else_its_blend(svc):
+    digest = hashlib.sha256(BLEND).hexdigest()
+    svc.blobs.ensure_container(svc.settings.assets_container)
+    svc.blobs.upload(svc.settings.assets_container, model.asset_blob(digest), BLEND, overwrite=True)
+    files = {"shots/sh010/anim.blend": {"hash": digest, "size": len(BLEND)}}
+    unnamed = json.loads(_post({"manifest": {"files": files, "render": {}}}).get_body())
+    assert unnamed["name"] == "anim.blend", unnamed
+    by_file = json.loads(_post({"manifest": {"files": files, "render": {"name": " sh010 anim "}}}).get_body())
+    assert by_file["name"] == "sh010 anim"
+    by_body = json.loads(_post({"manifest": {"files": files, "render": {"name": "sh010 anim"}},
+                                "name": "sh010 final"}).get_body())
+    assert by_body["name"] == "sh010 final"
+    bad = _post({"manifest": {"files": files, "render": {"name": "a\u0000b"}}})
+    assert bad.status_code == 400 and json.loads(bad.get_body())["error"]["field"] == "name"
