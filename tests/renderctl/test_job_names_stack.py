@@ -22,12 +22,12 @@ def env_for(stack: StackInfo, home: Path) -> dict[str, str]:
 def listed_row(stack: StackInfo, env: dict[str, str], cwd: Path, job_id: str) -> str:
     listing = renderctl("jobs", env=env, cwd=cwd)
     assert listing.code == 0, listing.output
-    return next(line for line in listing.stdout.splitlines() if line.startswith(job_id))
+    return next(line for line in listing.stdout.splitlines() if line.split()[:1] == [job_id])
 
 
 def test_a_named_submission_shows_its_name_in_the_listing_and_the_job(stack, textured_folder, tmp_path):
     env = env_for(stack, tmp_path)
-    name = "shot020 [bold red]lighting[/] v3 <b>"  # markup to rich and to HTML: shown as written
+    name = "sh020 [red]v3[/] <b>"  # markup to rich and to HTML: shown as written
     run = renderctl("submit", str(textured_folder), "--paused", "--name", name, "--idempotency-key", "named-1",
                     env=env, cwd=tmp_path)
     assert run.code == 0, run.output
