@@ -15,13 +15,22 @@ from shared.errors import ValidationError
 from shared.job_spec import MAX_JOB_NAME, check_job_name, forbidden_in_name
 
 
-def default_job_name(path: str) -> str:
-    """The file name of a bundle or a .blend ("shot010.zip"), as a job's name.
+def default_job_name(blob_name: str) -> str:
+    """The file name of a bundle or a bare .blend ("shot010.zip"), as a job's name."""
+    return _as_name(PurePosixPath(blob_name).name or blob_name)
 
-    A blob name may hold characters a given name may not (an upload event's subject is
-    anything the storage account took), so those become "?" rather than fail the job."""
-    base = PurePosixPath(path).name or path or "job"
-    cleaned = "".join("?" if forbidden_in_name(ch) else ch for ch in base)
+
+def manifest_job_name(blend_path: str) -> str:
+    """A job by content: the .blend's path in the artist's folder ("shots/sh010.blend"); the
+    manifest blob's hash would say nothing to an artist."""
+    return _as_name(blend_path)
+
+
+def _as_name(text: str) -> str:
+    """text under the rules of a given name. A blob name may hold characters a given name may
+    not (an upload event's subject is anything the storage account took): those become "?"
+    rather than fail the job."""
+    cleaned = "".join("?" if forbidden_in_name(ch) else ch for ch in text)
     try:
         return check_job_name(cleaned[:MAX_JOB_NAME])
     except ValidationError:  # nothing left but spaces
@@ -38,7 +47,7 @@ def name_of(doc: Mapping[str, Any]) -> str:
         return str(request["name"])
     blend = (doc.get("bundle") or {}).get("blendPath")
     if isinstance(blend, str) and blend and (doc.get("bundle") or {}).get("kind") == "manifest":
-        return default_job_name(blend)  # a manifest blob's hash says nothing to an artist
+        return manifest_job_name(blend)
     return default_job_name(str((doc.get("source") or {}).get("blobName") or doc.get("id") or "job"))
 
 

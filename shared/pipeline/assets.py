@@ -33,7 +33,7 @@ from shared.bootstrap import Services
 from shared.bundle import BundleLimits
 from shared.errors import ConflictError, NotFoundError, ValidationError
 from shared.job_document import JobSource, JobStatus, normalize_etag
-from shared.job_names import default_job_name
+from shared.job_names import manifest_job_name
 from shared.job_spec import manifest_from_json
 from shared.jobs import update_job
 from shared.planning import combine_manifests
@@ -233,7 +233,7 @@ def manifest_submission(svc: Services, body: dict[str, Any]) -> tuple[Json, str,
                                 content_type="application/json")
     except ConflictError:
         info = svc.blobs.info(container, name)  # the same bytes: the name is their hash
-    job_name = request.get("name") or manifest.render.get("name") or default_job_name(blend)
+    job_name = request.get("name") or manifest.render.get("name") or manifest_job_name(blend)
     return request, container, name, info, job_name
 
 

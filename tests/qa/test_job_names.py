@@ -58,7 +58,7 @@ def test_a_derived_name_follows_the_rules_of_a_given_one():
     # A document written before jobs had names is named as the listings named it.
     assert name_of({"id": "job-1", "source": {"blobName": "a/b/shot.blend"}}) == "shot.blend"
     assert name_of({"id": "job-1", "source": {"blobName": "manifests/sha256/ab.json"},
-                    "bundle": {"kind": "manifest", "blendPath": "shots/a.blend"}}) == "a.blend"
+                    "bundle": {"kind": "manifest", "blendPath": "shots/a.blend"}}) == "shots/a.blend"
 
 
 # ---------------------------------------------------------------- POST /api/jobs
@@ -177,7 +177,7 @@ def test_a_manifest_job_is_named_by_its_render_json_else_its_blend(svc):
     svc.blobs.upload(svc.settings.assets_container, model.asset_blob(digest), BLEND, overwrite=True)
     files = {"shots/sh010/anim.blend": {"hash": digest, "size": len(BLEND)}}
     unnamed = json.loads(_post({"manifest": {"files": files, "render": {}}}).get_body())
-    assert unnamed["name"] == "anim.blend", unnamed
+    assert unnamed["name"] == "shots/sh010/anim.blend", unnamed
     by_file = json.loads(_post({"manifest": {"files": files, "render": {"name": " sh010 anim "}}}).get_body())
     assert by_file["name"] == "sh010 anim"
     by_body = json.loads(_post({"manifest": {"files": files, "render": {"name": "sh010 anim"}},
