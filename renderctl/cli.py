@@ -149,11 +149,13 @@ def wait_cmd(ctx: click.Context, job: str, timeout: float | None, as_json: bool)
 @cli.command("jobs")
 @click.option("--status", type=click.Choice(JOB_STATUSES), help="Only jobs in this state.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="At most this many.")
+@click.option("--name", "name_prefix", metavar="PREFIX", help='Only jobs whose name starts with PREFIX, e.g. "shot010" '
+              "(case-sensitive).")
 @json_option
 @click.pass_context
-def jobs_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+def jobs_cmd(ctx: click.Context, status: str | None, limit: int, name_prefix: str | None, as_json: bool) -> None:
     """List jobs, newest first: id, name, status, progress, submitted, by."""
-    page = api_of(ctx).list_jobs(status, limit)
+    page = api_of(ctx).list_jobs(status, limit, name_prefix)
     if as_json:
         print_json(page)
         return

@@ -51,6 +51,15 @@ def name_of(doc: Mapping[str, Any]) -> str:
     return default_job_name(str((doc.get("source") or {}).get("blobName") or doc.get("id") or "job"))
 
 
+def check_name_prefix(value: str) -> str:
+    """GET /api/jobs?namePrefix=: the start of a name, as a name's characters (not trimmed:
+    "shot010 " finds "shot010 comp", not "shot0100")."""
+    if not 1 <= len(value) <= MAX_JOB_NAME or any(map(forbidden_in_name, value)):
+        raise ValidationError(f"namePrefix must be 1..{MAX_JOB_NAME} characters without control characters",
+                              field="namePrefix")
+    return value
+
+
 def name_after_validation(doc: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
     """The name once render.json is read: `manifest` is the merged one (POST body over render.json),
     so a name given on submit stays, and render.json's name replaces only a derived one."""

@@ -185,3 +185,27 @@ def test_a_manifest_job_is_named_by_its_render_json_else_its_blend(svc):
     assert by_body["name"] == "sh010 final"
     bad = _post({"manifest": {"files": files, "render": {"name": "a\u0000b"}}})
     assert bad.status_code == 400 and json.loads(bad.get_body())["error"]["field"] == "name"
+
+
+# ---------------------------------------------------------------- GET /api/jobs?namePrefix=
+
+
+def _listed_by_prefix(prefix: str) -> func.HttpResponse:
+    request = func.HttpRequest("GET", "http://localhost/api/jobs", body=b"", params={"namePrefix": prefix})
+    return asyncio.run(_unbound("list_jobs")(request, FakeDurableClient()))
+
+
+def test_the_listing_finds_jobs_by_the_start_of_their_name(svc):
+    for name in ("shot010 lighting v3", "shot010 comp", "shot0100 layout", "Shot010 other case"):
+        assert _post({"bundle": "qa/shot010.zip", "name": name}).status_code == 202
+    found = json.loads(_listed_by_prefix("shot010 ").get_body())["jobs"]
+    assert sorted(j["name"] for j in found) == ["shot010 comp", "shot010 lighting v3"]
+    assert {j["name"] for j in json.loads(_listed_by_prefix("shot010").get_body())["jobs"]} == {
+        "shot010 lighting v3", "shot010 comp", "shot0100 layout"}
+
+
+@pytest.mark.parametrize("prefix", ["", "x" * 201, "shot\x00", "a\nb", "\u202e"])
+def test_a_bad_name_prefix_is_a_400_naming_it(svc, prefix):
+    answer = _listed_by_prefix(prefix)
+    assert answer.status_code == 400, answer.get_body()
+    assert json.loads(answer.get_body())["error"]["field"] == "namePrefix"

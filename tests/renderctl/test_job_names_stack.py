@@ -62,6 +62,11 @@ def test_render_json_names_a_folder_job_unless_submit_names_it(stack, textured_f
     assert by_option.code == 0, by_option.output
     assert api_request(stack, "GET", "/jobs/named-3")[1]["name"] == "shot030 final"
     assert "shot030 final" in listed_row(stack, env, tmp_path, "named-3")
+    found = renderctl("jobs", "--name", "shot030 ", "--json", env=env, cwd=tmp_path)
+    assert found.code == 0, found.output
+    assert sorted(j["id"] for j in json.loads(found.stdout)["jobs"]) == ["named-2", "named-3"]
+    table = renderctl("jobs", "--name", "shot030 fi", env=env, cwd=tmp_path)
+    assert [line.split()[0] for line in table.stdout.splitlines()[1:] if line.strip()] == ["named-3"]
     for job in ("named-2", "named-3"):
         assert renderctl("cancel", job, env=env, cwd=tmp_path).code == 0
 
