@@ -38,3 +38,23 @@ def test_a_hostile_job_name_is_shown_as_text_in_the_list_and_on_the_job_page(sta
     assert page.locator("main img[src='x'], main script").count() == 0
     assert page.evaluate("document.body.dataset.pwned") is None
     assert not page.errors_
+
+
+def test_the_submit_form_names_the_job_and_refuses_a_name_with_control_characters(stack, page, tmp_path):
+    bad = tmp_path / "form-named.zip"
+    bad.write_bytes(b"not a zip: the job fails at once, no render needed")
+    upload(stack, bad, "names/form-named.zip")
+    sign_in(page, stack, "#/submit")
+    page.locator("#bundle-path").fill("names/form-named.zip")
+    page.locator("#opt-name").fill("shot\u2028two lines")
+    page.locator("#submit-job").click()
+    assert "nothing was sent" in page.locator("#submit-result").inner_text()
+    assert "control characters" in page.locator("#opt-name-error").inner_text()
+
+    page.locator("#opt-name").fill("  shot040 from the form ")
+    page.locator("#submit-job").click()
+    page.wait_for_url(lambda url: "#/jobs/" in url)
+    job_id = page.url.rsplit("/", 1)[1]
+    assert api_request(stack, "GET", f"/jobs/{job_id}")[1]["name"] == "shot040 from the form"
+    page.wait_for_function("() => document.querySelector('main h1').textContent === 'shot040 from the form'")
+    assert not page.errors_
