@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from renderctl import ops, task_logs
 from renderctl.client import Api, ApiError, CliError, job_path
@@ -89,8 +90,9 @@ def cli(ctx: click.Context, url: str | None, key: str | None, profile: str | Non
 @click.option("--paused", is_flag=True, help="Submit the job paused.")
 @click.option("--frame-order", type=click.Choice(FRAME_ORDERS), help="Order of the frames: sequential, or preview "
               "(frames spread over the shot first, for an early look at all of it).")
-@click.option("--name", metavar="NAME", help="A name for the job, shown in `renderctl jobs`, once the API takes one "
-              "(until then renderctl says so before uploading).")
+@click.option("--name", metavar="NAME", help='A name for the job ("shot010 lighting v3"; 1-200 characters), '
+              "shown by `renderctl jobs` and `show` and on the dashboard (wins over render.json's name; "
+              "default: the bundle's file name).")
 @click.option("--idempotency-key", metavar="KEY", help="Becomes the job id; rerunning with it returns the same job.")
 @click.option("--as-bundle", is_flag=True, help="Send a folder as one zip, not by content (uploads everything).")
 @click.option("--wait", "then_wait", is_flag=True, help="Wait for the job as `renderctl wait` does.")
@@ -147,17 +149,19 @@ def wait_cmd(ctx: click.Context, job: str, timeout: float | None, as_json: bool)
 @cli.command("jobs")
 @click.option("--status", type=click.Choice(JOB_STATUSES), help="Only jobs in this state.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="At most this many.")
+@click.option("--name", "name_prefix", metavar="PREFIX", help='Only jobs whose name starts with PREFIX, e.g. "shot010" '
+              "(case-sensitive).")
 @json_option
 @click.pass_context
-def jobs_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+def jobs_cmd(ctx: click.Context, status: str | None, limit: int, name_prefix: str | None, as_json: bool) -> None:
     """List jobs, newest first: id, name, status, progress, submitted, by."""
-    page = api_of(ctx).list_jobs(status, limit)
+    page = api_of(ctx).list_jobs(status, limit, name_prefix)
     if as_json:
         print_json(page)
         return
     table = Table("id", "name", "status", "progress", "submitted", "by", box=None)
     for job in page.get("jobs", []):
-        table.add_row(*ops.job_row(job))
+        table.add_row(*(Text(cell) for cell in ops.job_row(job)))  # Text: a name's "[red]" is no markup
     out.print(table)
 
 

@@ -119,10 +119,12 @@ class Api:
         result: dict[str, Any] = self.call("GET", job_path(job_id))
         return result
 
-    def list_jobs(self, status: str | None, top: int) -> dict[str, Any]:
+    def list_jobs(self, status: str | None, top: int, name_prefix: str | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"top": top}
         if status:
             params["status"] = status
+        if name_prefix:
+            params["namePrefix"] = name_prefix
         result: dict[str, Any] = self.call("GET", "jobs", params=params)
         return result
 

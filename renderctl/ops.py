@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -16,14 +17,17 @@ from renderctl.client import Api, CliError, NotSupported, job_path
 from renderctl.job_chunks import job_chunks
 from renderctl.task_logs import failed_task, fetch_log
 from renderctl.transfer import RemoteFile, download_files
+from shared.job_spec import forbidden_in_name
 
 LOG_TAIL_LINES = 15
 
 
 def job_name(job: dict[str, Any]) -> str:
+    """The job's name as the API gives it; for an API older than named jobs, derived as it would.
+    Characters a name may not hold print as "?": a terminal must not act on them."""
     name = job.get("name") or (job.get("request") or {}).get("name")
     if isinstance(name, str) and name:
-        return name
+        return "".join("?" if forbidden_in_name(ch) else ch for ch in name)
     blob = str((job.get("source") or {}).get("blobName") or "")
     blend = (job.get("bundle") or {}).get("blendPath")
     if blob.startswith("manifests/") and isinstance(blend, str) and blend:
@@ -45,7 +49,9 @@ def job_row(job: dict[str, Any]) -> tuple[str, ...]:
 
 def show(api: Api, job: dict[str, Any], out: Console) -> None:
     stamps = job.get("timestamps") or {}
-    out.print(f"[bold]{job['id']}[/bold]  {job['status']}  frames {progress_text(job)}  ({job_name(job)})")
+    # The name is the submitter's text: escaped, so "[red]" in it prints as written.
+    out.print(f"[bold]{escape(str(job['id']))}[/bold]  {escape(str(job['status']))}  frames {progress_text(job)}  "
+              f"({escape(job_name(job))})")
     out.print(f"submitted {stamps.get('createdAt', '-')}  started {stamps.get('startedAt') or '-'}  "
               f"finished {stamps.get('finishedAt') or '-'}")
     spec = job.get("spec") or {}

@@ -24,7 +24,7 @@ from shared.errors import ValidationError
 from shared.job_spec import manifest_from_json
 
 # Submit options the API may not take yet, by body key → the option that sets it.
-NEWER_KEYS = {"name": "--name", "notBefore": "--at", "paused": "--paused", "frameOrder": "--frame-order"}
+NEWER_KEYS = {"notBefore": "--at", "paused": "--paused", "frameOrder": "--frame-order"}
 
 
 @dataclass

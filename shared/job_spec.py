@@ -12,6 +12,7 @@ Resolution keeps what was asked for (odd sizes included); the stitch makes it ev
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,6 +28,7 @@ MAX_RESOLUTION = 16_384
 MAX_FPS = 1_000.0
 MAX_SAMPLES = 1_000_000
 MAX_SCENE_NAME = 63             # Blender's ID name limit (MAX_ID_NAME - 2)
+MAX_JOB_NAME = 200              # characters, after trimming: "shot010 lighting v3", not a document
 
 FORMAT_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "OPEN_EXR": "exr", "TIFF": "tif"}  # as Blender writes them
 VIDEO_CODECS = ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
@@ -159,7 +161,7 @@ class JobSpec:
 
 MANIFEST_KEYS = ("scene", "frames", "chunkSize", "fps", "resolution", "format", "video", "priority",
                  "maxRetries", "engine", "samples", "blend", "stuckAfterSeconds", "maxCost", "frameOrder",
-                 "notBefore", "paused")
+                 "notBefore", "paused", "name")
 REQUEST_KEYS = (*MANIFEST_KEYS, "bundle")
 MAX_REPORTED_ERRORS = 20   # a render.json of 100,000 unknown keys must not make a 4 MB error
 MAX_REPORTED_KEY = 100
@@ -268,6 +270,31 @@ def _manifest_not_before(value: Any) -> str:
     return value
 
 
+# Line breaks and bidi overrides would let a name redraw a terminal table or a list line
+# (a name reading as another job's); lone surrogates cannot be stored as UTF-8 at all.
+_NOT_IN_NAMES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def forbidden_in_name(ch: str) -> bool:
+    return unicodedata.category(ch) in _NOT_IN_NAMES or ch in _BIDI_CONTROLS
+
+
+def check_job_name(value: Any) -> str:
+    """A job's name as people write it ("shot010 lighting v3"): trimmed, 1..MAX_JOB_NAME characters,
+    no control characters. Returned trimmed."""
+    if not isinstance(value, str):
+        raise ValidationError("must be a string", field="name")
+    name = value.strip()
+    if not 1 <= len(name) <= MAX_JOB_NAME:
+        raise ValidationError(f"must be 1..{MAX_JOB_NAME} characters (surrounding spaces not counted)",
+                              field="name")
+    if any(map(forbidden_in_name, name)):
+        raise ValidationError("must not hold control characters, line breaks or direction overrides",
+                              field="name")
+    return name
+
+
 def _manifest_path(name: str, suffixes: tuple[str, ...]) -> Any:
     def check(value: Any) -> str:
         if (not isinstance(value, str) or not is_safe_relative_path(value) or len(value) > 1024
@@ -299,6 +326,7 @@ _MANIFEST_FIELDS: dict[str, Any] = {
     "frameOrder": _manifest_frame_order,
     "notBefore": _manifest_not_before,
     "paused": _manifest_paused,
+    "name": check_job_name,
 }
 
 

@@ -33,7 +33,7 @@ async def submit_job(req: func.HttpRequest, client: df.DurableOrchestrationClien
 async def list_jobs(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     svc = await asyncio.to_thread(services)  # unfinished jobs listed are reconciled (listing.py)
     return json_response(await listing.list_jobs(svc, client, req.params.get("status"), req.params.get("top"),
-                                                 req.params.get("continuationToken")))
+                                                 req.params.get("continuationToken"), req.params.get("namePrefix")))
 
 
 @bp.route(route="jobs/{jobId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -150,23 +150,27 @@ class CosmosJobStore:
             return dict(self._container.replace_item(job_id, _body(doc), etag=etag,
                                                      match_condition=MatchConditions.IfNotModified))
 
-    def list(self, *, status: str | None = None, top: int = 50,
-             continuation: str | None = None) -> tuple[list[JobDocument], str | None]:
+    def list(self, *, status: str | None = None, top: int = 50, continuation: str | None = None,
+             name_prefix: str | None = None) -> tuple[list[JobDocument], str | None]:
         if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
             raise ValidationError(f"top must be 1..{MAX_TOP}", field="top")
         # The token travels in an HTTP header: a control character would fail there, not as bad input.
         if continuation is not None and (not continuation or len(continuation) > MAX_CONTINUATION_CHARS
                                          or not (continuation.isascii() and continuation.isprintable())):
             raise _bad_continuation()
-        query = "SELECT * FROM c"
+        conditions: list[str] = []
         parameters: list[dict[str, Any]] = []
         if status is not None:
             try:
                 status = JobStatus(status).value
             except ValueError:
                 raise ValidationError(f"unknown status {status!r}", field="status") from None
-            query += " WHERE c.status = @status"
+            conditions.append("c.status = @status")
             parameters.append({"name": "@status", "value": status})
+        if name_prefix is not None:  # a parameter, never query text; STARTSWITH uses the range index
+            conditions.append("STARTSWITH(c.name, @namePrefix)")
+            parameters.append({"name": "@namePrefix", "value": name_prefix})
+        query = "SELECT * FROM c" + (" WHERE " + " AND ".join(conditions) if conditions else "")
         query += " ORDER BY c.timestamps.createdAt DESC"
         with _mapped("list jobs"):
             try:

@@ -44,8 +44,8 @@ class FakeJobStore:
             raise ConflictError(f"replace job {doc['id']}: changed since it was read")
         return self._stored(doc)
 
-    def list(self, *, status: str | None = None, top: int = 50,
-             continuation: str | None = None) -> tuple[list[JobDocument], str | None]:
+    def list(self, *, status: str | None = None, top: int = 50, continuation: str | None = None,
+             name_prefix: str | None = None) -> tuple[list[JobDocument], str | None]:
         if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
             raise ValidationError(f"top must be 1..{MAX_TOP}", field="top")
         if status is not None:
@@ -57,7 +57,8 @@ class FakeJobStore:
             offset = int(continuation.removeprefix("fake:")) if continuation else 0
         except ValueError:
             raise ValidationError("bad continuation token", field="continuationToken") from None
-        docs = [d for d in self.docs.values() if status is None or d.get("status") == status]
+        docs = [d for d in self.docs.values() if (status is None or d.get("status") == status)
+                and (name_prefix is None or str(d.get("name") or "").startswith(name_prefix))]
         docs.sort(key=lambda d: (d.get("timestamps") or {}).get("createdAt") or "", reverse=True)
         page = docs[offset:offset + top]
         token = f"fake:{offset + top}" if offset + top < len(docs) else None

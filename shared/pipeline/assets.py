@@ -33,6 +33,7 @@ from shared.bootstrap import Services
 from shared.bundle import BundleLimits
 from shared.errors import ConflictError, NotFoundError, ValidationError
 from shared.job_document import JobSource, JobStatus, normalize_etag
+from shared.job_names import manifest_job_name
 from shared.job_spec import manifest_from_json
 from shared.jobs import update_job
 from shared.planning import combine_manifests
@@ -208,8 +209,8 @@ def _mismatch(ref: model.AssetRef, what: str) -> ValidationError:
 # ---------------------------------------------------------------- submitting a manifest job
 
 
-def manifest_submission(svc: Services, body: dict[str, Any]) -> tuple[Json, str, str, BlobInfo]:
-    """POST /api/jobs with {"manifest": ...}: (request, container, manifest blob, its info).
+def manifest_submission(svc: Services, body: dict[str, Any]) -> tuple[Json, str, str, BlobInfo, str]:
+    """POST /api/jobs with {"manifest": ...}: (request, container, manifest blob, its info, job name).
 
     Every asset must be in the store: otherwise 400 listing the missing ones. The manifest is
     stored by its own hash, so the same manifest submitted twice is one blob (and, with one
@@ -219,7 +220,7 @@ def manifest_submission(svc: Services, body: dict[str, Any]) -> tuple[Json, str,
         raise ValidationError("give either a bundle or a manifest, not both", field="bundle")
     request = manifest_from_json(rest)
     manifest = model.parse_manifest(body["manifest"], limits(svc))
-    manifest.blend_path(request.get("blend"))
+    blend = manifest.blend_path(request.get("blend"))
     missing = missing_refs(svc, manifest.assets())
     if missing:
         raise ValidationError(f"{len(missing)} assets of the manifest are not in the store; upload them first",
@@ -232,7 +233,8 @@ def manifest_submission(svc: Services, body: dict[str, Any]) -> tuple[Json, str,
                                 content_type="application/json")
     except ConflictError:
         info = svc.blobs.info(container, name)  # the same bytes: the name is their hash
-    return request, container, name, info
+    job_name = request.get("name") or manifest.render.get("name") or manifest_job_name(blend)
+    return request, container, name, info, job_name
 
 
 def is_manifest_source(svc: Services, source: JobSource) -> bool:

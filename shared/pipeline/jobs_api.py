@@ -15,6 +15,7 @@ from shared.bootstrap import Services
 from shared.chunk_pages import STATUSES, decode_token, encode_token, pages_with
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
 from shared.job_document import JobStatus, current_run, validate_job_id
+from shared.job_names import check_name_prefix, name_of
 from shared.jobs import cancel
 from shared.pipeline import node_health
 from shared.pipeline.lifecycle import publish
@@ -36,6 +37,7 @@ def public_job(doc: dict[str, Any]) -> dict[str, Any]:
     """The job document as the API shows it: system properties dropped, the etag kept, and the
     per-page counts (one entry per chunk page, the summary's bookkeeping) left out."""
     body = {k: v for k, v in doc.items() if not k.startswith("_") and k != "chunkPages"}
+    body["name"] = name_of(doc)  # documents written before jobs had names get the derived one
     if "_etag" in doc:
         body["etag"] = doc["_etag"]
     if isinstance(body.get("error"), dict):  # documents written before errors were kept plain
@@ -59,7 +61,8 @@ def get_job(svc: Services, job_id: str) -> dict[str, Any]:
     return public_job(find_job(svc, job_id))
 
 
-def list_jobs(svc: Services, status: str | None, top: str | None, continuation: str | None) -> dict[str, Any]:
+def list_jobs(svc: Services, status: str | None, top: str | None, continuation: str | None,
+              name_prefix: str | None = None) -> dict[str, Any]:
     if status is not None and status not in {s.value for s in JobStatus}:
         raise ValidationError(f"status must be one of {', '.join(s.value for s in JobStatus)}", field="status")
     if top is not None and not re.fullmatch(r"[0-9]{1,4}", top):  # int() would take "5_0", " 5", "٥"
@@ -70,8 +73,11 @@ def list_jobs(svc: Services, status: str | None, top: str | None, continuation: 
     if continuation and not _CONTINUATION.fullmatch(continuation):
         raise ValidationError("continuationToken is not a token this API returned",
                               code="invalid_continuation_token", field="continuationToken")
+    if name_prefix is not None:
+        check_name_prefix(name_prefix)
     try:
-        docs, token = svc.jobs.list(status=status, top=count, continuation=continuation or None)
+        docs, token = svc.jobs.list(status=status, top=count, continuation=continuation or None,
+                                    name_prefix=name_prefix)
     except ValidationError as exc:  # a token the store rejects is a 400, not page 1, under one code
         if exc.field != "continuationToken":
             raise

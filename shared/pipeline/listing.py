@@ -28,8 +28,8 @@ RECONCILE_PER_LISTING = 20
 
 
 async def list_jobs(svc: Services, client: df.DurableOrchestrationClient, status: str | None, top: str | None,
-                    continuation: str | None) -> Json:
-    page = await asyncio.to_thread(jobs_api.list_jobs, svc, status, top, continuation)
+                    continuation: str | None, name_prefix: str | None = None) -> Json:
+    page = await asyncio.to_thread(jobs_api.list_jobs, svc, status, top, continuation, name_prefix)
     return {**page, "jobs": await reconcile_listed(svc, client, page["jobs"], status)}
 
 

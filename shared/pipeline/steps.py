@@ -27,6 +27,7 @@ from shared.chunk_pages import MAX_CHUNKS, record_pages, unsettled_pages
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
 from shared.job_chunks import read_chunks, read_pages, update_chunks, write_chunks
 from shared.job_document import Chunk, ChunkStatus, JobSource, JobStatus, job_document, normalize_etag
+from shared.job_names import default_job_name, name_after_validation
 from shared.job_spec import JobSpec
 from shared.jobs import (
     Mutation,
@@ -102,6 +103,7 @@ def register_job(svc: Services, request: Json) -> Json:
     source = JobSource.from_json(request["source"])
     doc = job_document(job_id, source, now=svc.now(), renders_container=svc.settings.renders_container)
     doc["request"] = request.get("request") or {}
+    doc["name"] = default_job_name(source.blob_name)  # until render.json names it (validate_bundle_step)
     stored, created = create_job_document(svc.jobs, doc)
     if not (stored.get("history") or {}).get("queuedPublished") and not _finished(stored):
         publish(svc, "Queued", stored)
@@ -151,6 +153,7 @@ def validate_bundle_step(svc: Services, payload: Json) -> Json:
             return
         d["bundle"] = info.to_json(max_assets=200)
         d["manifest"] = manifest if d.get("priority") is None else {**manifest, "priority": d["priority"]}
+        d["name"] = name_after_validation(d, manifest)
         d["input"] = copy
     update_job(svc.jobs, job_id, record)
     return {"ok": True, "kind": info.kind, "blendPath": info.blend_path}

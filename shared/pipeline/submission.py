@@ -17,6 +17,7 @@ from shared import names
 from shared.bootstrap import Services
 from shared.errors import ConflictError, NotFoundError, ValidationError
 from shared.job_document import JobSource, SourceKind, job_document, new_job_id, upload_job_id, validate_job_id
+from shared.job_names import default_job_name
 from shared.job_spec import manifest_from_json
 from shared.jobs import create_job_document
 from shared.pipeline import assets
@@ -165,8 +166,9 @@ async def submit_http_job(svc: Services, client: df.DurableOrchestrationClient, 
     return Submitted(job=stored, created=created)
 
 
-def _bundle_submission(svc: Services, body: Any) -> tuple[dict[str, Any], str, str, BlobInfo]:
-    """(request, container, bundle blob, its info) of a POST naming a bundle in the scenes container."""
+def _bundle_submission(svc: Services, body: Any) -> tuple[dict[str, Any], str, str, BlobInfo, str]:
+    """(request, container, bundle blob, its info, the job's name until its render.json is read)
+    of a POST naming a bundle in the scenes container."""
     request = manifest_from_json(body, request=True)
     not_before(request.get("notBefore"), svc.now())  # an impossible or too distant start is a 400 now
     bundle = request.pop("bundle", None)
@@ -181,16 +183,16 @@ def _bundle_submission(svc: Services, body: Any) -> tuple[dict[str, Any], str, s
         blob = svc.blobs.info(container, bundle)
     except NotFoundError:
         raise ValidationError(f"no blob {bundle!r} in the {container} container", field="bundle") from None
-    return request, container, bundle, blob
+    return request, container, bundle, blob, request.get("name") or default_job_name(bundle)
 
 
 def _record_http_job(svc: Services, body: Any, idempotency_key: str | None,
                      submitter: str | None) -> tuple[str, JobSource, dict[str, Any], dict[str, Any], bool]:
     """The blocking half of submit_http_job (run in a thread): validate, look up, record."""
     if isinstance(body, dict) and "manifest" in body:  # scene files by content: shared/pipeline/assets.py
-        request, container, bundle, blob = assets.manifest_submission(svc, body)
+        request, container, bundle, blob, name = assets.manifest_submission(svc, body)
     else:
-        request, container, bundle, blob = _bundle_submission(svc, body)
+        request, container, bundle, blob, name = _bundle_submission(svc, body)
     if idempotency_key is not None:
         # Batch job ids ignore case (the job id is the Batch job id): "Shot1" and "shot1" are one job.
         job_id = validate_job_id(idempotency_key.strip(), field_name="Idempotency-Key").lower()
@@ -200,7 +202,9 @@ def _record_http_job(svc: Services, body: Any, idempotency_key: str | None,
                        blob_url=svc.blobs.url(container, bundle), etag=blob.etag, submitter=submitter)
     doc = job_document(job_id, source, now=svc.now(), renders_container=svc.settings.renders_container)
     doc["request"] = request
+    doc["name"] = name
     stored, created = create_job_document(svc.jobs, doc)
+    # The name is part of the request: the same key with another name is another body (409).
     same_request = stored.get("source", {}).get("blobName") == bundle and stored.get("request") == request
     if not created and not same_request:
         raise ConflictError(f"job {job_id} exists with a different request", code="idempotency_conflict")

@@ -109,7 +109,7 @@ def test_a_manifest_and_a_bundle_together_are_refused(store: Store):
 
 
 def submitted_job(store: Store, job_id: str) -> str:
-    request, container, name, info = assets.manifest_submission(store.svc, manifest_body(fps=12))
+    request, container, name, info, _job_name = assets.manifest_submission(store.svc, manifest_body(fps=12))
     source = JobSource(kind=SourceKind.HTTP, container=container, blob_name=name,
                        blob_url=store.blobs.url(container, name), etag=info.etag)
     doc = job_document(job_id, source, now=store.svc.now(), renders_container=store.svc.settings.renders_container)

@@ -15,7 +15,7 @@ PURE_DOMAIN = {"shared", "shared.errors", "shared.frames", "shared.job_spec", "s
                "shared.names", "shared.paths", "shared.planning"}
 # What the pure domain may use besides itself: the standard library's pure parts.
 PURE_STDLIB = {"__future__", "bisect", "collections.abc", "dataclasses", "enum", "hashlib", "itertools", "re",
-               "typing"}
+               "typing", "unicodedata"}
 # What an orchestrator may use besides the pure domain: the Durable SDK (its context is the
 # only clock and the only source of I/O an orchestrator has) and logging guarded by is_replaying.
 ORCHESTRATOR_LIBRARIES = {"__future__", "collections.abc", "datetime", "logging", "typing",

@@ -42,6 +42,16 @@ def test_the_form_keeps_only_filled_fields_and_names_each_bad_one(loaded):
     assert call(loaded, "validate.js", "m.buildRequest({}, 'none')") == {"errors": {}, "body": {"video": None}}
 
 
+def test_the_forms_job_name_is_trimmed_and_a_name_with_control_characters_is_refused(loaded):
+    good = call(loaded, "validate.js", "m.buildRequest(arg, 'default')", {"name": "  shot010 lighting v3 "})
+    assert good == {"errors": {}, "body": {"name": "shot010 lighting v3"}}
+    for bad in ("shot\u001b[2J", "a\u2028b", "evil\u202etxt", "x" * 201):
+        answer = call(loaded, "validate.js", "m.buildRequest(arg, 'default')", {"name": bad})
+        assert set(answer["errors"]) == {"name"} and answer["body"] == {}, bad
+    emoji = call(loaded, "validate.js", "m.buildRequest(arg, 'default')", {"name": "🎬" * 200})
+    assert emoji["errors"] == {}  # 200 characters, as the API counts them (not UTF-16 units)
+
+
 @pytest.mark.parametrize("path", ["../x.zip", "/abs.zip", "a//b.zip", "a/./b.zip", "a/b.tar", ""])
 def test_a_bundle_path_that_leaves_the_container_or_is_no_bundle_is_refused(loaded, path):
     assert call(loaded, "validate.js", "m.bundlePathError(arg)", path)

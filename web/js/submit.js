@@ -9,6 +9,7 @@ import { bundleError, bundlePathError, buildRequest } from "./validate.js";
 const BLOCK = 4 * 1024 * 1024;
 
 const FIELDS = [
+  ["name", "Job name", "such as shot010 lighting v3; empty: the bundle's file name"],
   ["frames", "Frames", "1-240, 1,5,10-20 or 1-100x5; empty: the .blend's range"],
   ["chunkSize", "Chunk size", "frames per task"],
   ["fps", "Frame rate", "frames per second"],

@@ -35,7 +35,12 @@ export function checkFrames(text) {
   return null;
 }
 
+// As shared/job_spec.py's check_job_name: no control characters, line breaks or direction overrides.
+const NOT_IN_NAMES = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]|\p{Cs}/u;
+
 const RULES = {
+  name: (v) => ([...v].length > 200 ? [null, "at most 200 characters"]
+    : NOT_IN_NAMES.test(v) ? [null, "no control characters, line breaks or direction overrides"] : [v, null]),
   scene: (v) => (v.length <= 63 ? [v, null] : [null, "at most 63 characters"]),
   frames: (v) => { const e = checkFrames(v); return e ? [null, e] : [v, null]; },
   chunkSize: (v) => { const n = intIn(v, 1, 10000); return n === null ? [null, "a whole number 1..10000"] : [n, null]; },

@@ -1,0 +1,51 @@
+"""GET /api/jobs?namePrefix= as the Cosmos query runs it, against the local Cosmos-protocol server."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.adapters.cosmos_job_store import CosmosJobStore, ensure_cosmos_container
+from shared.config import Settings
+from tests.integration.test_cosmos_job_store import doc
+
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
+
+@pytest.fixture
+def store(cosmos, unique_name) -> CosmosJobStore:
+    settings = Settings.from_env({
+        "STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "LOCALBATCH_URL": "http://127.0.0.1:1",
+        "COSMOS_ENDPOINT": cosmos.endpoint, "COSMOS_KEY": cosmos.key, "COSMOS_VERIFY_TLS": "false",
+        "COSMOS_DATABASE": unique_name,
+    })
+    ensure_cosmos_container(settings)
+    return CosmosJobStore.from_settings(settings)
+
+
+def named(job_id: str, name: str, created: str, status: str = "queued") -> dict:
+    body = doc(job_id, created, status)
+    body["name"] = name
+    return body
+
+
+def test_the_listing_filters_by_name_prefix_with_status_and_pages_on(store: CosmosJobStore):
+    store.create(named("job-1", "shot010 lighting v3", "2026-01-01T00:00:01Z"))
+    store.create(named("job-2", "shot010 comp", "2026-01-01T00:00:02Z", status="failed"))
+    store.create(named("job-3", "shot0100 layout", "2026-01-01T00:00:03Z"))
+    store.create(named("job-4", "shot020 '\" OR 1=1 --", "2026-01-01T00:00:04Z"))
+    store.create(doc("job-5", "2026-01-01T00:00:05Z"))  # a document from before jobs had names
+
+    jobs, _ = store.list(name_prefix="shot010 ")
+    assert [j["id"] for j in jobs] == ["job-2", "job-1"]
+    jobs, _ = store.list(name_prefix="shot010", status="queued")
+    assert [j["id"] for j in jobs] == ["job-3", "job-1"]
+    assert store.list(name_prefix="Shot010")[0] == []  # case-sensitive
+    # The prefix is a parameter, never query text: quotes in it match only themselves.
+    assert [j["id"] for j in store.list(name_prefix="shot020 '\" OR")[0]] == ["job-4"]
+    assert store.list(name_prefix="' OR 1=1 --")[0] == []
+
+    first, token = store.list(name_prefix="shot01", top=2)
+    assert [j["id"] for j in first] == ["job-3", "job-2"] and token
+    rest, _ = store.list(name_prefix="shot01", top=2, continuation=token)
+    assert [j["id"] for j in rest] == ["job-1"]
+
