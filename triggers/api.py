@@ -9,7 +9,7 @@ import azure.functions as func
 
 from shared.bootstrap import services
 from shared.pipeline import control, jobs_api, submission
-from triggers.http_json import api_errors, json_response, read_json, sync_api_errors
+from triggers.http_json import api_errors, conditional_json_response, json_response, read_json, sync_api_errors
 
 bp = df.Blueprint()
 
@@ -31,8 +31,8 @@ async def submit_job(req: func.HttpRequest, client: df.DurableOrchestrationClien
 @bp.route(route="jobs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @sync_api_errors
 def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(jobs_api.list_jobs(services(), req.params.get("status"), req.params.get("top"),
-                                            req.params.get("continuationToken")))
+    return conditional_json_response(req, jobs_api.list_jobs(
+        services(), req.params.get("status"), req.params.get("top"), req.params.get("continuationToken")))
 
 
 @bp.route(route="jobs/{jobId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -40,7 +40,7 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
 @api_errors
 async def get_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     svc = await asyncio.to_thread(services)  # reconciled with its orchestration (control.reconcile)
-    return json_response(await control.get_job(svc, client, req.route_params["jobId"]))
+    return conditional_json_response(req, await control.get_job(svc, client, req.route_params["jobId"]))
 
 
 @bp.route(route="jobs/{jobId}/cancel", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
