@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.common import RESULTS, ROOT, _fmt, machine, table, verdict, write_json
 
-BENCHMARKS = ("task_submission", "orchestration_scale", "event_latency", "status_api_load", "pipeline_overhead",
+BENCHMARKS = ("task_submission", "orchestration_scale", "event_latency", "dashboard_load", "pipeline_overhead",
               "asset_upload", "chaos")
 PER_BENCHMARK_TIMEOUT_S = 900
 # chaos: ~20 jobs plus restarts, 14 min with 2 trials per component on 2 cores under other load
