@@ -4,10 +4,10 @@ If-None-Match as the dashboard sends it; then today's closed loop of 50 clients 
 job back to back, kept as a reported figure, and the same closed loop on a function that
 does nothing (what devhost itself can serve here).
 
-The jobs are real: uploads that fail validation at once, so their documents (in the Cosmos
-server) are complete and nothing renders meanwhile. One job's document changes every 10 s
-(as a rendering job's progress does), so the job list changes every 10 s and each job every
-100 s; every other poll may be answered 304.
+The jobs are rendering jobs' documents in the Cosmos server (make_jobs) with nothing
+rendering behind them. One job's document changes every 10 s (as a rendering job's
+progress does), so the job list changes every 10 s and each job every 100 s; every other
+poll may be answered 304.
 
 Why aiohttp rather than wrk: it is already in the project's virtualenv (no root, no apt),
 it records every request's latency exactly, and the same code runs wherever `make bench`
@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +51,7 @@ class Shape:
     floor_seconds: float = 10.0
 
 
-SMOKE = Shape(viewers=4, seconds=3.0, jobs=2, change_every=1.0, clients=4, closed_seconds=1.0,
+SMOKE = Shape(viewers=4, seconds=3.0, jobs=2, clients=4, closed_seconds=1.0,
               single_seconds=0.5, floor_seconds=0.5)
 
 
@@ -80,7 +79,7 @@ def host_floor(clients: int, seconds: float) -> dict[str, Any]:
 
 
 class Changer(threading.Thread):
-    """Changes one job's document every `every` seconds, round robin, as progress would."""
+    """Changes one job's document every `every` seconds, round robin, as progress does."""
 
     def __init__(self, jobs: Any, job_ids: list[str], every: float) -> None:
         super().__init__(daemon=True)
@@ -92,26 +91,29 @@ class Changer(threading.Thread):
         while not self.stopping.wait(self.every):
             job_id = self.job_ids[self.changes % len(self.job_ids)]
             doc = self.jobs.get(job_id)
-            doc.setdefault("timestamps", {})["benchTouchedAt"] = datetime.now(UTC).isoformat()
+            doc["progress"]["framesDone"] = min(240, doc["progress"]["framesDone"] + 10)
+            doc["timestamps"]["updatedAt"] = datetime.now(UTC).isoformat()
             self.jobs.replace(doc, etag=doc["_etag"])
             self.changes += 1
 
 
-def make_jobs(stack: Any, count: int) -> list[str]:
-    from azure.storage.blob import BlobServiceClient
+def make_jobs(jobs: Any, count: int) -> list[str]:
+    """Rendering jobs as the pipeline writes them (shared.job_document), stored in the stack's
+    Cosmos server with no orchestration behind them: every poll takes the path a running
+    job's does (the document read, then the orchestration's status for reconciliation),
+    and nothing but the changer below changes them."""
+    from shared.job_document import JobSource, SourceKind, job_document
 
-    from shared.job_document import upload_job_id
-    from stack.local import api_request, wait_for
-
-    scenes = BlobServiceClient.from_connection_string(stack.storage_connection_string).get_container_client("scenes")
     ids = []
     for n in range(count):
-        blob = scenes.get_blob_client(f"bench/dashboard-{n:03d}.zip")
-        result = blob.upload_blob(b"not a zip " + str(n).encode(), overwrite=True)
-        ids.append(upload_job_id(blob.url, str(result["etag"])))
-    for job_id in ids:
-        wait_for(lambda job_id=job_id: (lambda r: r[0] == 200 and r[1]["status"] == "failed")(
-            api_request(stack, "GET", f"/jobs/{job_id}")), 120, what=f"job {job_id} to fail")
+        job_id = f"job-dashboard-{n:03d}"
+        source = JobSource(kind=SourceKind.HTTP, container="scenes", blob_name=f"bench/shot{n:03d}.zip",
+                           blob_url=f"http://127.0.0.1/scenes/bench/shot{n:03d}.zip", submitter="bench")
+        doc = job_document(job_id, source, now=datetime.now(UTC).isoformat(), renders_container="renders")
+        doc["status"] = "rendering"
+        doc["progress"].update(framesTotal=240, chunksTotal=24)
+        jobs.create(doc)
+        ids.append(job_id)
     return ids
 
 
@@ -122,14 +124,16 @@ def cpu_of(pids: dict[str, int]) -> dict[str, float]:
 def body(report: Report, shape: Shape) -> None:
     from shared.adapters.cosmos_job_store import CosmosJobStore
     from shared.config import Settings
-    from stack.local import LocalStack, app_settings
+    from stack.local import LocalStack, api_request, app_settings
 
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp, LocalStack(Path(tmp) / "stack") as stack:
-        job_ids = make_jobs(stack, shape.jobs)
-        time.sleep(1)
+        store = CosmosJobStore.from_settings(Settings.from_env(app_settings(stack)))
+        job_ids = make_jobs(store, shape.jobs)
+        for path in [*(f"/jobs/{j}" for j in job_ids), LIST_PATH]:  # a warm host, as a dashboard finds it
+            status, _ = api_request(stack, "GET", path)
+            assert status == 200, f"GET {path}: {status}"
         key = f"x-functions-key={stack.function_key}"
-        changer = Changer(CosmosJobStore.from_settings(Settings.from_env(app_settings(stack))), job_ids,
-                          shape.change_every)
+        changer = Changer(store, job_ids, shape.change_every)
         pids = dict(stack.pids)
         before = cpu_of(pids)
         changer.start()

@@ -70,15 +70,27 @@ class LogPosition:
     offset: int
 
 
-def log_files(path: Path, keep: int = 9) -> list[tuple[Path, os.stat_result]]:
+def log_files(path: Path, most: int = 9) -> list[tuple[Path, os.stat_result]]:
     """The log's files, oldest first: the rotated ones (`path.N` … `path.1`, as
-    stack/log_writer.py renames them) and then path itself, each with its stat."""
+    stack/log_writer.py renames them) and then path itself, each with its stat. Read every
+    50 ms, so it stops looking after two missing numbers in a row (one may be missing for
+    an instant, between two of a rotation's renames)."""
     files = []
-    for candidate in [*(path.with_name(f"{path.name}.{n}") for n in range(keep, 0, -1)), path]:
+    missing = 0
+    for n in range(1, most + 1):
+        rotated = path.with_name(f"{path.name}.{n}")
         try:
-            files.append((candidate, os.stat(candidate)))
+            files.append((rotated, os.stat(rotated)))
+            missing = 0
         except OSError:
-            continue
+            missing += 1
+            if missing == 2:
+                break
+    files.reverse()
+    try:
+        files.append((path, os.stat(path)))
+    except OSError:
+        pass
     return files
 
 

@@ -168,3 +168,13 @@ def test_the_watcher_misses_no_marker_and_repeats_none_while_the_log_rotates(
     assert rotations_seen
     assert marker_counts(work) == {subject(name): 1 for name in expected}
     assert len(list(log.parent.glob("azurite.log*"))) == 3  # the log and two older files, no more
+
+
+def test_between_two_renames_of_a_rotation_the_older_file_is_still_found(tmp_path: Path) -> None:
+    log = tmp_path / "azurite.log"
+    older = tmp_path / "azurite.log.2"  # `.1` has just become `.2`; the log is not yet `.1`
+    older.write_bytes(line("read.json") + line("unread.json"))
+    log.write_bytes(line("newest.json"))
+    position = LogPosition(older.stat().st_ino, len(line("read.json")))
+    found, _ = read_all(log, position)
+    assert found == ["unread.json", "newest.json"]
