@@ -138,3 +138,16 @@ def test_equal_bytes_have_one_tag_and_one_byte_more_another():
     assert entity_tag(b'{"a": 1}') == entity_tag(b'{"a": 1}')
     assert entity_tag(b'{"a": 1}') != entity_tag(b'{"a": 1} ')
     assert parse_if_none_match(entity_tag(b"x")) == [entity_tag(b"x")]
+
+
+@pytest.mark.parametrize("token", [" ", " abc", "abc "])
+def test_a_continuation_token_with_spaces_around_it_is_a_400_not_an_outage(svc, monkeypatch, token):
+    # Found by the generated requests: the token goes into a Cosmos header, whose client refuses
+    # a value with leading whitespace; that was a 503. Now the store never sees it.
+    def store_list(**_: Any) -> Any:
+        raise AssertionError("the store was asked with a token the API refuses")
+
+    monkeypatch.setattr(svc.jobs, "list", store_list)
+    answer = list_jobs(continuationToken=token)
+    assert answer.status_code == 400
+    assert json.loads(answer.get_body())["error"]["code"] == "invalid_continuation_token"
