@@ -57,15 +57,24 @@ class RotatingLog:
         os.close(self.fd)
 
     def _write_lines(self, lines: bytes) -> None:
-        view = memoryview(lines)
+        """Whole lines, rotating as soon as a file has reached max_bytes, so no file holds
+        more than max_bytes plus one line however much one read brought."""
+        while lines:
+            room = max(1, self.max_bytes - os.fstat(self.fd).st_size)
+            cut = lines.find(b"\n", room - 1) + 1 or len(lines)
+            self._write_all(lines[:cut])
+            lines = lines[cut:]
+            if os.fstat(self.fd).st_size >= self.max_bytes:
+                self.rotate()
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
         while view:
             try:
                 written = os.write(self.fd, view)
             except OSError:  # disk full: drop these lines rather than block the command
                 return
             view = view[written:]
-        if os.fstat(self.fd).st_size >= self.max_bytes:
-            self.rotate()
 
     def rotate(self) -> None:
         os.close(self.fd)

@@ -178,3 +178,18 @@ def test_between_two_renames_of_a_rotation_the_older_file_is_still_found(tmp_pat
     position = LogPosition(older.stat().st_ino, len(line("read.json")))
     found, _ = read_all(log, position)
     assert found == ["unread.json", "newest.json"]
+
+
+def test_the_writer_passes_on_the_commands_exit_code_and_keeps_its_last_lines(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "out.log"
+    script = "import sys; [print(f'line {n}') for n in range(30)]; print('no newline', end=''); sys.exit(3)"
+    done = subprocess.run([sys.executable, "-m", "stack.log_writer", "--path", str(log), "--max-bytes", "100",
+                           "--keep", "5", "--", sys.executable, "-c", script], timeout=60)
+    assert done.returncode == 3
+    files = [tmp_path / f"out.log.{n}" for n in range(5, 0, -1)] + [log]
+    text = "".join(f.read_text() for f in files if f.exists())
+    assert text.endswith("line 29\nno newline\n")
+    assert all(f.stat().st_size < 100 + len("line 29\n") for f in files if f.exists())
