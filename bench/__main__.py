@@ -1,7 +1,7 @@
 """`make bench` / `python -m bench`: every benchmark in turn, each in its own process, then a
 summary table and bench/results/latest.json (figures, targets, met/missed, the machine).
 
-    python -m bench                       # all six
+    python -m bench                       # all of them
     python -m bench event_latency ...     # only those named
     python -m bench chaos --trials 3      # chaos alone, 3 trials per component
     python -m bench --smoke --out X.json  # each in a tiny mode, seconds each (tests/test_bench_smoke.py)
