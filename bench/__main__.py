@@ -1,7 +1,7 @@
 """`make bench` / `python -m bench`: every benchmark in turn, each in its own process, then a
 summary table and bench/results/latest.json (figures, targets, met/missed, the machine).
 
-    python -m bench                       # all six
+    python -m bench                       # all of them
     python -m bench event_latency ...     # only those named
     python -m bench chaos --trials 3      # chaos alone, 3 trials per component
     python -m bench --smoke --out X.json  # each in a tiny mode, seconds each (tests/test_bench_smoke.py)
@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.common import RESULTS, ROOT, _fmt, machine, table, verdict, write_json
 
-BENCHMARKS = ("task_submission", "orchestration_scale", "event_latency", "status_api_load", "pipeline_overhead",
+BENCHMARKS = ("task_submission", "orchestration_scale", "event_latency", "dashboard_load", "pipeline_overhead",
               "asset_upload", "chaos")
 PER_BENCHMARK_TIMEOUT_S = 900
 # chaos: ~20 jobs plus restarts, 14 min with 2 trials per component on 2 cores under other load

@@ -15,6 +15,12 @@ frames and logs (uploading 10,000 blobs one by one took 123 s). The first run at
 blobs therefore spends its first minutes seeding (an interrupted seeding resumes where it
 stopped). On a restarted stack the watcher's first
 full background listing starts with the measurement, so the markers compete with it.
+
+The measurement is part of event_latency (`python -m bench.event_latency`). To seed the
+cached stacks ahead of it, without make bench's per-run budget (100,000 blobs took 37 min
+here, ~45 blobs/s):
+
+    python -m bench.marker_wake --seed-only [--budget SECONDS] [--sizes 10000 100000]
 """
 
 from __future__ import annotations
@@ -51,14 +57,14 @@ def seed_names(size: int) -> list[str]:
             for j in range(-(-size // 100)) for f in range(100)][:size]
 
 
-def seed(container: Any, size: int) -> tuple[float, int | None]:
+def seed(container: Any, size: int, budget: float = SEED_BUDGET_S) -> tuple[float, int | None]:
     """Uploads the seed blobs unless a finished seeding left its sentinel, for at most
-    SEED_BUDGET_S: (seconds spent, None when complete or else how many blobs are there)."""
+    budget seconds: (seconds spent, None when complete or else how many blobs are there)."""
     sentinel = container.get_blob_client(f"seed-complete-{size}")
     if size == 0 or sentinel.exists():
         return 0.0, None
     started = time.monotonic()
-    stop_at = started + SEED_BUDGET_S
+    stop_at = started + budget
     # An interrupted seeding resumes: listing what is there costs far less than uploading it again.
     present = {b.name for b in container.list_blobs(name_starts_with="seed")}
     missing = [n for n in seed_names(size - 1) if n not in present]
@@ -196,3 +202,33 @@ def body(report: Report, smoke: bool) -> None:
                 "waits": [round(w, 4) for w in waits], "raised": [round(r, 4) for r in raised],
                 "seedSeconds": round(seeded, 1)}
     report.details["markerWake"] = details
+
+
+def seed_only(sizes: list[int], budget: float) -> int:
+    """Seeds the cached stacks of these sizes (each for at most budget seconds); 0 once all are full."""
+    from azure.storage.blob import BlobServiceClient
+
+    from stack.local import LocalStack
+
+    unfinished = 0
+    for size in sizes:
+        with LocalStack(stack_dir(size, CACHE)) as info:
+            container = BlobServiceClient.from_connection_string(info.storage_connection_string) \
+                .get_container_client("renders")
+            seconds, partial = seed(container, size, budget)
+        state = "complete" if partial is None else f"stopped at {partial:,} blobs; run again to resume"
+        print(f"{size:,} blobs: {state} ({seconds:.0f} s, {stack_dir(size, CACHE)})", flush=True)
+        unfinished += partial is not None
+    return 1 if unfinished else 0
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.marker_wake")
+    parser.add_argument("--seed-only", action="store_true", required=True,
+                        help="seed the cached stacks; the measurement runs in bench.event_latency")
+    parser.add_argument("--budget", type=float, default=3600.0, help="seconds of seeding per size")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[s for s in SIZES if s])
+    options = parser.parse_args()
+    raise SystemExit(seed_only(options.sizes, options.budget))

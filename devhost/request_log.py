@@ -10,7 +10,8 @@ Put Block List, Copy Blob, and metadata/property writes that change the eTag). T
 reads each such blob's properties and treats it as if a listing had shown it; a periodic
 full listing still runs in the background, so a line that is missed (log replaced, a
 request Azurite logs differently) delays an event but never loses it. The Azure analogue is
-the storage account's change feed.
+the storage account's change feed. The local stack rotates the log (stack/log_writer.py);
+reading follows it across rotations.
 """
 
 from __future__ import annotations
@@ -69,28 +70,85 @@ class LogPosition:
     offset: int
 
 
+def log_files(path: Path, most: int = 9) -> list[tuple[Path, os.stat_result]]:
+    """The log's files, oldest first: the rotated ones (`path.N` … `path.1`, as
+    stack/log_writer.py renames them) and then path itself, each with its stat. Read every
+    50 ms, so it stops looking after two missing numbers in a row (one may be missing for
+    an instant, between two of a rotation's renames)."""
+    files = []
+    missing = 0
+    for n in range(1, most + 1):
+        rotated = path.with_name(f"{path.name}.{n}")
+        try:
+            files.append((rotated, os.stat(rotated)))
+            missing = 0
+        except OSError:
+            missing += 1
+            if missing == 2:
+                break
+    files.reverse()
+    try:
+        files.append((path, os.stat(path)))
+    except OSError:
+        pass
+    return files
+
+
 def read_new_lines(path: Path, position: LogPosition | None) -> tuple[list[str], LogPosition | None]:
-    """The complete lines appended to path after position, and the position after them
-    (the caller stores it once the lines are handled, so a crash re-reads them). A file
-    that is not the one position points into (first start, Azurite's log replaced) is read
-    from its start; what the old one held past position is the full listing's to find."""
+    """The complete lines appended to the log after position, and the position after them
+    (the caller stores it once the lines are handled, so a crash re-reads them).
+
+    Across a rotation (the file position points into was renamed `path.N` and a new one
+    began) the rest of that file is read first, then each newer one from its start, so no
+    line is skipped and none read twice. A file that is none of the log's (first start, the
+    log deleted or replaced, rotated away before it was read to its end) is left: the log
+    is read from the start of its oldest file, and what was lost is the full listing's
+    to find. A file shorter than the position (truncated in place) is read from its start."""
+    files = log_files(path)
+    if not files or files[-1][0] != path:
+        return [], position  # no log (yet): nothing to read, keep the position
+    inodes = [st.st_ino for _, st in files]
+    if position is None or position.inode not in inodes:
+        position = LogPosition(inodes[0] if position is not None else inodes[-1], 0)
+    index = inodes.index(position.inode)
+    while True:
+        name, st = files[index]
+        if position.offset > st.st_size:  # truncated in place
+            position = LogPosition(position.inode, 0)
+        newer = files[index + 1] if index + 1 < len(files) else None
+        lines, after = _read_lines(name, position, final=newer is not None)
+        if lines or newer is None or after is None or after.offset < st.st_size:
+            return lines, after
+        # This rotated file is read to its end: go on with the next newer one.
+        index += 1
+        position = LogPosition(newer[1].st_ino, 0)
+
+
+def _read_lines(path: Path, position: LogPosition, final: bool) -> tuple[list[str], LogPosition | None]:
+    """Complete lines of one file from position; in a final (rotated) file a last line
+    without its newline counts as complete, since nothing more will be written to it."""
     try:
         with open(path, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            if position is None or position.inode != st.st_ino or position.offset > st.st_size:
-                position = LogPosition(st.st_ino, 0)
-            if st.st_size == position.offset:
-                return [], position
+            if os.fstat(handle.fileno()).st_ino != position.inode:
+                return [], position  # renamed again between the listing and the open: next time
             handle.seek(position.offset)
             data = handle.read(MAX_READ)
     except OSError:
         return [], position
+    if not data:
+        return [], position
+    if final and len(data) < MAX_READ and not data.endswith(b"\n"):
+        data += b"\n"
+        consumed = len(data) - 1
+    else:
+        consumed = None
     complete, newline, _ = data.rpartition(b"\n")
     if not newline:
         if len(data) == MAX_READ:  # no request line is this long: skip it, the full listing covers it
             return [], LogPosition(position.inode, position.offset + len(data))
         return [], position  # a line still being written: read it whole next time
-    after = LogPosition(position.inode, position.offset + len(complete) + 1)
+    length = consumed if consumed is not None else len(complete) + 1
+    after = LogPosition(position.inode, position.offset + length)
     return complete.decode("utf-8", errors="replace").split("\n"), after
 
 

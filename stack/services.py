@@ -13,6 +13,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -177,11 +178,20 @@ class Azurite(Service):
         return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
 
 
+# Azurite's access log (~100 bytes a request) is rotated at this size, keeping this many
+# older files: a stack's log stays under ~200 MiB however long it runs, and a reader that
+# falls two whole files behind is rare enough to leave to the full listing.
+AZURITE_LOG_MAX_BYTES = 64 * 1024 * 1024
+AZURITE_LOG_KEEP = 2
+
+
 def start_azurite(data_dir: Path, port: int | None = None, *, key: str = AZURITE_KEY,
-                  database_url: str | None = None, request_log: bool = False) -> Azurite:
+                  database_url: str | None = None, request_log: bool = False,
+                  log_max_bytes: int = AZURITE_LOG_MAX_BYTES) -> Azurite:
     """Azurite's blob service; with database_url (stack.mariadb) its metadata is durable.
     With request_log, its access log (one line per request) goes to its log file: devhost's
-    blob watcher reads it as a change feed (devhost/request_log.py).
+    blob watcher reads it as a change feed (devhost/request_log.py). stack/log_writer.py
+    writes that file and rotates it at log_max_bytes (`azurite.log.1`, `.2`).
 
     Without one, Azurite keeps its index in memory and saves it every 5 s (a kill -9 loses
     the last seconds' blobs): fine for the tests' throwaway instances, not for the stack.
@@ -202,6 +212,9 @@ def start_azurite(data_dir: Path, port: int | None = None, *, key: str = AZURITE
     env = {"AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT}:{key}"}
     if database_url:
         env["AZURITE_DB"] = database_url
+    if request_log:
+        argv = [sys.executable, "-m", "stack.log_writer", "--path", str(data_dir / "azurite.log"),
+                "--max-bytes", str(log_max_bytes), "--keep", str(AZURITE_LOG_KEEP), "--", *argv]
     service = Azurite(name="azurite", argv=argv, data_dir=data_dir, env=env, port=port, key=key)
     service.start()
     service.wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}?comp=list"))

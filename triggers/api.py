@@ -9,7 +9,7 @@ import azure.functions as func
 
 from shared.bootstrap import services
 from shared.pipeline import control, jobs_api, listing, submission
-from triggers.http_json import api_errors, json_response, read_json
+from triggers.http_json import api_errors, conditional_json_response, json_response, read_json
 
 bp = df.Blueprint()
 
@@ -32,8 +32,9 @@ async def submit_job(req: func.HttpRequest, client: df.DurableOrchestrationClien
 @api_errors
 async def list_jobs(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     svc = await asyncio.to_thread(services)  # unfinished jobs listed are reconciled (listing.py)
-    return json_response(await listing.list_jobs(svc, client, req.params.get("status"), req.params.get("top"),
-                                                 req.params.get("continuationToken"), req.params.get("namePrefix")))
+    return conditional_json_response(req, await listing.list_jobs(
+        svc, client, req.params.get("status"), req.params.get("top"), req.params.get("continuationToken"),
+        req.params.get("namePrefix")))
 
 
 @bp.route(route="jobs/{jobId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -41,7 +42,7 @@ async def list_jobs(req: func.HttpRequest, client: df.DurableOrchestrationClient
 @api_errors
 async def get_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     svc = await asyncio.to_thread(services)  # reconciled with its orchestration (control.reconcile)
-    return json_response(await control.get_job(svc, client, req.route_params["jobId"]))
+    return conditional_json_response(req, await control.get_job(svc, client, req.route_params["jobId"]))
 
 
 @bp.route(route="jobs/{jobId}/cancel", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

@@ -12,13 +12,33 @@ import azure.functions as func
 
 from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
 from shared.pipeline.public_errors import public_error
+from triggers.conditional import entity_tag, not_modified
 
 log = logging.getLogger(__name__)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body, default=str), status_code=status,
-                             mimetype="application/json", headers=headers or {})
+    return func.HttpResponse(json_bytes(body), status_code=status, mimetype="application/json",
+                             headers=headers or {})
+
+
+def json_bytes(body: Any) -> bytes:
+    return json.dumps(body, default=str).encode()
+
+
+# The answers depend on the caller's key, so no shared cache may keep them; a private one
+# (a browser's) may, but asks again each time, which is the conditional GET below.
+REVALIDATE = "private, no-cache"
+
+
+def conditional_json_response(req: func.HttpRequest, body: Any) -> func.HttpResponse:
+    """200 with the body and its ETag, or 304 Not Modified (no body, same ETag and
+    Cache-Control) when the request's If-None-Match already names this body."""
+    data = json_bytes(body)
+    headers = {"ETag": entity_tag(data), "Cache-Control": REVALIDATE}
+    if not_modified(req.headers.get("If-None-Match"), headers["ETag"]):
+        return func.HttpResponse(status_code=304, headers=headers)
+    return func.HttpResponse(data, status_code=200, mimetype="application/json", headers=headers)
 
 
 def error_response(exc: PipelineError) -> func.HttpResponse:

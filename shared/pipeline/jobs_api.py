@@ -70,7 +70,9 @@ def list_jobs(svc: Services, status: str | None, top: str | None, continuation: 
     count = int(top) if top is not None else 50
     if not 1 <= count <= MAX_TOP:
         raise ValidationError(f"top must be 1..{MAX_TOP}", field="top")
-    if continuation and not _CONTINUATION.fullmatch(continuation):
+    # Spaces around a token would reach the store's request header as they are, where its
+    # client refuses them (no token the API returned has any).
+    if continuation and (not _CONTINUATION.fullmatch(continuation) or continuation != continuation.strip(" ")):
         raise ValidationError("continuationToken is not a token this API returned",
                               code="invalid_continuation_token", field="continuationToken")
     if name_prefix is not None:
