@@ -38,8 +38,8 @@ def get_job(job_id: str, headers: dict[str, str] | None = None) -> func.HttpResp
 
 
 def list_jobs(headers: dict[str, str] | None = None, **params: str) -> func.HttpResponse:
-    return _trigger("list_jobs")(func.HttpRequest("GET", "http://localhost/api/jobs", body=b"", params=params,
-                                                  headers=headers or {}))
+    request = func.HttpRequest("GET", "http://localhost/api/jobs", body=b"", params=params, headers=headers or {})
+    return asyncio.run(_trigger("list_jobs").__wrapped__(request, FakeDurableClient()))
 
 
 def test_a_job_answer_carries_the_etag_of_its_bytes_and_asks_to_be_revalidated(svc):
