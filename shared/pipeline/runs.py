@@ -19,7 +19,7 @@ from shared.job_spec import JobSpec
 from shared.jobs import apply_status, is_stale_run, update_job
 from shared.pipeline import batch_tasks
 from shared.pipeline.lifecycle import publish
-from shared.planning import chunks_from_json, progress
+from shared.planning import chunks_from_json, progress, unplanned_frames
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,9 @@ def start_run(svc: Services, payload: Json) -> Json:
     batch_tasks.upload_node_scripts(svc, job_id)
     hold_if_paused(svc, doc, _batch_job(payload))
     spec = JobSpec.from_json(doc["spec"])
-    return {"planned": True, "video": spec.video is not None}
+    # An automatically sized job whose earlier run ended before sizing: its probes, then the rest.
+    unsized = spec.chunk_size is None and bool(unplanned_frames(spec.frames, chunks_from_json(doc["chunks"])))
+    return {"planned": True, "video": spec.video is not None, "sizeChunks": unsized}
 
 
 # ---------------------------------------------------------------- healing
