@@ -224,15 +224,20 @@ def size_chunks(frames: FrameSet, chunks: Sequence[Chunk], timing: ProbeTiming |
     """Chunks for the frames not yet planned, ids chunk-0001…; () when every frame is planned
     (so sizing twice adds nothing).
 
-    frames_per_task gives the size; the count is then rounded to whole waves of `slots` (the
-    nearest, at least one chunk per slot while frames last) and the frames shared out evenly, so
-    that the last wave ends together instead of one long chunk running alone at the end."""
+    frames_per_task gives the size; the count is then a whole number of waves of `slots` (the
+    one nearest that size, at least one chunk per slot while frames last) and the frames are
+    shared out evenly, so that the last wave ends together instead of one long chunk running
+    alone at the end."""
     rest = unplanned_frames(frames, chunks)
     if not rest:
         return ()
     size = frames_per_task(timing, target_seconds) if timing is not None else FALLBACK_CHUNK_SIZE
     waves = max(1, slots)
-    count = min(len(rest), max(1, int(len(rest) / (size * waves) + 0.5)) * waves)
+    # The whole number of waves whose chunks come nearest the size (a tie: the shorter tasks).
+    fewer = max(1, int(len(rest) / (size * waves)))
+    more = fewer + 1
+    best = more if abs(len(rest) / (more * waves) - size) <= abs(len(rest) / (fewer * waves) - size) else fewer
+    count = min(len(rest), best * waves)
     if max_chunks is not None:
         count = max(1, min(count, max_chunks))
     ordered = FrameSet(rest).preview_order() if order == "preview" else rest

@@ -1,0 +1,122 @@
+"""A job without chunkSize through the whole render_job orchestration, over the real steps and a
+simulated node whose markers time each frame: probes first, then the rest sized from them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import azure.durable_functions as df
+import pytest
+
+from orchestrators.render_job import bp
+from shared import names
+from shared.adapters.fake_blob_store import FakeBlobStore
+from shared.adapters.fake_event_publisher import RecordingEventPublisher
+from shared.adapters.fake_job_store import FakeJobStore
+from shared.bootstrap import Services
+from shared.config import Settings
+from shared.pipeline import steps
+from shared.tasks import TaskSpec
+from tests.pipeline.sim import SimulatedBackend
+from tests.pipeline.test_pipeline_steps import INSPECTION, bundle_zip, run_upload
+
+SECONDS_PER_FRAME = 2.0
+
+
+class TimedBackend(SimulatedBackend):
+    """Markers that say how long each frame took, as the node's task runner writes them."""
+
+    def _leave_outputs(self, task: TaskSpec, ok: bool, exit_code: int) -> None:
+        super()._leave_outputs(task, ok, exit_code)
+        marker = next((o for o in task.output_files if o.pattern == "marker.json"), None)
+        frames = next((task.argv[i + 1] for i, a in enumerate(task.argv[:-1]) if a == "--frames"), None)
+        if marker is None or frames is None:
+            return
+        data = json.loads(self.blobs.download(marker.container, marker.prefix))
+        numbers = [int(x) for part in frames.split(",") for x in _expand(part)]
+        data["frameSeconds"] = {str(f): SECONDS_PER_FRAME for f in numbers}
+        self.blobs.upload(marker.container, marker.prefix, json.dumps(data).encode(), overwrite=True)
+
+
+def _expand(part: str) -> Sequence[int]:
+    if "-" in part:
+        first, last = part.split("-")
+        return range(int(first), int(last) + 1)
+    return [int(part)]
+
+
+@pytest.fixture(scope="module")
+def functions() -> list[Any]:
+    app = df.DFApp()
+    app.register_functions(bp)
+    return app.get_functions()
+
+
+def auto_services(target: int = 30, **backend: Any) -> Services:
+    settings = Settings.from_env({"STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+                                  "COSMOS_ENDPOINT": "https://cosmos.invalid/", "LOCALBATCH_URL": "http://lb.invalid",
+                                  "TASK_SLOTS_PER_NODE": "2", "TARGET_TASK_SECONDS": str(target),
+                                  "NODE_CORES": "2"})
+    assert settings.default_chunk_size is None  # the default: sized automatically
+    blobs = FakeBlobStore()
+    blobs.ensure_container("scenes")
+    blobs.ensure_container("renders")
+    sim = TimedBackend(blobs, **{"inspection": INSPECTION, **backend})
+    return Services(settings=settings, blobs=blobs, jobs=FakeJobStore(), backend=sim,
+                    events=RecordingEventPublisher(), now=lambda: "2026-11-26T12:00:00.000Z")
+
+
+def test_a_job_without_chunk_size_renders_probes_then_chunks_sized_to_the_target(functions):
+    svc = auto_services(target=30)
+    job_id, run = run_upload(functions, svc, bundle_zip())  # frames 1-24 from the .blend
+    assert run.status == "Completed", run.error
+    doc = svc.jobs.get(job_id)
+    assert doc["status"] == "completed" and doc["spec"]["chunkSize"] == "auto"
+    added = [task.id for _, task in svc.backend.added]
+    # Two probes (one per slot: the first and the last frame), then the 22 frames left in whole
+    # waves of 2: 30 s / 2 s a frame → ~15 frames a task → 2 chunks of 11.
+    assert added == [names.INSPECT_TASK_ID, "probe-0001", "probe-0002", "chunk-0001", "chunk-0002", "stitch"]
+    frames = {c["id"]: c["frames"] for c in doc["chunks"]}
+    assert frames == {"probe-0001": "1", "probe-0002": "24", "chunk-0001": "2-12", "chunk-0002": "13-23"}
+    assert doc["sizing"]["secondsPerFrame"] == SECONDS_PER_FRAME and doc["sizing"]["chunkSize"] == 11
+    assert doc["progress"]["framesDone"] == doc["progress"]["framesTotal"] == 24
+    assert doc["outputs"]["videoFrames"] == 24
+    render = next(task for _, task in svc.backend.added if task.id == "chunk-0001")
+    assert render.argv[render.argv.index("-t") + 1] == "1"  # 2 cores shared by 2 slots
+
+
+def test_the_probe_wave_and_the_sized_wave_wait_under_instance_ids_of_their_own(functions):
+    svc = auto_services(target=30)
+    job_id, run = run_upload(functions, svc, bundle_zip())
+    assert run.status == "Completed", run.error
+    waits = [e.get("InstanceId") for e in run.history if e.get("InstanceId")]
+    assert waits == [f"{job_id}:inspect", f"{job_id}:probe:0", f"{job_id}:render:0", f"{job_id}:stitch"]
+
+
+def test_a_fixed_chunk_size_renders_as_before_without_probes_or_sizing(functions):
+    svc = auto_services(target=30)
+    job_id, run = run_upload(functions, svc, bundle_zip({"chunkSize": 12}))
+    assert run.status == "Completed", run.error
+    assert [task.id for _, task in svc.backend.added] == [names.INSPECT_TASK_ID, "chunk-0001", "chunk-0002",
+                                                          "stitch"]
+    assert "sizing" not in svc.jobs.get(job_id)
+
+
+def test_a_probe_that_fails_once_is_rendered_again_before_the_rest_is_sized(functions):
+    svc = auto_services(target=30, fail_ids=("probe-0002",))
+    job_id, run = run_upload(functions, svc, bundle_zip())
+    assert run.status == "Completed", run.error
+    added = [task.id for _, task in svc.backend.added]
+    assert added.index("probe-0002-r1") < added.index("chunk-0001")
+    assert svc.jobs.get(job_id)["progress"]["framesDone"] == 24
+
+
+def test_sizing_twice_adds_nothing(functions):
+    svc = auto_services(target=30)
+    job_id, run = run_upload(functions, svc, bundle_zip())
+    assert run.status == "Completed", run.error
+    before = svc.jobs.get(job_id)["chunks"]
+    assert steps.size_chunks(svc, {"jobId": job_id})["chunks"] == 0
+    assert svc.jobs.get(job_id)["chunks"] == before
