@@ -19,7 +19,9 @@ from shared.bootstrap import Services
 from shared.config import Settings
 from shared.pipeline import steps
 from shared.tasks import TaskSpec
+from tests.pipeline.replay import Replay
 from tests.pipeline.sim import SimulatedBackend
+from tests.pipeline.test_orchestration import Activities, run_job
 from tests.pipeline.test_pipeline_steps import INSPECTION, bundle_zip, run_upload
 
 SECONDS_PER_FRAME = 2.0
@@ -120,3 +122,54 @@ def test_sizing_twice_adds_nothing(functions):
     before = svc.jobs.get(job_id)["chunks"]
     assert steps.size_chunks(svc, {"jobId": job_id})["chunks"] == 0
     assert svc.jobs.get(job_id)["chunks"] == before
+
+
+# ---------------------------------------------------------------- the flow alone (answers stubbed)
+
+
+def test_the_flow_is_probes_then_sizing_then_the_sized_rounds(functions):
+    acts = Activities()
+    acts.answers[names.PLAN_JOB] = {"ok": True, "video": True, "chunks": 2, "sizeChunks": True}
+    acts.answers[names.SIZE_CHUNKS] = {"ok": True, "chunks": 2, "chunkSize": 23}
+    replay, run = run_job(functions, acts)
+    assert run.status == "Completed"
+    assert acts.names_called() == [
+        names.REGISTER_JOB, names.VALIDATE_BUNDLE, names.START_BATCH_JOB, names.PLAN_JOB,
+        names.ADD_RENDER_TASKS, names.COLLECT_RENDER_RESULTS, names.SIZE_CHUNKS,
+        names.ADD_RENDER_TASKS, names.COLLECT_RENDER_RESULTS, names.ADD_STITCH_TASK,
+        names.VERIFY_OUTPUTS, names.FINALIZE_JOB]
+    assert set(replay.runs) == {"job-1", "job-1:inspect", "job-1:probe:0", "job-1:render:0", "job-1:stitch"}
+    # The probe wait polls as a render wait does (task states onto chunks, frame times).
+    assert {p["phase"] for n, p in acts.calls if n == names.POLL_TASKS} == {"inspect", "render", "stitch"}
+
+
+def test_a_later_run_of_an_unsized_job_probes_and_sizes_too(functions):
+    acts = Activities()
+    acts.answers[names.START_RUN] = {"planned": True, "video": False, "sizeChunks": True}
+    acts.answers[names.SIZE_CHUNKS] = {"ok": True, "chunks": 2, "chunkSize": 23}
+    replay = Replay(functions, acts.table())
+    run = replay.run(names.RENDER_JOB, {"jobId": "job-1", "pollSeconds": 5, "run": 2}, "job-1")
+    assert run.status == "Completed"
+    assert acts.names_called() == [names.START_RUN, names.ADD_RENDER_TASKS, names.COLLECT_RENDER_RESULTS,
+                                   names.SIZE_CHUNKS, names.ADD_RENDER_TASKS, names.COLLECT_RENDER_RESULTS,
+                                   names.VERIFY_OUTPUTS, names.FINALIZE_JOB]
+    assert set(replay.runs) == {"job-1", "job-1:run2:probe:0", "job-1:run2:render:0"}
+
+
+def test_probes_that_keep_failing_fail_the_job_before_anything_is_sized(functions):
+    acts = Activities()
+    acts.answers[names.PLAN_JOB] = {"ok": True, "video": True, "chunks": 2, "sizeChunks": True}
+    acts.answers[names.SIZE_CHUNKS] = {"ok": True, "chunks": 0}
+    acts.answers[names.COLLECT_RENDER_RESULTS] = {"retry": False, "error": {"code": "frames_failed",
+                                                                             "message": "frames 1 failed"}}
+    _, run = run_job(functions, acts)
+    assert run.output["status"] == "failed" and run.output["error"]["code"] == "frames_failed"
+    assert names.SIZE_CHUNKS not in acts.names_called()
+
+
+def test_cancel_and_the_history_route_know_the_probe_waits():
+    from shared.pipeline.jobs_api import wait_instances
+
+    listed = wait_instances("job-1", max_retries=2)
+    assert {"job-1:probe:0", "job-1:probe:1", "job-1:probe:2"} <= set(listed)
+    assert "job-1:run2:probe:0" in wait_instances("job-1", max_retries=2, run=2)
