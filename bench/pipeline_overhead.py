@@ -6,7 +6,9 @@ rendered three ways in one run, alternating:
 - through the whole local pipeline with the default settings (render.json without chunkSize:
   chunks sized automatically from probe frames), from the blob upload to the MP4 stored in the
   renders container (Azurite → devhost → render_job → localbatch tasks → FFmpeg task → verify);
-- the same with a fixed chunkSize of 12 in render.json.
+- the same with a fixed chunkSize of 12 in render.json;
+- the default again, but with every render task on all the machine's cores (RENDER_THREADS =
+  the cores, as before tasks had a share of them): the thread split, measured in the same run.
 
 Reports both wall times, their ratio, and where the difference goes, from localbatch's task
 states (start/end), the completion markers (the child process's seconds), the orchestration
@@ -268,6 +270,8 @@ def body(report: Report, scene: Scene = DEMO, rounds: int = ROUNDS) -> None:
     directs: list[dict[str, float]] = []
     autos: list[dict[str, Any]] = []
     fixed: list[dict[str, Any]] = []
+    all_cores: list[dict[str, Any]] = []
+    every_core = {"RENDER_THREADS": str(os.cpu_count() or 1)}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         work = Path(tmp)
@@ -278,6 +282,7 @@ def body(report: Report, scene: Scene = DEMO, rounds: int = ROUNDS) -> None:
             directs.append(render_directly(blend, work / f"direct-{round_}", scene.frames))
             autos.append(through_pipeline(bundle, work / f"auto-{round_}"))
             fixed.append(through_pipeline(fixed_bundle, work / f"fixed-{round_}"))
+            all_cores.append(through_pipeline(bundle, work / f"all-cores-{round_}", overrides=every_core))
     load_after = os.getloadavg()
     direct = min(directs, key=lambda d: d["total"])
     listed = ", ".join(f"{d['total']:.1f} s / {a['videoStored'] - a['started']:.1f} s / "
@@ -301,8 +306,12 @@ def body(report: Report, scene: Scene = DEMO, rounds: int = ROUNDS) -> None:
         report.add("  default: probes' seconds per frame", sizing.get("secondsPerFrame"), "s")
         report.add("  default: probes' start-up per task", sizing.get("startupSeconds"), "s")
     chunked = _variant(report, f"chunkSize {FIXED_CHUNK_SIZE}", fixed, direct, startup, None)
+    oversubscribed = _variant(report, f"default, but -t {os.cpu_count()} per task (all cores on each slot)",
+                              all_cores, direct, startup, None)
     report.details.update(
         direct={k: round(v, 3) for k, v in direct.items()}, default=default, fixed=chunked,
+        allCores=oversubscribed,
+        allCoresRounds=[round(r["videoStored"] - r["started"], 3) for r in all_cores],
         rounds=[{"direct": round(d["total"], 3), "default": round(a["videoStored"] - a["started"], 3),
                  "fixed": round(f["videoStored"] - f["started"], 3)} for d, a, f in zip(directs, autos, fixed,
                                                                                           strict=True)],
