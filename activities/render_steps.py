@@ -33,6 +33,11 @@ def plan_job(payload: dict[str, Any]) -> dict[str, Any]:
     return steps.plan_job(services(), payload)
 
 
+@bp.activity_trigger(input_name="payload", activity=names.SIZE_CHUNKS)
+def size_chunks(payload: dict[str, Any]) -> dict[str, Any]:
+    return steps.size_chunks(services(), payload)
+
+
 @bp.activity_trigger(input_name="payload", activity=names.ADD_RENDER_TASKS)
 def add_render_tasks(payload: dict[str, Any]) -> dict[str, Any]:
     return steps.add_render_tasks(services(), payload)

@@ -24,7 +24,7 @@ BENCHMARKS = ("task_submission", "orchestration_scale", "event_latency", "dashbo
               "asset_upload", "chaos")
 PER_BENCHMARK_TIMEOUT_S = 900
 # chaos: ~20 jobs plus restarts, 14 min with 2 trials per component on 2 cores under other load
-TIMEOUT_S = {"chaos": 2400}
+TIMEOUT_S = {"chaos": 2400, "pipeline_overhead": 1800}  # pipeline overhead: 8 renders of the demo, 2 rounds
 
 
 def run_one(name: str, out: Path, smoke: bool = False, extra: list[str] | None = None) -> dict[str, Any]:

@@ -69,6 +69,11 @@ param batchMaxNodes int = 4
 @description('Autoscale Spot nodes (what Batch low-priority nodes become): far cheaper, may be pre-empted (Batch requeues the task).')
 param batchUseSpotNodes bool = true
 
+@description('vCPUs of batchVmSize (8 for Standard_F8s_v2): each render task gets batchNodeCores / batchTaskSlotsPerNode threads.')
+@minValue(1)
+@maxValue(4096)
+param batchNodeCores int = 8
+
 @description('Render tasks per node at once; 1 gives Blender the whole node.')
 @minValue(1)
 @maxValue(256)
@@ -244,8 +249,12 @@ module api 'modules/functionapp.bicep' = {
     batchPoolId: batch.outputs.poolId
     batchNodeIdentityId: poolIdentity.outputs.id
     eventGridTopicEndpoint: jobEvents.outputs.endpoint
-    // A task's share of a node in the cost estimate is 1/taskSlotsPerNode of the pool.
-    pipelineTuning: union({ TASK_SLOTS_PER_NODE: string(batchTaskSlotsPerNode) }, pipelineTuning)
+    // A task's share of a node in the cost estimate is 1/taskSlotsPerNode of the pool, and its
+    // Blender threads are the node's cores shared by the tasks that run on it at once.
+    pipelineTuning: union({
+      TASK_SLOTS_PER_NODE: string(batchTaskSlotsPerNode)
+      NODE_CORES: string(batchNodeCores)
+    }, pipelineTuning)
     maximumInstanceCount: functionMaxInstances
     appServiceAuthEnabled: appServiceAuthEnabled
     appServiceAuthClientId: appServiceAuthClientId

@@ -1,13 +1,15 @@
 """Measure localbatch throughput for small Blender renders at different slot counts.
 
-    python -m localbatch.bench_slots [--slots 1 2 3] [--repeat 3] [--tasks 8] [--frames-per-task 2]
-        [--width 320 --height 180 --samples 16]
+    python -m localbatch.bench_slots [--slots 1 2 3] [--threads 0] [--repeat 3] [--tasks 8]
+        [--frames-per-task 2] [--width 320 --height 180 --samples 16]
 
 Makes a demo scene (samples/make_scene.py), then for each slot count starts a
 localbatch, submits the same render tasks (`blender -b scene -o ... -f a..b`),
-and prints the wall-clock time until all are done and frames per minute. Slot
-counts are interleaved over the repeats (1 2 3 1 2 3 …), so a change in the
-machine's other load hits each of them alike; the median is reported.
+and prints the wall-clock time until all are done and frames per minute. `--threads`
+gives each task Blender's `-t` (0: Blender's own, every core), so slots × threads
+splits of the cores can be compared. Configurations are interleaved over the
+repeats (1 2 3 1 2 3 …), so a change in the machine's other load hits each of them
+alike; the median is reported.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ from shared.adapters.local_batch_backend import LocalBatchBackend
 from shared.tasks import TaskResult, TaskSpec, TaskStatus
 
 
-def render_tasks(scene: Path, tasks: int, per_task: int) -> list[TaskSpec]:
-    return [TaskSpec(id=f"chunk{i}", argv=("blender", "-b", str(scene), "-o", "//frames/f_####", "-F", "PNG",
-                                           "-f", f"{1 + i * per_task}..{(i + 1) * per_task}"))
+def render_tasks(scene: Path, tasks: int, per_task: int, threads: int = 0) -> list[TaskSpec]:
+    return [TaskSpec(id=f"chunk{i}", argv=("blender", "-b", str(scene), "-t", str(threads), "-o", "//frames/f_####",
+                                           "-F", "PNG", "-f", f"{1 + i * per_task}..{(i + 1) * per_task}"))
             for i in range(tasks)]
 
 
 def run(slots: int, scene: Path, specs: list[TaskSpec], data_dir: Path) -> float:
-    process = start_localbatch(data_dir, slots=slots, poll_interval=0.05)
+    # No sandbox: the tasks read the scene this script made where it lies (a sandboxed task sees only
+    # its own directory), and a measurement of our own scene needs no protection from it.
+    process = start_localbatch(data_dir, slots=slots, poll_interval=0.05, sandbox=False)
     try:
         backend = LocalBatchBackend(process.url, key=process.key)
         backend.create_job("bench")
@@ -55,6 +59,7 @@ def run(slots: int, scene: Path, specs: list[TaskSpec], data_dir: Path) -> float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slots", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--threads", type=int, nargs="+", default=[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=8)
     parser.add_argument("--frames-per-task", type=int, default=2)
@@ -69,19 +74,20 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, str(ROOT / "samples" / "make_scene.py"), str(scene),
                         "--frames", str(frames), "--width", str(args.width), "--height", str(args.height),
                         "--samples", str(args.samples)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        specs = render_tasks(scene, args.tasks, args.frames_per_task)
         print(f"{args.tasks} tasks x {args.frames_per_task} frames, {args.width}x{args.height}, "
               f"{args.samples} samples")
-        times: dict[int, list[float]] = {slots: [] for slots in args.slots}
+        configs = [(slots, threads) for slots in args.slots for threads in args.threads]
+        times: dict[tuple[int, int], list[float]] = {config: [] for config in configs}
         for attempt in range(args.repeat):
-            for slots in args.slots:
-                elapsed = run(slots, scene, specs, work / f"run{attempt}-slots{slots}")
-                times[slots].append(elapsed)
-                print(f"  slots={slots}: {elapsed:6.1f} s", flush=True)
-        for slots, runs in times.items():
+            for slots, threads in configs:
+                specs = render_tasks(scene, args.tasks, args.frames_per_task, threads)
+                elapsed = run(slots, scene, specs, work / f"run{attempt}-slots{slots}-t{threads}")
+                times[(slots, threads)].append(elapsed)
+                print(f"  slots={slots} threads={threads}: {elapsed:6.1f} s", flush=True)
+        for (slots, threads), runs in times.items():
             median = statistics.median(runs)
-            print(f"slots={slots}: median {median:6.1f} s, {frames / median * 60:6.1f} frames/min "
-                  f"(runs: {', '.join(f'{t:.1f}' for t in runs)})", flush=True)
+            print(f"slots={slots} threads={threads}: median {median:6.1f} s, {frames / median * 60:6.1f} "
+                  f"frames/min (runs: {', '.join(f'{t:.1f}' for t in runs)})", flush=True)
     return 0
 
 

@@ -13,6 +13,9 @@ Runs: a retry starts this orchestration again under the same instance id with
 `run` > 1; every activity gets the run number and changes nothing for a later run.
 A run after the first skips validation and planning (the chunks are stored, in pages)
 unless the first run never got that far.
+Automatic chunk sizes: a job without chunkSize is planned as probe chunks (single frames
+spread over the shot); once they have rendered, size_chunks plans the rest from their
+times, and the rest renders in the usual rounds (a fixed-size job skips both).
 Healing: frames that verification finds missing (a store that lost them, a node that
 died mid-upload) send their chunks round again, and a failed stitch runs again, each
 bounded, before the job fails.
@@ -55,7 +58,8 @@ def _wait(ctx: df.DurableOrchestrationContext, job: dict[str, Any], phase: str, 
           round_: int = 0, trail: list[str] | None = None) -> Any:
     if trail is not None:
         trail.append(f"{names.AWAIT_TASKS} ({phase})")
-    payload = {**job, "phase": phase, "pollSeconds": poll, "wakes": 0}
+    # Probes are render tasks to poll_tasks; only their wait's instance id is their own.
+    payload = {**job, "phase": names.RENDER if phase == names.PROBE else phase, "pollSeconds": poll, "wakes": 0}
     return ctx.call_sub_orchestrator(names.AWAIT_TASKS, payload,
                                      instance_id=names.wait_instance_id(job["jobId"], phase, round_, job["run"]))
 
@@ -111,9 +115,13 @@ def _render(ctx: df.DurableOrchestrationContext, request: dict[str, Any], job: d
             return plan
         if plan.get("notBefore"):
             yield from _hold_until(ctx, job, plan["notBefore"], trail)
-        video = bool(plan.get("video"))
+        video, size = bool(plan.get("video")), bool(plan.get("sizeChunks"))
     else:
-        video = bool(started.get("video"))
+        video, size = bool(started.get("video")), bool(started.get("sizeChunks"))
+    if size:
+        sized = yield from _probe_and_size(ctx, job, poll, trail)
+        if "code" in sized:
+            return sized
 
     round_, stitches, stitch_failures, heals = 0, 0, 0, 0
     render = True
@@ -199,13 +207,30 @@ def _add_unless_paused(ctx: df.DurableOrchestrationContext, job: dict[str, Any],
         holds += 1
 
 
+def _probe_and_size(ctx: df.DurableOrchestrationContext, job: dict[str, Any], poll: float,
+                    trail: list[str]) -> Generator[Any, Any, dict[str, Any]]:
+    """An automatically sized job renders its probe chunks first (in rounds of their own, retries
+    included), then plans the rest of its frames from their times; the rest renders as any job's."""
+    result = yield from _render_rounds(ctx, job, poll, 0, trail, phase=names.PROBE)
+    if "code" in result:
+        return result
+    sized = yield _call(ctx, names.SIZE_CHUNKS, job, trail)
+    if not sized.get("ok", True):
+        return dict(sized["error"])
+    if not ctx.is_replaying:
+        log.info("job %s (instance %s): sized %s more chunks of about %s frames", job["jobId"], ctx.instance_id,
+                 sized.get("chunks"), sized.get("chunkSize"))
+    return dict(sized)
+
+
 def _render_rounds(ctx: df.DurableOrchestrationContext, job: dict[str, Any], poll: float, round_: int,
-                   trail: list[str]) -> Generator[Any, Any, dict[str, Any]]:
+                   trail: list[str], phase: str = names.RENDER) -> Generator[Any, Any, dict[str, Any]]:
     """Adds the pending chunks' tasks, waits, requeues the failed ones, until none is left."""
     while True:
-        ctx.set_custom_status({"phase": "rendering", "round": round_, "run": job["run"]})
+        ctx.set_custom_status({"phase": "rendering", "round": round_, "run": job["run"],
+                               **({"probing": True} if phase == names.PROBE else {})})
         yield from _add_unless_paused(ctx, job, names.ADD_RENDER_TASKS, {**job, "attempt": round_}, poll, trail)
-        yield _wait(ctx, job, names.RENDER, poll, round_, trail)
+        yield _wait(ctx, job, phase, poll, round_, trail)
         results = yield _call(ctx, names.COLLECT_RENDER_RESULTS, {**job, "attempt": round_}, trail)
         if results.get("error"):
             return dict(results["error"])

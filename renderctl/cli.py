@@ -77,10 +77,22 @@ def cli(ctx: click.Context, url: str | None, key: str | None, profile: str | Non
 # ---------------------------------------------------------------- submit and wait
 
 
+class ChunkSize(click.ParamType):
+    """1..10000 frames, or "auto" (the pipeline sizes the chunks; also what no option means)."""
+
+    name = "chunk size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        return int(click.IntRange(1, 10_000).convert(value, param, ctx))
+
+
 @cli.command("submit")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--frames", metavar="SPEC", help='Frames to render: "1-240", "1,5,10-20", "1-100x5".')
-@click.option("--chunk-size", type=click.IntRange(1, 10_000), help="Frames per render task.")
+@click.option("--chunk-size", type=ChunkSize(), metavar="N|auto",
+              help='Frames per render task, or "auto": sized from the first frames\' render times.')
 @click.option("--fps", type=click.FloatRange(0, 1000, min_open=True), help="Frame rate of the video.")
 @click.option("--resolution", metavar="WxH", help='Output size, e.g. "1920x1080".')
 @click.option("--samples", type=click.IntRange(1, 1_000_000), help="Render samples (Cycles).")
@@ -99,7 +111,7 @@ def cli(ctx: click.Context, url: str | None, key: str | None, profile: str | Non
 @click.option("--timeout", type=click.FloatRange(0), help="With --wait: give up waiting after this many seconds.")
 @json_option
 @click.pass_context
-def submit_cmd(ctx: click.Context, path: Path, frames: str | None, chunk_size: int | None, fps: float | None,
+def submit_cmd(ctx: click.Context, path: Path, frames: str | None, chunk_size: int | str | None, fps: float | None,
                resolution: str | None, samples: int | None, priority: int | None, video: bool | None,
                at: str | None, paused: bool, frame_order: str | None, name: str | None,
                idempotency_key: str | None, as_bundle: bool, then_wait: bool, timeout: float | None,

@@ -30,7 +30,7 @@ NEWER_KEYS = {"notBefore": "--at", "paused": "--paused", "frameOrder": "--frame-
 @dataclass
 class SubmitOptions:
     frames: str | None = None
-    chunk_size: int | None = None
+    chunk_size: int | str | None = None  # frames per task, or "auto"
     fps: float | None = None
     resolution: str | None = None
     samples: int | None = None

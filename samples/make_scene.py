@@ -1,7 +1,7 @@
 """Make a small animated demo scene with bpy, and optionally a scene bundle zip.
 
     python samples/make_scene.py OUT.blend [--frames 48] [--start 1] [--width 320 --height 180]
-        [--fps 24] [--samples 16] [--scene Shot] [--bundle OUT.zip [--chunk-size 12]]
+        [--fps 24] [--samples 16] [--scene Shot] [--bundle OUT.zip [--chunk-size N|auto]]
 
 Run it with a Python that has bpy (the project's .venv/bin/python); it needs no Blender install.
 
@@ -43,6 +43,15 @@ def fps_pair(text: str) -> tuple[int, float]:
     return fps, fps / float(value)
 
 
+def chunk_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    value = int(text)
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError("a chunk size is 1..10000 frames, or auto")
+    return value
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="the .blend to write")
@@ -54,7 +63,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples")
     parser.add_argument("--scene", default="Shot", help="scene name")
     parser.add_argument("--bundle", type=Path, help="also write a scene bundle zip (.blend + render.json)")
-    parser.add_argument("--chunk-size", type=int, default=12, help="chunkSize in the bundle's render.json")
+    parser.add_argument("--chunk-size", type=chunk_size, default=None,
+                        help='chunkSize in the bundle\'s render.json: frames per task, or "auto"; '
+                             "left out, render.json has none and the pipeline sizes the chunks")
     args = parser.parse_args(argv)
     if args.frames < 1 or args.start < 0 or args.width < 4 or args.height < 4 or args.samples < 1:
         parser.error("frames ≥ 1, start ≥ 0, width/height ≥ 4 and samples ≥ 1 are required")
@@ -184,16 +195,18 @@ def build_scene(args: argparse.Namespace) -> bpy.types.Scene:
 def render_manifest(args: argparse.Namespace, blend_name: str) -> dict[str, object]:
     start, end = args.start, args.start + args.frames - 1
     fps, base = args.fps_pair
-    return {
+    manifest: dict[str, object] = {
         "blend": blend_name,
         "scene": args.scene,
         "frames": f"{start}-{end}" if end > start else str(start),
-        "chunkSize": args.chunk_size,
         "fps": round(fps / base, 6),
         "resolution": {"width": args.width, "height": args.height},
         "format": "PNG",
         "video": {"codec": "libx264", "crf": 18, "name": f"{Path(blend_name).stem}.mp4"},
     }
+    if args.chunk_size is not None:
+        manifest["chunkSize"] = args.chunk_size
+    return manifest
 
 
 def write_bundle(args: argparse.Namespace, blend: Path) -> None:

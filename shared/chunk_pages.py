@@ -82,6 +82,9 @@ def record_pages(doc: Json, pages: Iterable[Mapping[str, Any]]) -> bool:
             changed = True
     if changed:
         totals = summary(known)
+        planned = doc.get("framesPlanned")  # the whole shot, while an automatically sized job has only probes
+        if isinstance(planned, int) and planned > totals["framesTotal"]:
+            totals["framesTotal"] = planned
         doc["progress"] = {**(doc.get("progress") or {}), **totals}
         doc["chunkCount"] = totals["chunksTotal"]
         doc["chunkPageCount"] = 1 + max(int(k) for k in known)

@@ -42,6 +42,13 @@ def _int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _chunk_size(value: str) -> int | None:
+    """`auto` (None: the pipeline sizes chunks from probe renders) or a number of frames."""
+    if value.strip().lower() == "auto":
+        return None
+    return _int(1, 10_000)(value)
+
+
 def _price(value: str) -> float:
     try:
         number = float(value.strip())
@@ -100,11 +107,17 @@ _KEYS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "BUNDLE_MAX_BYTES": ("bundle_max_bytes", str(2 * GIB), _int(1, 1024 * GIB)),
     "BUNDLE_MAX_ENTRIES": ("bundle_max_entries", "10000", _int(1, 10_000_000)),
     "BUNDLE_MAX_UNPACKED_BYTES": ("bundle_max_unpacked_bytes", str(8 * GIB), _int(1, 4096 * GIB)),
-    "DEFAULT_CHUNK_SIZE": ("default_chunk_size", "10", _int(1, 10_000)),
+    # A job without chunkSize: `auto` sizes its chunks from probe renders (planning.size_chunks).
+    "DEFAULT_CHUNK_SIZE": ("default_chunk_size", "auto", _chunk_size),
+    # What an automatically sized chunk aims to take on its node (Deadline's targetRuntimeSeconds).
+    "TARGET_TASK_SECONDS": ("target_task_seconds", "300", _int(10, 86_400)),
     "DEFAULT_MAX_RETRIES": ("default_max_retries", "2", _int(0, 10)),
     "POLL_INTERVAL_SECONDS": ("poll_interval_seconds", "30", _int(1, 86_400)),
     "TASK_TIMEOUT_SECONDS": ("task_timeout_seconds", "3600", _int(60, 7 * 86_400)),
-    "RENDER_THREADS": ("render_threads", "0", _int(0, 1024)),  # 0 = all cores
+    # Blender's -t per render task; 0: NODE_CORES / TASK_SLOTS_PER_NODE (planning.render_threads).
+    "RENDER_THREADS": ("render_threads", "0", _int(0, 1024)),
+    # CPU cores of a render node (the VM size's vCPUs; localbatch's machine); 0: unknown, Blender decides.
+    "NODE_CORES": ("node_cores", "0", _int(0, 4096)),
     # Only App Service authentication (Easy Auth) strips client-sent x-ms-client-principal-*
     # headers; without it they are whatever the caller wrote, so they name no submitter.
     "TRUST_APP_SERVICE_AUTH": ("trust_app_service_auth", "false", _bool),
@@ -113,7 +126,8 @@ _KEYS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "OUTPUT_URL_LIFETIME_SECONDS": ("output_url_lifetime_seconds", "3600", _int(60, 7 * 86_400)),
     # A task with no new frame for this long is stopped as stuck (at least; a job may say more).
     "DEFAULT_STUCK_AFTER_SECONDS": ("default_stuck_after_seconds", "600", _int(60, 7 * 86_400)),
-    # Tasks that share one node (Batch's taskSlotsPerNode, localbatch's slots): a task's cost share.
+    # Tasks that share one node (Batch's taskSlotsPerNode, localbatch's slots): a task's cost share,
+    # its threads, and how many probes an automatically sized job starts with.
     "TASK_SLOTS_PER_NODE": ("task_slots_per_node", "1", _int(1, 256)),
     # Prices per node-hour for the cost estimate (0: no estimate); Spot nodes are Batch's low-priority.
     "NODE_PRICE_PER_HOUR_DEDICATED": ("node_price_per_hour_dedicated", "0", _price),
@@ -145,11 +159,13 @@ class Settings:
     bundle_max_bytes: int
     bundle_max_entries: int
     bundle_max_unpacked_bytes: int
-    default_chunk_size: int
+    default_chunk_size: int | None
+    target_task_seconds: int
     default_max_retries: int
     poll_interval_seconds: int
     task_timeout_seconds: int
     render_threads: int
+    node_cores: int
     trust_app_service_auth: bool
     output_url_lifetime_seconds: int
     default_stuck_after_seconds: int

@@ -23,6 +23,7 @@ from shared.frames import FrameSet
 from shared.paths import is_safe_relative_path
 
 MAX_CHUNK_SIZE = 10_000
+AUTO_CHUNK_SIZE = "auto"          # chunkSize the pipeline chooses from probe renders (planning.size_chunks)
 MIN_RESOLUTION = 4                # Blender renders nothing smaller (its resolution_x/y minimum)
 MAX_RESOLUTION = 16_384
 MAX_FPS = 1_000.0
@@ -107,13 +108,14 @@ class ImageFormat(StrEnum):
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What to render. engine/samples None means "as saved in the .blend"."""
+    """What to render. engine/samples None means "as saved in the .blend"; chunk_size None means
+    sized by the pipeline (chunkSize "auto")."""
 
     frames: FrameSet
     fps: float
     resolution: Resolution
     scene: str | None = None
-    chunk_size: int = 10
+    chunk_size: int | None = 10
     format: ImageFormat = ImageFormat.PNG
     video: VideoSpec | None = field(default_factory=VideoSpec)
     priority: int = 0
@@ -123,7 +125,8 @@ class JobSpec:
     frame_order: str = "sequential"
 
     def __post_init__(self) -> None:
-        _check_range(self.chunk_size, 1, MAX_CHUNK_SIZE, "chunkSize")
+        if self.chunk_size is not None:
+            _check_range(self.chunk_size, 1, MAX_CHUNK_SIZE, "chunkSize")
         if self.frame_order not in FRAME_ORDERS:
             raise ValidationError(f"frameOrder must be one of {', '.join(FRAME_ORDERS)}", field="frameOrder")
         _check_range(self.priority, -1000, 1000, "priority")
@@ -137,7 +140,8 @@ class JobSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "scene": self.scene, "frames": self.frames.to_json(), "chunkSize": self.chunk_size,
+            "scene": self.scene, "frames": self.frames.to_json(),
+            "chunkSize": AUTO_CHUNK_SIZE if self.chunk_size is None else self.chunk_size,
             "fps": _number(self.fps), "resolution": self.resolution.to_json(), "format": self.format.value,
             "video": self.video.to_json() if self.video else None, "priority": self.priority,
             "maxRetries": self.max_retries, "engine": self.engine, "samples": self.samples,
@@ -149,7 +153,7 @@ class JobSpec:
         return cls(
             frames=FrameSet.from_json(data["frames"]), fps=float(data["fps"]),
             resolution=Resolution.from_json(data["resolution"]), scene=data.get("scene"),
-            chunk_size=data.get("chunkSize", 10), format=ImageFormat(data.get("format", "PNG")),
+            chunk_size=_spec_chunk_size(data.get("chunkSize", 10)), format=ImageFormat(data.get("format", "PNG")),
             video=VideoSpec.from_json(data["video"]) if data.get("video") else None,
             priority=data.get("priority", 0), max_retries=data.get("maxRetries", 2),
             engine=data.get("engine"), samples=data.get("samples"),
@@ -307,10 +311,23 @@ def _manifest_path(name: str, suffixes: tuple[str, ...]) -> Any:
     return check
 
 
+def _manifest_chunk_size(value: Any) -> int | str:
+    """A number of frames per render task, or "auto": the pipeline sizes the chunks."""
+    if value == AUTO_CHUNK_SIZE:
+        return AUTO_CHUNK_SIZE
+    if not _is_int(value) or not 1 <= value <= MAX_CHUNK_SIZE:
+        raise ValidationError(f'must be "auto" or an integer 1..{MAX_CHUNK_SIZE}', field="chunkSize")
+    return int(value)
+
+
+def _spec_chunk_size(value: Any) -> int | None:
+    return None if value == AUTO_CHUNK_SIZE else value
+
+
 _MANIFEST_FIELDS: dict[str, Any] = {
     "scene": _manifest_scene,
     "frames": lambda v: FrameSet.parse(v).to_json(),
-    "chunkSize": _manifest_int("chunkSize", 1, MAX_CHUNK_SIZE),
+    "chunkSize": _manifest_chunk_size,
     "fps": _manifest_fps,
     "resolution": lambda v: Resolution.from_json(v).to_json(),
     "format": _manifest_format,

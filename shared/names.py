@@ -27,6 +27,7 @@ FAIL_JOB = "fail_job"
 START_RENDERING = "start_rendering"    # a scheduled job's time has come
 REQUEUE_CHUNKS = "requeue_chunks"      # frames verification found missing render again
 START_RUN = "start_run"                # a retry's new run: its own Batch job
+SIZE_CHUNKS = "size_chunks"            # an automatically sized job: the rest of its chunks, from its probes
 
 # External events
 TASKS_CHANGED = "tasks_changed"   # a task's marker arrived, or the job was resumed
@@ -36,6 +37,11 @@ INSPECT = "inspect"
 RENDER = "render"
 STITCH = "stitch"
 PAUSED = "paused"   # a paused job's wait before it adds new tasks (ends when it is resumed)
+PROBE = "probe"     # an automatically sized job's probe chunks, rendered before the rest is sized
+
+# Probe chunks (planning.plan_probe_chunks) are named apart from the sized chunks: both start
+# in round 0, and each task's marker must wake the wait its round is in.
+PROBE_CHUNK_PREFIX = "probe-"
 
 INSPECT_TASK_ID = "inspect"
 STITCH_TASK_ID = "stitch"
@@ -63,8 +69,8 @@ def wait_instance_id(job_id: str, phase: str, round_: int = 0, run: int = 1) -> 
         return f"{prefix}:{RENDER}:{round_}"
     if phase == STITCH and round_:
         return f"{prefix}:{STITCH}:{round_}"
-    if phase == PAUSED:
-        return f"{prefix}:{PAUSED}:{round_}"
+    if phase in (PAUSED, PROBE):
+        return f"{prefix}:{phase}:{round_}"
     return f"{prefix}:{phase}"
 
 
@@ -95,4 +101,4 @@ def wait_instance_for_task(job_id: str, task_id: str, run: int = 1) -> str:
     if task_id == STITCH_TASK_ID or task_id.startswith(STITCH_TASK_ID + "-r"):
         return wait_instance_id(job_id, STITCH, split_render_task_id(task_id)[1], run)
     _, attempt = split_render_task_id(task_id)
-    return wait_instance_id(job_id, RENDER, attempt, run)
+    return wait_instance_id(job_id, PROBE if task_id.startswith(PROBE_CHUNK_PREFIX) else RENDER, attempt, run)

@@ -15,10 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shared import names
 from shared.errors import ValidationError
 from shared.frames import FrameSet
 from shared.job_document import Chunk, ChunkStatus
-from shared.job_spec import ImageFormat, JobSpec, Resolution, VideoSpec
+from shared.job_spec import AUTO_CHUNK_SIZE, MAX_CHUNK_SIZE, ImageFormat, JobSpec, Resolution, VideoSpec
 
 FRAME_PADDING = 4  # Blender's "####": frames ≥ 10000 simply get more digits, as FFmpeg's %04d expects
 
@@ -27,7 +28,7 @@ FRAME_PADDING = 4  # Blender's "####": frames ≥ 10000 simply get more digits, 
 class SpecDefaults:
     """Studio defaults, used where neither the manifest nor the .blend says otherwise."""
 
-    chunk_size: int = 10
+    chunk_size: int | None = 10   # None: sized by the pipeline (chunkSize "auto")
     max_retries: int = 2
     frames: str = "1-250"
     fps: float = 24
@@ -93,7 +94,7 @@ def merge_spec(manifest: Mapping[str, Any], blend: BlendInfo | None, defaults: S
         fps=_first(manifest.get("fps"), blend.fps, defaults.fps),
         resolution=resolution,
         scene=_first(manifest.get("scene"), blend.scene),
-        chunk_size=_first(manifest.get("chunkSize"), defaults.chunk_size),
+        chunk_size=(_chunk_size(manifest["chunkSize"]) if "chunkSize" in manifest else defaults.chunk_size),
         format=ImageFormat(manifest.get("format", defaults.format.value)),
         video=video,
         priority=_first(manifest.get("priority"), defaults.priority),
@@ -106,6 +107,11 @@ def merge_spec(manifest: Mapping[str, Any], blend: BlendInfo | None, defaults: S
 
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
+
+
+def _chunk_size(value: Any) -> int | None:
+    """The manifest's chunkSize: "auto" is None, whatever the studio's default says."""
+    return None if value == AUTO_CHUNK_SIZE else int(value)
 
 
 # ---------------------------------------------------------------- chunks
@@ -124,6 +130,125 @@ def plan_chunks(frames: FrameSet, chunk_size: int, order: str = "sequential") ->
     width = max(4, len(str(len(groups))))
     return tuple(Chunk(id=f"chunk-{n:0{width}d}", frames=FrameSet(group))
                  for n, group in enumerate(groups, 1))
+
+
+# ---------------------------------------------------------------- threads and automatic chunk sizes
+#
+# A job without a chunkSize (or "auto") starts with probe chunks: one frame each, one per task
+# slot, spread over the shot (so they preview it too). Their measured seconds per frame and
+# start-up size the rest, as Deadline Cloud's targetRuntimeSeconds does: each task about
+# target_seconds, in whole waves of equal chunks so that every slot stays busy to the end.
+
+FALLBACK_CHUNK_SIZE = 10       # frames per chunk when no probe was timed (their markers were unreadable)
+MIN_FRAME_SECONDS = 0.001      # a frame timed at 0 s must not make one chunk of every frame
+
+
+def render_threads(node_cores: int, slots: int, override: int = 0) -> int | None:
+    """Blender's `-t` for a render task: the override, else the node's cores shared by the tasks
+    that run on it at once (at least one each); None when the cores are unknown (Blender then
+    takes every core it sees, as it does by itself)."""
+    if override > 0:
+        return override
+    if node_cores <= 0:
+        return None
+    return max(1, node_cores // max(1, slots))
+
+
+def plan_probe_chunks(frames: FrameSet, slots: int) -> tuple[Chunk, ...]:
+    """The first chunks of an automatically sized job: single frames, one per slot, in preview
+    order (the first, the last, then the middle…); ids probe-0001…, which wake a wait of their own
+    (names.wait_instance_for_task)."""
+    count = min(len(frames), max(1, slots))
+    width = max(4, len(str(count)))
+    return tuple(Chunk(id=f"{names.PROBE_CHUNK_PREFIX}{n:0{width}d}", frames=FrameSet((frame,)))
+                 for n, frame in enumerate(frames.preview_order()[:count], 1))
+
+
+def unplanned_frames(frames: FrameSet, chunks: Sequence[Chunk]) -> tuple[int, ...]:
+    """The job's frames no chunk holds yet (an automatically sized job's, before sizing)."""
+    planned = {f for c in chunks for f in c.frames}
+    return tuple(f for f in frames if f not in planned)
+
+
+@dataclass(frozen=True)
+class ProbeTiming:
+    """What the probes measured: a frame's seconds, and a task's seconds beyond its frames
+    (files in and out, Blender's start-up, loading the scene)."""
+
+    seconds_per_frame: float
+    startup_seconds: float
+
+    def to_json(self) -> dict[str, float]:
+        return {"secondsPerFrame": round(self.seconds_per_frame, 3), "startupSeconds": round(self.startup_seconds, 3)}
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 30 * 86_400:
+        return None  # also nan and inf: what a node wrote is input
+    return float(value)
+
+
+def probe_timing(samples: Iterable[tuple[Any, Mapping[str, Any] | None]]) -> ProbeTiming | None:
+    """Medians over finished probes, each (task seconds, {frame: seconds}); None if no frame was timed."""
+    frame_seconds: list[float] = []
+    startups: list[float] = []
+    for total, per_frame in samples:
+        values = [v for v in map(_seconds, (per_frame or {}).values()) if v is not None]
+        if not values:
+            continue
+        frame_seconds += values
+        task = _seconds(total)
+        if task is not None:
+            startups.append(max(0.0, task - sum(values)))
+    if not frame_seconds:
+        return None
+    return ProbeTiming(_median(frame_seconds), _median(startups) if startups else 0.0)
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def frames_per_task(timing: ProbeTiming, target_seconds: float) -> int:
+    """Frames that make a task of about target_seconds, start-up included; never so few that the
+    start-up outweighs the frames (a target shorter than the start-up gives start-up ≈ frames)."""
+    budget = max(target_seconds - timing.startup_seconds, timing.startup_seconds)
+    return max(1, min(MAX_CHUNK_SIZE, round(budget / max(timing.seconds_per_frame, MIN_FRAME_SECONDS))))
+
+
+def size_chunks(frames: FrameSet, chunks: Sequence[Chunk], timing: ProbeTiming | None, *,
+                target_seconds: float, slots: int, order: str = "sequential",
+                max_chunks: int | None = None) -> tuple[Chunk, ...]:
+    """Chunks for the frames not yet planned, ids chunk-0001…; () when every frame is planned
+    (so sizing twice adds nothing).
+
+    frames_per_task gives the size; the count is then a whole number of waves of `slots` (the
+    one nearest that size, at least one chunk per slot while frames last) and the frames are
+    shared out evenly, so that the last wave ends together instead of one long chunk running
+    alone at the end."""
+    rest = unplanned_frames(frames, chunks)
+    if not rest:
+        return ()
+    size = frames_per_task(timing, target_seconds) if timing is not None else FALLBACK_CHUNK_SIZE
+    waves = max(1, slots)
+    # The whole number of waves whose chunks come nearest the size (a tie: the shorter tasks).
+    fewer = max(1, int(len(rest) / (size * waves)))
+    more = fewer + 1
+    best = more if abs(len(rest) / (more * waves) - size) <= abs(len(rest) / (fewer * waves) - size) else fewer
+    count = min(len(rest), best * waves)
+    if max_chunks is not None:
+        count = max(1, min(count, max_chunks))
+    ordered = FrameSet(rest).preview_order() if order == "preview" else rest
+    share, extra = divmod(len(ordered), count)
+    width = max(4, len(str(count)))
+    out, at = [], 0
+    for n in range(1, count + 1):
+        take = share + (1 if n <= extra else 0)
+        out.append(Chunk(id=f"chunk-{n:0{width}d}", frames=FrameSet(tuple(sorted(ordered[at:at + take])))))
+        at += take
+    return tuple(out)
 
 
 def task_id(chunk_id: str, attempt: int) -> str:

@@ -10,6 +10,7 @@ file holding one is readable by its owner only.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 import time
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localbatch.__main__ import DEFAULT_SLOTS
 from stack.mariadb import start_mariadb
 from stack.services import (
     AZURITE_KEY,
@@ -57,6 +59,10 @@ class StackInfo:
     mariadb_port: int = 0
     pids: dict[str, int] = field(default_factory=dict)
     localbatch_key: str = "local-localbatch-key"  # start() sets a generated one
+    # The one render node: localbatch's slots and the machine's cores (start() sets them), which
+    # give each render task its threads (planning.render_threads); 0 cores leaves them to Blender.
+    slots: int = DEFAULT_SLOTS
+    node_cores: int = 0
 
     @property
     def storage_connection_string(self) -> str:
@@ -126,15 +132,17 @@ def app_settings(info: StackInfo, overrides: dict[str, str] | None = None) -> di
         "BUNDLE_MAX_BYTES": str(2 * 1024**3),
         "BUNDLE_MAX_ENTRIES": "10000",
         "BUNDLE_MAX_UNPACKED_BYTES": str(8 * 1024**3),
-        "DEFAULT_CHUNK_SIZE": "10",
+        "DEFAULT_CHUNK_SIZE": "auto",
         "DEFAULT_MAX_RETRIES": "2",
         "POLL_INTERVAL_SECONDS": "2",
         "TASK_TIMEOUT_SECONDS": "3600",
-        "RENDER_THREADS": "0",
+        "RENDER_THREADS": "0",  # NODE_CORES / TASK_SLOTS_PER_NODE threads per render task
+        "NODE_CORES": str(info.node_cores),
+        "TARGET_TASK_SECONDS": "300",
         "TRUST_APP_SERVICE_AUTH": "false",
         "OUTPUT_URL_LIFETIME_SECONDS": "3600",
         "DEFAULT_STUCK_AFTER_SECONDS": "600",
-        "TASK_SLOTS_PER_NODE": "2",  # localbatch's default slots on the one machine
+        "TASK_SLOTS_PER_NODE": str(info.slots),  # localbatch's slots on the one machine
         "NODE_PRICE_PER_HOUR_DEDICATED": "0",
         "NODE_PRICE_PER_HOUR_SPOT": "0",
         "DEVHOST_FUNCTION_KEY": info.function_key,
@@ -177,6 +185,7 @@ class LocalStack:
                 function_key=keys["function"], master_key=keys["master"], eventgrid_key=keys["eventgrid"],
                 localbatch_key=keys["localbatch"],
                 storage_key=keys["storage"], cosmos_key=keys["cosmos"], mariadb_port=mariadb.port,
+                slots=self.slots or DEFAULT_SLOTS, node_cores=os.cpu_count() or 0,
             )
             self.info = info
             settings = app_settings(info, self.settings_overrides)

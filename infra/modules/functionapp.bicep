@@ -133,11 +133,16 @@ var tuningDefaults = {
   BUNDLE_MAX_BYTES: '2147483648'
   BUNDLE_MAX_ENTRIES: '10000'
   BUNDLE_MAX_UNPACKED_BYTES: '8589934592'
-  DEFAULT_CHUNK_SIZE: '10'
+  // A job without chunkSize is sized from probe renders, each task about TARGET_TASK_SECONDS.
+  DEFAULT_CHUNK_SIZE: 'auto'
+  TARGET_TASK_SECONDS: '300'
   DEFAULT_MAX_RETRIES: '2'
   POLL_INTERVAL_SECONDS: '30'
   TASK_TIMEOUT_SECONDS: '3600'
+  // 0: each render task gets NODE_CORES / TASK_SLOTS_PER_NODE threads (Blender's -t).
   RENDER_THREADS: '0'
+  // main.bicep sets it to the vCPUs of the pool's VM size (batchNodeCores, through pipelineTuning).
+  NODE_CORES: '0'
   OUTPUT_URL_LIFETIME_SECONDS: '3600'
   DEFAULT_STUCK_AFTER_SECONDS: '600'
   // main.bicep sets it to the pool's batchTaskSlotsPerNode (through pipelineTuning).

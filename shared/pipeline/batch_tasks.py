@@ -28,7 +28,7 @@ from shared.job_spec import JobSpec
 from shared.node import WATCH_SCRIPTS
 from shared.pipeline import assets, layout
 from shared.pipeline.estimates import stuck_after_seconds
-from shared.planning import BlendInfo, expected_frame_files, safe_name
+from shared.planning import BlendInfo, expected_frame_files, render_threads, safe_name
 from shared.tasks import OutputFile, ResourceFile, TaskSpec, UploadCondition
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,8 @@ def render_task(svc: Services, doc: dict[str, Any], spec: JobSpec, chunk: Chunk,
     inner = commands.render_argv(
         blend, output_dir=FRAMES_DIR, name=name, frames=list(chunk.frames), scene=spec.scene,
         fmt=spec.format.value, engine=spec.engine, samples=spec.samples,
-        threads=svc.settings.render_threads or None,
+        threads=render_threads(svc.settings.node_cores, svc.settings.task_slots_per_node,
+                               svc.settings.render_threads),
         resolution=(spec.resolution.width, spec.resolution.height), fps=spec.fps,
         settings_script=f"{TOOLS}/apply_settings.py")
     expected = [f"{FRAMES_DIR}/{f}" for f in expected_frame_files(name, chunk, spec.format)]

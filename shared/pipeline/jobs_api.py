@@ -148,6 +148,7 @@ def wait_instances(job_id: str, max_retries: int, run: int = 1) -> list[str]:
     ids = [names.wait_instance_id(job_id, names.INSPECT, 0, run)]
     ids += [names.wait_instance_id(job_id, names.STITCH, s, run) for s in range(MAX_STITCHES)]
     ids += [names.wait_instance_id(job_id, names.RENDER, r, run) for r in range(max_retries + 1 + EXTRA_ROUNDS)]
+    ids += [names.wait_instance_id(job_id, names.PROBE, r, run) for r in range(max_retries + 1)]  # auto chunks
     ids += [names.wait_instance_id(job_id, names.PAUSED, p, run) for p in range(MAX_LISTED_PAUSES)]
     return ids
 

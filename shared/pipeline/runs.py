@@ -16,13 +16,13 @@ from shared import names
 from shared.bootstrap import Services
 from shared.chunk_pages import record_pages
 from shared.errors import ConflictError, NotFoundError, PermanentError, ValidationError
-from shared.job_chunks import read_pages, update_chunks
+from shared.job_chunks import read_chunks, read_pages, update_chunks
 from shared.job_document import Chunk, ChunkStatus, JobStatus, current_run
 from shared.job_spec import JobSpec
 from shared.jobs import apply_status, is_stale_run, update_job
 from shared.pipeline import batch_tasks, layout
 from shared.pipeline.lifecycle import publish
-from shared.planning import chunks_from_json, expected_frame_files
+from shared.planning import chunks_from_json, expected_frame_files, unplanned_frames
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,10 @@ def start_run(svc: Services, payload: Json) -> Json:
     batch_tasks.upload_node_scripts(svc, job_id)
     hold_if_paused(svc, doc, _batch_job(payload))
     spec = JobSpec.from_json(doc["spec"])
-    return {"planned": True, "video": spec.video is not None}
+    # An automatically sized job whose earlier run ended before sizing: its probes, then the rest.
+    unsized = spec.chunk_size is None and bool(
+        unplanned_frames(spec.frames, chunks_from_json(read_chunks(svc.chunks, job_id))))
+    return {"planned": True, "video": spec.video is not None, "sizeChunks": unsized}
 
 
 # ---------------------------------------------------------------- healing

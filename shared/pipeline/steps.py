@@ -24,7 +24,8 @@ from shared import names
 from shared.bootstrap import Services
 from shared.bundle import BundleLimits, validate_bundle
 from shared.chunk_pages import MAX_CHUNKS, record_pages, unsettled_pages
-from shared.errors import ConflictError, NotFoundError, PipelineError, ValidationError
+from shared.errors import ConflictError, NotFoundError, PermanentError, PipelineError, ValidationError
+from shared.frames import FrameSet
 from shared.job_chunks import read_chunks, read_pages, update_chunks, write_chunks
 from shared.job_document import Chunk, ChunkStatus, JobSource, JobStatus, job_document, normalize_etag
 from shared.job_names import default_job_name, name_after_validation
@@ -40,6 +41,7 @@ from shared.jobs import (
 )
 from shared.mp4 import Mp4Error, read_video_track
 from shared.pipeline import assets, batch_tasks, layout, runs, watching
+from shared.pipeline.estimates import clean_frame_seconds
 from shared.pipeline.lifecycle import publish
 from shared.pipeline.public_errors import plain_message, public_error
 from shared.planning import (
@@ -51,10 +53,13 @@ from shared.planning import (
     expected_frame_files,
     merge_spec,
     plan_chunks,
+    plan_probe_chunks,
     plan_requeue,
+    probe_timing,
     start_attempts,
     task_id,
 )
+from shared.planning import size_chunks as plan_sized_chunks
 from shared.tasks import TaskResult, TaskState, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -242,7 +247,10 @@ def plan_job(svc: Services, payload: Json) -> Json:
         defaults = SpecDefaults(chunk_size=settings.default_chunk_size, max_retries=settings.default_max_retries)
         spec = merge_spec(manifest, blend, defaults)
         start_at = runs.not_before(manifest.get("notBefore"), svc.now())
-        chunks = plan_chunks(spec.frames, spec.chunk_size, spec.frame_order)
+        if spec.chunk_size is None:  # sized automatically: probes first, the rest by size_chunks
+            chunks = plan_probe_chunks(spec.frames, settings.task_slots_per_node)
+        else:
+            chunks = plan_chunks(spec.frames, spec.chunk_size, spec.frame_order)
         if len(chunks) > MAX_CHUNKS:
             raise ValidationError(f"{len(chunks)} chunks is more than {MAX_CHUNKS}; raise chunkSize",
                                   code="too_many_chunks", field="chunkSize")
@@ -256,6 +264,7 @@ def plan_job(svc: Services, payload: Json) -> Json:
         if d.get("chunkCount") or _finished(d, run):
             return  # planned already (the activity ran twice), or cancelled meanwhile
         d["spec"] = spec.to_json()
+        d["framesPlanned"] = len(spec.frames)
         record_pages(d, pages)  # chunkCount, chunkPageCount, progress
         d["outputs"]["framesPrefix"] = layout.frames_prefix(job_id)
         if start_at is not None:
@@ -269,7 +278,64 @@ def plan_job(svc: Services, payload: Json) -> Json:
     if not _finished(stored, run) and start_at is None:  # no Started after a Cancelled
         publish(svc, "Started", stored)
     return {"ok": True, "video": spec.video is not None, "chunks": len(chunks), "frames": len(spec.frames),
-            "notBefore": start_at}
+            "notBefore": start_at, "sizeChunks": spec.chunk_size is None}
+
+
+def size_chunks(svc: Services, payload: Json) -> Json:
+    """An automatically sized job, its probes rendered: the rest of its frames as chunks of about
+    TARGET_TASK_SECONDS each, from the probes' seconds per frame and start-up (planning.size_chunks).
+    Running twice adds nothing: the second run finds every frame planned."""
+    job_id, run = payload["jobId"], _run(payload)
+    doc = svc.jobs.get(job_id)
+    if _finished(doc, run):
+        return {"ok": True, "chunks": 0}
+    spec = JobSpec.from_json(doc["spec"])
+    stored = read_chunks(svc.chunks, job_id)
+    chunks = chunks_from_json(stored)
+    timing = probe_timing(_probe_samples(svc, job_id, stored))
+    # The slots the job was seen to use, if more than the setting says (a pool of several nodes).
+    slots = max(svc.settings.task_slots_per_node, int((doc.get("watch") or {}).get("peakRunning") or 0))
+    sized = plan_sized_chunks(spec.frames, chunks, timing, target_seconds=svc.settings.target_task_seconds,
+                              slots=slots, order=spec.frame_order, max_chunks=MAX_CHUNKS - len(chunks))
+    sizing = {"targetTaskSeconds": svc.settings.target_task_seconds, "slots": slots, "chunks": len(sized),
+              "chunkSize": max((len(c.frames) for c in sized), default=0),
+              **(timing.to_json() if timing is not None else {"untimed": True})}
+
+    # Appending is idempotent (ids stored are skipped); a rerun finds every frame planned, sizes nothing.
+    written = write_chunks(svc.chunks, job_id, chunks_to_json(sized)) if sized else []
+
+    def record(d: Json) -> None:
+        if _finished(d, run) or not sized:
+            return
+        record_pages(d, written)  # chunkCount, chunkPageCount, progress: the new chunks count at once
+        d["sizing"] = sizing
+    update_job(svc.jobs, job_id, record)
+    return {"ok": True, "chunks": len(sized), "chunkSize": sizing["chunkSize"]}
+
+
+def _probe_samples(svc: Services, job_id: str, chunks: list[Json]) -> list[tuple[Any, Any]]:
+    """(task seconds, {frame: seconds}) of each finished probe: the frame times watching recorded,
+    else the ones in its marker (watching is best effort)."""
+    samples = []
+    for c in chunks:
+        if c["status"] != ChunkStatus.SUCCEEDED.value or not c["id"].startswith(names.PROBE_CHUNK_PREFIX):
+            continue
+        seconds = c.get("frameSeconds")
+        if not seconds:
+            marker = _marker(svc, job_id, task_id(c["id"], c["attempts"]))
+            seconds = clean_frame_seconds(marker.get("frameSeconds"), FrameSet.from_json(c["frames"]))
+        samples.append((c.get("seconds"), seconds))
+    return samples
+
+
+def _marker(svc: Services, job_id: str, task: str) -> Json:
+    """A task's completion marker (input like any node's file: bounded, {} if not an object)."""
+    try:
+        data = json.loads(svc.blobs.download(svc.settings.renders_container, layout.marker_blob(job_id, task),
+                                             max_bytes=watching.NODE_FILE_MAX_BYTES))
+    except (PermanentError, ValueError, RecursionError):  # missing, too large, not JSON; transient raises
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def add_render_tasks(svc: Services, payload: Json) -> Json:
@@ -555,5 +621,5 @@ def _terminate_quietly(svc: Services, job_id: str) -> None:
 
 
 __all__ = ["add_render_tasks", "add_stitch_task", "collect_render_results", "fail_job", "finalize_job",
-           "plan_job", "poll_tasks", "register_job", "start_batch_job", "validate_bundle_step",
+           "plan_job", "poll_tasks", "register_job", "size_chunks", "start_batch_job", "validate_bundle_step",
            "verify_outputs"]

@@ -37,7 +37,7 @@ ACTIVITIES = {
     names.COLLECT_RENDER_RESULTS: steps.collect_render_results, names.ADD_STITCH_TASK: steps.add_stitch_task,
     names.VERIFY_OUTPUTS: steps.verify_outputs, names.FINALIZE_JOB: steps.finalize_job,
     names.FAIL_JOB: steps.fail_job, names.START_RENDERING: runs.start_rendering,
-    names.START_RUN: runs.start_run, names.REQUEUE_CHUNKS: runs.requeue_chunks,
+    names.START_RUN: runs.start_run, names.REQUEUE_CHUNKS: runs.requeue_chunks, names.SIZE_CHUNKS: steps.size_chunks,
 }
 
 

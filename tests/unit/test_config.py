@@ -21,8 +21,10 @@ def test_local_settings_with_defaults():
     assert settings.cosmos_database == "render" and settings.cosmos_container == "jobs"
     assert settings.cosmos_verify_tls is True and settings.render_backend == "local"
     assert settings.bundle_max_bytes == 2 * GIB and settings.bundle_max_unpacked_bytes == 8 * GIB
+    # No chunkSize in a job: the pipeline sizes its chunks (issue #15's "auto" default).
     assert (settings.bundle_max_entries, settings.default_chunk_size, settings.default_max_retries) == (
-        10000, 10, 2)
+        10000, None, 2)
+    assert (settings.target_task_seconds, settings.node_cores) == (300, 0)
     assert (settings.poll_interval_seconds, settings.task_timeout_seconds, settings.render_threads) == (
         30, 3600, 0)
     assert not settings.uses_storage_identity and not settings.uses_cosmos_identity
@@ -43,7 +45,7 @@ def test_azure_settings_use_identities():
 
 def test_env_keys_lists_every_key_once():
     keys = Settings.env_keys()
-    assert len(keys) == len(set(keys)) == 33
+    assert len(keys) == len(set(keys)) == 35
     assert {"STORAGE_CONNECTION_STRING", "RENDER_THREADS", "TRUST_APP_SERVICE_AUTH", "LOCALBATCH_KEY",
             "EVENTGRID_TOPIC_KEY",
             "BATCH_NODE_IDENTITY_ID"} <= set(keys)
@@ -66,7 +68,8 @@ def test_only_listed_keys_are_read():
     ("DEFAULT_MAX_RETRIES", "11"), ("POLL_INTERVAL_SECONDS", "1.5"), ("TASK_TIMEOUT_SECONDS", "5"),
     ("RENDER_THREADS", "many"), ("COSMOS_VERIFY_TLS", "maybe"), ("RENDER_BACKEND", "kubernetes"),
     ("SCENES_CONTAINER", "Scenes"), ("RENDERS_CONTAINER", "r"), ("COSMOS_ENDPOINT", "localhost:8081"),
-    ("RENDERS_CONTAINER", "scenes"),
+    ("RENDERS_CONTAINER", "scenes"), ("DEFAULT_CHUNK_SIZE", "0"), ("DEFAULT_CHUNK_SIZE", "automatic"),
+    ("TARGET_TASK_SECONDS", "5"), ("NODE_CORES", "-2"),
 ])
 def test_invalid_values_name_the_key(key, value):
     with pytest.raises(ValidationError) as err:
@@ -88,4 +91,9 @@ def test_the_chosen_backend_needs_its_keys(env, missing):
 
 
 def test_blank_values_mean_the_default():
-    assert Settings.from_env({**LOCAL, "DEFAULT_CHUNK_SIZE": "  "}).default_chunk_size == 10
+    assert Settings.from_env({**LOCAL, "DEFAULT_CHUNK_SIZE": "  "}).default_chunk_size is None
+
+
+def test_a_studio_may_keep_a_fixed_default_chunk_size():
+    assert Settings.from_env({**LOCAL, "DEFAULT_CHUNK_SIZE": "12"}).default_chunk_size == 12
+    assert Settings.from_env({**LOCAL, "DEFAULT_CHUNK_SIZE": "Auto"}).default_chunk_size is None
