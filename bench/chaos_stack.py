@@ -65,7 +65,7 @@ def restart(stack: LocalStack, info: StackInfo, component: str) -> LocalStack:
         mariadb = stack.services["mariadb"]
         assert isinstance(mariadb, MariaDB)
         stack.services["azurite"] = start_azurite(data_dir, info.azurite_port, key=info.storage_key,
-                                                  database_url=mariadb.url)
+                                                  database_url=mariadb.url, request_log=True)
     elif component == "cosmos":
         stack.services["cosmos"] = start_cosmos(data_dir, info.cosmos_port, key=info.cosmos_key)
     elif component == "localbatch":

@@ -32,7 +32,7 @@ def _restart(stack: LocalStack, info: StackInfo, name: str) -> None:
         mariadb = stack.services["mariadb"]
         assert isinstance(mariadb, MariaDB)
         stack.services[name] = start_azurite(data_dir, info.azurite_port, key=info.storage_key,
-                                             database_url=mariadb.url)
+                                             database_url=mariadb.url, request_log=True)
     else:
         stack.services[name] = start_cosmos(data_dir, info.cosmos_port, key=info.cosmos_key)
 

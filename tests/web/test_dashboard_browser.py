@@ -277,7 +277,7 @@ def test_the_submit_form_refuses_bad_options_before_sending_and_then_starts_a_jo
     assert "nothing was sent" in page.locator("#submit-result").inner_text()
     assert "no . or .." in page.locator("#bundle-path-error").inner_text()
     assert "reversed" in page.locator("#opt-frames-error").inner_text()
-    assert "1..10000" in page.locator("#opt-chunkSize-error").inner_text()
+    assert "1..10000, or auto" in page.locator("#opt-chunkSize-error").inner_text()
     assert "4..16384" in page.locator("#opt-resolution-error").inner_text()
     assert "-1000..1000" in page.locator("#opt-priority-error").inner_text()
     assert page.locator("#opt-frames").get_attribute("aria-invalid") == "true"

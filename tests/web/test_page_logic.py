@@ -40,6 +40,9 @@ def test_the_form_keeps_only_filled_fields_and_names_each_bad_one(loaded):
     assert bad["errors"]["frames"] == "frame 3 is listed more than once"
     assert bad["body"] == {}
     assert call(loaded, "validate.js", "m.buildRequest({}, 'none')") == {"errors": {}, "body": {"video": None}}
+    for typed in ("auto", "AUTO"):  # automatic chunk sizes, as the API's "auto"
+        sized = call(loaded, "validate.js", "m.buildRequest(arg, 'default')", {"chunkSize": typed})
+        assert sized == {"errors": {}, "body": {"chunkSize": "auto"}}
 
 
 def test_the_forms_job_name_is_trimmed_and_a_name_with_control_characters_is_refused(loaded):

@@ -215,7 +215,10 @@ export function mount(main, [jobId]) {
     setText(f.elapsed, duration(p.elapsedSeconds ?? (startedAt ? (endAt - startedAt) / 1000 : null)));
     setText(f.eta, TERMINAL.has(job.status) ? "—" : duration(p.eta));
     const spec = job.spec;
-    setText(f.spec, spec ? `frames ${spec.frames}, chunks of ${spec.chunkSize}, ${spec.fps} fps, `
+    const chunking = spec?.chunkSize === "auto"
+      ? (job.sizing?.chunkSize ? `chunks sized automatically (${job.sizing.chunkSize} frames)` : "chunks sized automatically")
+      : `chunks of ${spec?.chunkSize}`;
+    setText(f.spec, spec ? `frames ${spec.frames}, ${chunking}, ${spec.fps} fps, `
       + `${spec.resolution?.width}×${spec.resolution?.height}, ${spec.format}, priority ${spec.priority}` : "—");
     if (document.activeElement !== priorityInput && spec) priorityInput.value = String(spec.priority ?? 0);
   }

@@ -11,7 +11,7 @@ const BLOCK = 4 * 1024 * 1024;
 const FIELDS = [
   ["name", "Job name", "such as shot010 lighting v3; empty: the bundle's file name"],
   ["frames", "Frames", "1-240, 1,5,10-20 or 1-100x5; empty: the .blend's range"],
-  ["chunkSize", "Chunk size", "frames per task"],
+  ["chunkSize", "Chunk size", "frames per task, or auto (empty: auto)"],
   ["fps", "Frame rate", "frames per second"],
   ["resolution", "Resolution", "such as 1920x1080"],
   ["format", "Image format", "as Blender writes it"],

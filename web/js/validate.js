@@ -43,7 +43,11 @@ const RULES = {
     : NOT_IN_NAMES.test(v) ? [null, "no control characters, line breaks or direction overrides"] : [v, null]),
   scene: (v) => (v.length <= 63 ? [v, null] : [null, "at most 63 characters"]),
   frames: (v) => { const e = checkFrames(v); return e ? [null, e] : [v, null]; },
-  chunkSize: (v) => { const n = intIn(v, 1, 10000); return n === null ? [null, "a whole number 1..10000"] : [n, null]; },
+  chunkSize: (v) => {
+    if (v.toLowerCase() === "auto") return ["auto", null]; // sized from probe frames, as with the field left empty
+    const n = intIn(v, 1, 10000);
+    return n === null ? [null, "a whole number 1..10000, or auto"] : [n, null];
+  },
   fps: (v) => {
     const n = Number(v);
     return /^\d+(\.\d+)?$/.test(v) && n > 0 && n <= 1000 ? [n, null] : [null, "a number above 0, at most 1000"];
