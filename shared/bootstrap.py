@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from shared.config import Settings
 from shared.jobs import utc_now
+from shared.pipeline.answer_cache import AnswerCache, ForgettingJobStore
 from shared.ports import BlobStore, ChunkStore, EventPublisher, JobStore, RenderBackend
 
 
@@ -23,6 +24,8 @@ class Services:
     backend: RenderBackend
     events: EventPublisher
     now: Callable[[], str] = field(default=utc_now)
+    # Recent answers of the polled read routes (API_CACHE_SECONDS); None: every read goes to the store.
+    answers: AnswerCache | None = None
 
 
 def build_services(settings: Settings) -> Services:
@@ -47,13 +50,18 @@ def build_services(settings: Settings) -> Services:
                                     identity_resource_id=settings.batch_node_identity_id or None)
     events: EventPublisher = (EventGridPublisher.from_settings(settings) if settings.publishes_events
                               else NullEventPublisher())
+    jobs: JobStore = CosmosJobStore.from_settings(settings)
+    answers = AnswerCache(settings.api_cache_seconds) if settings.api_cache_seconds > 0 else None
+    if answers is not None:
+        jobs = ForgettingJobStore(jobs, answers)  # this process's writes drop the cached answers
     return Services(
         settings=settings,
         blobs=AzureBlobStore.from_settings(settings),
-        jobs=CosmosJobStore.from_settings(settings),
+        jobs=jobs,
         chunks=CosmosChunkStore.from_settings(settings),
         backend=backend,
         events=events,
+        answers=answers,
     )
 
 

@@ -49,6 +49,18 @@ def _chunk_size(value: str) -> int | None:
     return _int(1, 10_000)(value)
 
 
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError("must be a number of seconds") from None
+        if not low <= number <= high:  # also refuses nan and inf
+            raise ValueError(f"must be within {low:g}..{high:g}")
+        return number
+    return parse
+
+
 def _price(value: str) -> float:
     try:
         number = float(value.strip())
@@ -111,6 +123,9 @@ _KEYS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "DEFAULT_CHUNK_SIZE": ("default_chunk_size", "auto", _chunk_size),
     # What an automatically sized chunk aims to take on its node (Deadline's targetRuntimeSeconds).
     "TARGET_TASK_SECONDS": ("target_task_seconds", "300", _int(10, 86_400)),
+    # How long GET /api/jobs and /api/jobs/{jobId} may answer from a recent read (0: never);
+    # this host's own writes drop those answers at once (shared/pipeline/answer_cache.py).
+    "API_CACHE_SECONDS": ("api_cache_seconds", "1", _seconds(0, 10)),
     "DEFAULT_MAX_RETRIES": ("default_max_retries", "2", _int(0, 10)),
     "POLL_INTERVAL_SECONDS": ("poll_interval_seconds", "30", _int(1, 86_400)),
     "TASK_TIMEOUT_SECONDS": ("task_timeout_seconds", "3600", _int(60, 7 * 86_400)),
@@ -161,6 +176,7 @@ class Settings:
     bundle_max_unpacked_bytes: int
     default_chunk_size: int | None
     target_task_seconds: int
+    api_cache_seconds: float
     default_max_retries: int
     poll_interval_seconds: int
     task_timeout_seconds: int

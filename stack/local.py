@@ -139,6 +139,7 @@ def app_settings(info: StackInfo, overrides: dict[str, str] | None = None) -> di
         "RENDER_THREADS": "0",  # NODE_CORES / TASK_SLOTS_PER_NODE threads per render task
         "NODE_CORES": str(info.node_cores),
         "TARGET_TASK_SECONDS": "300",
+        "API_CACHE_SECONDS": "1",  # the polled reads answer from a read at most 1 s old
         "TRUST_APP_SERVICE_AUTH": "false",
         "OUTPUT_URL_LIFETIME_SECONDS": "3600",
         "DEFAULT_STUCK_AFTER_SECONDS": "600",

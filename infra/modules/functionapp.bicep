@@ -136,6 +136,8 @@ var tuningDefaults = {
   // A job without chunkSize is sized from probe renders, each task about TARGET_TASK_SECONDS.
   DEFAULT_CHUNK_SIZE: 'auto'
   TARGET_TASK_SECONDS: '300'
+  // GET /api/jobs and /api/jobs/{jobId} may answer from a read at most this old (per instance).
+  API_CACHE_SECONDS: '1'
   DEFAULT_MAX_RETRIES: '2'
   POLL_INTERVAL_SECONDS: '30'
   TASK_TIMEOUT_SECONDS: '3600'

@@ -345,6 +345,14 @@ async def reconcile_some(svc: Services, client: df.DurableOrchestrationClient) -
 
 
 async def get_job(svc: Services, client: df.DurableOrchestrationClient, job_id: str) -> Json:
-    """GET /api/jobs/{jobId}: the job, reconciled with its orchestration first."""
+    """GET /api/jobs/{jobId}: the job, reconciled with its orchestration first (or the same
+    answer given less than API_CACHE_SECONDS ago, with no write by this host since)."""
+    key = ("job", job_id)
+    if svc.answers is not None and (answer := svc.answers.get(key)) is not None:
+        return dict(answer)
+    generation = svc.answers.generation if svc.answers is not None else 0
     doc = await asyncio.to_thread(find_job, svc, job_id)
-    return public_job(await reconcile(svc, client, doc))
+    answer = public_job(await reconcile(svc, client, doc))
+    if svc.answers is not None:
+        svc.answers.put(key, answer, generation)
+    return dict(answer)

@@ -45,7 +45,7 @@ def test_azure_settings_use_identities():
 
 def test_env_keys_lists_every_key_once():
     keys = Settings.env_keys()
-    assert len(keys) == len(set(keys)) == 35
+    assert len(keys) == len(set(keys)) == 36
     assert {"STORAGE_CONNECTION_STRING", "RENDER_THREADS", "TRUST_APP_SERVICE_AUTH", "LOCALBATCH_KEY",
             "EVENTGRID_TOPIC_KEY",
             "BATCH_NODE_IDENTITY_ID"} <= set(keys)
