@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.chunk_pages import PAGE_SIZE, new_page, split_into_pages
 from shared.errors import ConflictError, NotFoundError, TransientError
+from shared.job_document import ChunkStatus
 from shared.ports import ChunkPage, ChunkStore
 
 DEFAULT_ATTEMPTS = 8
@@ -129,3 +130,16 @@ def _update_page(store: ChunkStore, job_id: str, page: ChunkPage, mutate: ChunkM
             page = store.get_page(job_id, int(page["page"]))
     raise TransientError(f"chunk page {page['page']} of job {job_id} kept changing under {attempts} "
                          "concurrent updates", code="update_contention") from last
+
+
+def send_back(store: ChunkStore, job_id: str, pages: Sequence[ChunkPage], chunk_ids: Collection[str],
+              status: str) -> list[ChunkPage]:
+    """The chunks named that are in `status` go back to pending (a requeue, a heal); only the pages
+    holding them are written. Returns the pages written (to record on the job document)."""
+    wanted = set(chunk_ids)
+
+    def again(c: Json) -> None:
+        if c["id"] in wanted and c["status"] == status:
+            c["status"] = ChunkStatus.PENDING.value
+    holding = [p for p in pages if any(c["id"] in wanted for c in p["chunks"])]
+    return update_chunks(store, job_id, again, pages=holding).written

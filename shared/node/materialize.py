@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -41,7 +40,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -165,20 +163,10 @@ class Store:
 # ---------------------------------------------------------------- the node's cache
 
 
-@contextlib.contextmanager
-def _locked(path: str) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def cached_asset(store: Store, cache: str, digest: str, size: int) -> tuple[str, bool]:
     """The node's read-only copy of an asset, downloaded now if no task has yet: (path, downloaded)."""
     final = os.path.join(cache, digest)
-    with _locked(os.path.join(cache, f".{digest}.lock")):
+    with task_runner.locked(os.path.join(cache, f".{digest}.lock")):
         with contextlib.suppress(FileNotFoundError):
             if os.stat(final).st_size == size:
                 return final, False

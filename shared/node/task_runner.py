@@ -278,7 +278,7 @@ def bundle_key(zip_path: str | Path) -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: str) -> Iterator[None]:
+def locked(path: str) -> Iterator[None]:
     """An exclusive fcntl lock on `path`: released by the kernel too if this process dies."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -329,7 +329,7 @@ def shared_bundle(zip_path: str | Path, cache_root: str | Path, *, max_entries: 
         raise BundleError(f"cannot create the node's bundle folder: {exc.strerror or exc}") from exc
     final = os.path.join(root, key)
     try:
-        with _locked(os.path.join(root, f".{key}.lock")):
+        with locked(os.path.join(root, f".{key}.lock")):
             if os.path.isdir(final):  # complete: the rename below is the last step of an unpack
                 return final, False
             for name in os.listdir(root):

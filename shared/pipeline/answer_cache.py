@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from shared.ports import JobDocument, JobStore
@@ -56,6 +56,18 @@ class AnswerCache:
         with self._lock:
             self.generation += 1
             self._answers.clear()
+
+
+async def answer(cache: AnswerCache | None, key: Hashable, compute: Callable[[], Awaitable[Any]]) -> Any:
+    """The cached answer for `key`, else `compute()`'s, kept unless a write came while it ran.
+    Callers get a copy of the top level, so changing it leaves the cached one alone."""
+    if cache is not None and (kept := cache.get(key)) is not None:
+        return dict(kept)
+    generation = cache.generation if cache is not None else 0
+    fresh = await compute()
+    if cache is not None:
+        cache.put(key, fresh, generation)
+    return dict(fresh)
 
 
 class ForgettingJobStore:

@@ -36,6 +36,7 @@ from shared.jobs import (
     reset_for_retry,
     update_job,
 )
+from shared.pipeline import answer_cache
 from shared.pipeline.jobs_api import find_job, public_job
 from shared.pipeline.lifecycle import publish
 from shared.pipeline.submission import orchestration_input
@@ -347,12 +348,7 @@ async def reconcile_some(svc: Services, client: df.DurableOrchestrationClient) -
 async def get_job(svc: Services, client: df.DurableOrchestrationClient, job_id: str) -> Json:
     """GET /api/jobs/{jobId}: the job, reconciled with its orchestration first (or the same
     answer given less than API_CACHE_SECONDS ago, with no write by this host since)."""
-    key = ("job", job_id)
-    if svc.answers is not None and (answer := svc.answers.get(key)) is not None:
-        return dict(answer)
-    generation = svc.answers.generation if svc.answers is not None else 0
-    doc = await asyncio.to_thread(find_job, svc, job_id)
-    answer = public_job(await reconcile(svc, client, doc))
-    if svc.answers is not None:
-        svc.answers.put(key, answer, generation)
-    return dict(answer)
+    async def read() -> Json:
+        doc = await asyncio.to_thread(find_job, svc, job_id)
+        return public_job(await reconcile(svc, client, doc))
+    return await answer_cache.answer(svc.answers, ("job", job_id), read)

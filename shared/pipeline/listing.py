@@ -19,7 +19,7 @@ import azure.durable_functions as df
 
 from shared.bootstrap import Services
 from shared.job_document import JobStatus
-from shared.pipeline import control, jobs_api
+from shared.pipeline import answer_cache, control, jobs_api
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,11 @@ RECONCILE_PER_LISTING = 20
 
 async def list_jobs(svc: Services, client: df.DurableOrchestrationClient, status: str | None, top: str | None,
                     continuation: str | None, name_prefix: str | None = None) -> Json:
-    key = ("list", status, top, continuation, name_prefix)
-    if svc.answers is not None and (answer := svc.answers.get(key)) is not None:
-        return dict(answer)  # answered less than API_CACHE_SECONDS ago, no write by this host since
-    generation = svc.answers.generation if svc.answers is not None else 0
-    page = await asyncio.to_thread(jobs_api.list_jobs, svc, status, top, continuation, name_prefix)
-    answer = {**page, "jobs": await reconcile_listed(svc, client, page["jobs"], status)}
-    if svc.answers is not None:
-        svc.answers.put(key, answer, generation)
-    return dict(answer)
+    async def read() -> Json:
+        page = await asyncio.to_thread(jobs_api.list_jobs, svc, status, top, continuation, name_prefix)
+        return {**page, "jobs": await reconcile_listed(svc, client, page["jobs"], status)}
+    # answered from a read less than API_CACHE_SECONDS old with no write by this host since, if any
+    return await answer_cache.answer(svc.answers, ("list", status, top, continuation, name_prefix), read)
 
 
 async def reconcile_listed(svc: Services, client: df.DurableOrchestrationClient, jobs: list[Json],

@@ -16,7 +16,7 @@ from shared import names
 from shared.bootstrap import Services
 from shared.chunk_pages import record_pages
 from shared.errors import ConflictError, NotFoundError, PermanentError, ValidationError
-from shared.job_chunks import read_chunks, read_pages, update_chunks
+from shared.job_chunks import read_chunks, read_pages, send_back
 from shared.job_document import Chunk, ChunkStatus, JobStatus, current_run
 from shared.job_spec import JobSpec
 from shared.jobs import apply_status, is_stale_run, update_job
@@ -138,11 +138,7 @@ def requeue_chunks(svc: Services, payload: Json) -> Json:
             "message": f"frames {frames} went missing after {spec.max_retries + 1} renders",
             "details": {"chunks": [c["id"] for c in spent[:50]], "chunkCount": len(spent)}}}
 
-    def again(c: Json) -> None:
-        if c["id"] in wanted and c["status"] == ChunkStatus.SUCCEEDED.value:
-            c["status"] = ChunkStatus.PENDING.value
-    written = update_chunks(svc.chunks, job_id, again,
-                            pages=[p for p in pages if any(c["id"] in wanted for c in p["chunks"])]).written
+    written = send_back(svc.chunks, job_id, pages, wanted, ChunkStatus.SUCCEEDED.value)
 
     def reset(d: Json) -> None:
         if _inactive(d, run):

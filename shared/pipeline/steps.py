@@ -26,7 +26,7 @@ from shared.bundle import BundleLimits, validate_bundle
 from shared.chunk_pages import MAX_CHUNKS, record_pages, unsettled_pages
 from shared.errors import ConflictError, NotFoundError, PermanentError, PipelineError, ValidationError
 from shared.frames import FrameSet
-from shared.job_chunks import read_chunks, read_pages, update_chunks, write_chunks
+from shared.job_chunks import read_chunks, read_pages, send_back, update_chunks, write_chunks
 from shared.job_document import Chunk, ChunkStatus, JobSource, JobStatus, job_document, normalize_etag
 from shared.job_names import default_job_name, name_after_validation
 from shared.job_spec import JobSpec
@@ -486,12 +486,7 @@ def collect_render_results(svc: Services, payload: Json) -> Json:
             {"chunks": details, "chunkCount": len(failed)})}
     if plan.requeue:
         requeue = set(plan.requeue)
-
-        def again(c: Json) -> None:
-            if c["id"] in requeue and c["status"] == ChunkStatus.FAILED.value:
-                c["status"] = ChunkStatus.PENDING.value
-        written = update_chunks(svc.chunks, job_id, again,
-                                pages=[p for p in pages if any(c["id"] in requeue for c in p["chunks"])]).written
+        written = send_back(svc.chunks, job_id, pages, requeue, ChunkStatus.FAILED.value)
 
         def reset(d: Json) -> None:
             if _finished(d, run):

@@ -10,7 +10,6 @@ import pytest
 from shared.adapters.cosmos_chunk_store import CosmosChunkStore
 from shared.adapters.cosmos_job_store import CosmosJobStore, ensure_cosmos_container
 from shared.chunk_pages import PAGE_SIZE, new_page
-from shared.config import Settings
 from shared.errors import ConflictError, NotFoundError
 from shared.frames import FrameSet
 from shared.job_chunks import read_chunks, read_pages, update_chunks, write_chunks
@@ -21,15 +20,6 @@ from shared.planning import chunks_to_json, plan_chunks
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
 SOURCE = JobSource(SourceKind.HTTP, "scenes", "a.zip", "http://x/scenes/a.zip", submitter="test")
-
-
-@pytest.fixture
-def settings(cosmos, unique_name) -> Settings:
-    return Settings.from_env({
-        "STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "LOCALBATCH_URL": "http://127.0.0.1:1",
-        "COSMOS_ENDPOINT": cosmos.endpoint, "COSMOS_KEY": cosmos.key, "COSMOS_VERIFY_TLS": "false",
-        "COSMOS_DATABASE": unique_name,
-    })
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 
 from shared.adapters.cosmos_job_store import CosmosJobStore, ensure_cosmos_container
-from shared.config import Settings
 from shared.errors import ConflictError, NotFoundError, TransientError, ValidationError
 from shared.job_document import JobSource, JobStatus, SourceKind, job_document
 from shared.jobs import apply_status, create_job_document, update_job
@@ -17,15 +16,6 @@ from shared.jobs import apply_status, create_job_document, update_job
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
 SOURCE = JobSource(SourceKind.HTTP, "scenes", "a.zip", "http://x/scenes/a.zip", submitter="test")
-
-
-@pytest.fixture
-def settings(cosmos, unique_name) -> Settings:
-    return Settings.from_env({
-        "STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "LOCALBATCH_URL": "http://127.0.0.1:1",
-        "COSMOS_ENDPOINT": cosmos.endpoint, "COSMOS_KEY": cosmos.key, "COSMOS_VERIFY_TLS": "false",
-        "COSMOS_DATABASE": unique_name,
-    })
 
 
 @pytest.fixture

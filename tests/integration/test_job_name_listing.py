@@ -12,12 +12,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequ
 
 
 @pytest.fixture
-def store(cosmos, unique_name) -> CosmosJobStore:
-    settings = Settings.from_env({
-        "STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "LOCALBATCH_URL": "http://127.0.0.1:1",
-        "COSMOS_ENDPOINT": cosmos.endpoint, "COSMOS_KEY": cosmos.key, "COSMOS_VERIFY_TLS": "false",
-        "COSMOS_DATABASE": unique_name,
-    })
+def store(settings: Settings) -> CosmosJobStore:
     ensure_cosmos_container(settings)
     return CosmosJobStore.from_settings(settings)
 
