@@ -52,7 +52,7 @@ demo: setup
 	$(PY) -m stack demo --data-dir .data/demo --out out
 
 up: setup
-	$(PY) -m stack up --data-dir $(DATA)
+	$(PY) -m stack up --data-dir $(DATA) $(if $(SLOTS),--slots $(SLOTS))
 
 down:
 	@test -x $(PY) && $(PY) -m stack down --data-dir $(DATA) || true

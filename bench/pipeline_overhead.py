@@ -1,14 +1,16 @@
 """Pipeline overhead: the demo scene (samples/make_scene.py: 48 frames, 320x180, 16 samples)
-rendered three ways in one run, alternating:
+rendered four ways in one run, alternating:
 
 - directly: one Blender process over the whole range (localbatch/blender_cli.py ... -a)
   plus one FFmpeg stitch (shared.commands.stitch_argv);
 - through the whole local pipeline with the default settings (render.json without chunkSize:
-  chunks sized automatically from probe frames), from the blob upload to the MP4 stored in the
+  chunks sized automatically from probe frames; cores ÷ slots threads per task, each slot's
+  tasks pinned to its cores), from the blob upload to the MP4 stored in the
   renders container (Azurite → devhost → render_job → localbatch tasks → FFmpeg task → verify);
 - the same with a fixed chunkSize of 12 in render.json;
 - the default again, but with every render task on all the machine's cores (RENDER_THREADS =
-  the cores, as before tasks had a share of them): the thread split, measured in the same run.
+  the cores, localbatch --no-pin-cpus, as before tasks had a share of them): the thread split
+  and the pinning, measured in the same run.
 
 Reports both wall times, their ratio, and where the difference goes, from localbatch's task
 states (start/end), the completion markers (the child process's seconds), the orchestration
@@ -135,14 +137,15 @@ def _history_spans(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def through_pipeline(bundle: Path, work: Path, overrides: dict[str, str] | None = None,
-                     slots: int | None = None) -> dict[str, Any]:
+                     slots: int | None = None, localbatch_args: tuple[str, ...] = ()) -> dict[str, Any]:
     from azure.storage.blob import BlobServiceClient
 
     from shared.adapters.local_batch_backend import LocalBatchBackend
     from shared.job_document import upload_job_id
     from stack.local import LocalStack, api_request
 
-    with LocalStack(work / "stack", settings_overrides=overrides, slots=slots) as info:
+    with LocalStack(work / "stack", settings_overrides=overrides, slots=slots,
+                    localbatch_args=localbatch_args) as info:
         service = BlobServiceClient.from_connection_string(info.storage_connection_string)
         time.sleep(2)  # let the blob watcher finish its first passes
         blob = service.get_blob_client("scenes", "bench/shot010.zip")
@@ -271,7 +274,8 @@ def body(report: Report, scene: Scene = DEMO, rounds: int = ROUNDS) -> None:
     autos: list[dict[str, Any]] = []
     fixed: list[dict[str, Any]] = []
     all_cores: list[dict[str, Any]] = []
-    every_core = {"RENDER_THREADS": str(os.cpu_count() or 1)}
+    cores = len(os.sched_getaffinity(0))
+    every_core = {"RENDER_THREADS": str(cores)}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         work = Path(tmp)
@@ -282,7 +286,8 @@ def body(report: Report, scene: Scene = DEMO, rounds: int = ROUNDS) -> None:
             directs.append(render_directly(blend, work / f"direct-{round_}", scene.frames))
             autos.append(through_pipeline(bundle, work / f"auto-{round_}"))
             fixed.append(through_pipeline(fixed_bundle, work / f"fixed-{round_}"))
-            all_cores.append(through_pipeline(bundle, work / f"all-cores-{round_}", overrides=every_core))
+            all_cores.append(through_pipeline(bundle, work / f"all-cores-{round_}", overrides=every_core,
+                                              localbatch_args=("--no-pin-cpus",)))
     load_after = os.getloadavg()
     direct = min(directs, key=lambda d: d["total"])
     listed = ", ".join(f"{d['total']:.1f} s / {a['videoStored'] - a['started']:.1f} s / "
@@ -296,8 +301,9 @@ def body(report: Report, scene: Scene = DEMO, rounds: int = ROUNDS) -> None:
     report.add("direct: total", round(direct["total"], 2), "s")
     report.add("Blender start-up + scene load, one process", round(startup, 3), "s")
     # What the stack writes (NODE_CORES = the machine's cores, TASK_SLOTS_PER_NODE = localbatch's slots).
-    threads = render_threads(os.cpu_count() or 0, DEFAULT_SLOTS)
-    report.add(f"pipeline: Blender threads per render task ({os.cpu_count()} cores, {DEFAULT_SLOTS} slots)",
+    threads = render_threads(cores, DEFAULT_SLOTS)
+    report.add(f"pipeline: Blender threads per render task ({cores} cores, {DEFAULT_SLOTS} slots, "
+               "each slot's tasks pinned to its cores)",
                threads if threads is not None else 0, "threads")
     default = _variant(report, "default (no chunkSize: auto)", autos, direct, startup, RATIO_TARGET)
     sizing = default["sizing"]
@@ -306,7 +312,7 @@ def body(report: Report, scene: Scene = DEMO, rounds: int = ROUNDS) -> None:
         report.add("  default: probes' seconds per frame", sizing.get("secondsPerFrame"), "s")
         report.add("  default: probes' start-up per task", sizing.get("startupSeconds"), "s")
     chunked = _variant(report, f"chunkSize {FIXED_CHUNK_SIZE}", fixed, direct, startup, None)
-    oversubscribed = _variant(report, f"default, but -t {os.cpu_count()} per task (all cores on each slot)",
+    oversubscribed = _variant(report, f"default, but -t {cores} per task, not pinned (all cores on each slot)",
                               all_cores, direct, startup, None)
     report.details.update(
         direct={k: round(v, 3) for k, v in direct.items()}, default=default, fixed=chunked,

@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
                         help="run each task in a bubblewrap sandbox (default; --no-sandbox runs them unisolated)")
     parser.add_argument("--disk-reserve-bytes", type=int, default=0,
                         help="free disk a resource file download must leave (it fails the task otherwise)")
+    parser.add_argument("--pin-cpus", action=argparse.BooleanOptionalAction, default=True,
+                        help="run each slot's tasks on its own share of the cores (default, when there are "
+                             "no more slots than cores; --no-pin-cpus lets every task use every core)")
     parser.add_argument("--node-id", default=os.environ.get("LOCALBATCH_NODE_ID", ""),
                         help="the node id tasks report (Batch's nodeInfo.nodeId); default: the host name")
     args = parser.parse_args(argv)
@@ -64,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    slots=args.slots, poll_interval=args.poll_interval,
                    failed_task_retention_seconds=args.failed_task_retention_seconds,
                    key=os.environ.get(KEY_ENV) or None, sandbox=args.sandbox,
-                   disk_reserve_bytes=args.disk_reserve_bytes, node_id=args.node_id)
+                   disk_reserve_bytes=args.disk_reserve_bytes, node_id=args.node_id,
+                   pin_cpus=args.pin_cpus)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,10 @@
 
 A pid is identified together with its start time from /proc, so a group left
 behind by a crashed localbatch is killed on restart only if it is still the same
-process, never an unrelated one that reused the pid.
+process, never an unrelated one that reused the pid. A crash can also fall between
+starting a task's process and recording its pid; every process localbatch starts
+carries its node's marker in its environment (`LOCALBATCH_NODE`, the node's
+directory), so a restart finds and kills those too.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import os
 import signal
 import time
 from pathlib import Path
+
+MARKER = "LOCALBATCH_NODE"  # in the environment of every process localbatch starts: its node's directory
 
 
 def start_time(pid: int) -> str | None:
@@ -52,6 +57,34 @@ def kill_stale_group(pid: int, recorded_start: str | None) -> bool:
     while group_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     return True
+
+
+def marked_groups(marker: str) -> set[int]:
+    """Process groups of the processes whose environment carries `LOCALBATCH_NODE=marker`
+    (never this process's own group)."""
+    needle = f"{MARKER}={marker}".encode()
+    own = os.getpgid(0)
+    groups: set[int] = set()
+    for pid in _pids():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if fields[0] != "Z" and needle in environ.split(b"\0") and int(fields[2]) != own:
+            groups.add(int(fields[2]))
+    return groups
+
+
+def kill_marked(marker: str, timeout: float = 5.0) -> set[int]:
+    """Kill every process group left behind by a crashed localbatch of this node; the groups killed."""
+    groups = marked_groups(marker)
+    for pgid in groups:
+        kill_group(pgid)
+    deadline = time.monotonic() + timeout
+    while any(group_alive(g) for g in groups) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return groups
 
 
 def exit_code(returncode: int) -> int:

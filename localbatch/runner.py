@@ -28,6 +28,22 @@ INHERITED = ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
 SHUTDOWN = "shutdown"  # stop reasons that requeue the task instead of failing it (no retry used)
 DISABLED = "job disabled"
 REQUEUE_REASONS = frozenset({SHUTDOWN, DISABLED})
+TASKSET = shutil.which("taskset")  # util-linux: runs a command on given cores
+
+
+def slot_cpus(slots: int, cpus: set[int] | frozenset[int]) -> list[tuple[int, ...]] | None:
+    """The cores of each slot when the slots share the cores out whole (slot i gets the i-th
+    run of len(cpus) // slots of them); None when there are more slots than cores.
+
+    Each task then keeps to its own cores, as a Deadline Worker with CPU affinity does: two
+    tasks never fight over one core, and a task's helper threads (Blender's task scheduler spins
+    on every core it may use) stay on its slot's cores.
+    """
+    ordered = sorted(cpus)
+    if not 1 <= slots <= len(ordered):
+        return None
+    share = len(ordered) // slots
+    return [tuple(ordered[i * share:(i + 1) * share]) for i in range(slots)]
 
 
 @dataclass(frozen=True)
@@ -67,8 +83,9 @@ class Node:
 
 
 class TaskRun:
-    def __init__(self, node: Node, job_id: str, spec: TaskSpec) -> None:
+    def __init__(self, node: Node, job_id: str, spec: TaskSpec, cpus: tuple[int, ...] | None = None) -> None:
         self.node, self.job_id, self.spec = node, job_id, spec
+        self.cpus = cpus  # the cores of the task's slot (its process and children run there); None: any
         self.task_dir = node.task_dir(job_id, spec.id)
         self.workdir = node.workdir(job_id, spec.id)
         self.stop_reason: str | None = None
@@ -126,6 +143,11 @@ class TaskRun:
             argv = sandbox.wrap(argv, task_dir=self.task_dir, workdir=self.workdir,
                                 shared_dir=self.node.shared_dir, bin_dir=self.node.bin_dir, env=env)
             env = {"PATH": os.defpath}  # bwrap's own; the task's is set inside (--clearenv, --setenv)
+        env[procs.MARKER] = str(self.node.root)  # a restart after a crash finds the process by it
+        if self.cpus is not None and TASKSET is not None:
+            # taskset sets the affinity and execs: the pid stays the task's (or bwrap's), and every
+            # thread and child the task starts inherits the slot's cores.
+            argv = [TASKSET, "-c", ",".join(map(str, self.cpus)), *argv]
         with (self.task_dir / "stdout.txt").open("wb") as out, (self.task_dir / "stderr.txt").open("wb") as err:
             return await asyncio.create_subprocess_exec(
                 *argv, cwd=self.workdir, env=env, stdin=asyncio.subprocess.DEVNULL,

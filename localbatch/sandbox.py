@@ -58,7 +58,9 @@ class Sandbox:
              env: Mapping[str, str]) -> list[str]:
         """The bwrap command line that runs argv (resolved already) in workdir, inside the sandbox."""
         args = [self.bwrap, "--unshare-all", "--uid", str(TASK_UID), "--gid", str(TASK_UID),
-                "--cap-drop", "ALL", "--clearenv", "--hostname", "localbatch-task"]
+                "--cap-drop", "ALL", "--clearenv", "--hostname", "localbatch-task",
+                # A crashed localbatch takes its sandboxes (and every process in them) with it.
+                "--die-with-parent"]
         for link in ROOT_LINKS:
             if os.path.islink(link):
                 args += ["--symlink", os.readlink(link), link]

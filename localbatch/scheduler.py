@@ -8,18 +8,22 @@ node's scheduling is disabled (then running tasks finish and nothing new starts)
 A task's directory goes once the task has ended and its outputs are uploaded: at once
 when it succeeded (its outputs are in storage), after `failed_retention` when it failed,
 so its logs and working files can be looked at meanwhile.
+
+With `pin_cpus` each slot owns its share of the cores (`runner.slot_cpus`), and a task runs
+on the cores of the slot it was given; with more slots than cores nothing is pinned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
 
 from localbatch import procs
 from localbatch.files import SERVER_ERROR
-from localbatch.runner import DISABLED, SHUTDOWN, Node, Outcome, TaskRun
+from localbatch.runner import DISABLED, SHUTDOWN, Node, Outcome, TaskRun, slot_cpus
 from localbatch.store import Claim, Store
 
 log = logging.getLogger("localbatch.scheduler")
@@ -27,8 +31,10 @@ log = logging.getLogger("localbatch.scheduler")
 
 class Scheduler:
     def __init__(self, store: Store, node: Node, *, slots: int, poll_interval: float,
-                 failed_retention: timedelta) -> None:
+                 failed_retention: timedelta, pin_cpus: bool = False) -> None:
         self.store, self.node = store, node
+        self.cpu_sets = slot_cpus(slots, os.sched_getaffinity(0)) if pin_cpus else None
+        self._free_slots = set(range(slots))
         self.slots, self.poll_interval, self.failed_retention = slots, poll_interval, failed_retention
         # Sweep often enough to honour a short retention, never more than every 10 minutes.
         self._sweep_every = min(timedelta(minutes=10), max(failed_retention / 2, timedelta(seconds=1)))
@@ -44,6 +50,9 @@ class Scheduler:
                 log.info("killed leftover process group %s of %s/%s", row["pid"], row["job_id"], row["id"])
             self.store.requeue(row["job_id"], row["id"])
             log.info("requeued interrupted task %s/%s", row["job_id"], row["id"])
+        # A crash between starting a process and recording its pid leaves one no row names.
+        for pgid in procs.kill_marked(str(self.node.root)):
+            log.info("killed leftover process group %s (started before the crash, pid not recorded)", pgid)
 
     def wake(self) -> None:
         self._wake.set()
@@ -96,12 +105,16 @@ class Scheduler:
         await asyncio.gather(*(task for _, task in entries), return_exceptions=True)
 
     def _start(self, claim: Claim) -> None:
-        run = TaskRun(self.node, claim.job_id, claim.spec)
+        slot = min(self._free_slots)  # claims never exceed the free slots
+        self._free_slots.discard(slot)
+        cpus = self.cpu_sets[slot] if self.cpu_sets is not None else None
+        run = TaskRun(self.node, claim.job_id, claim.spec, cpus=cpus)
         key = (claim.job_id, claim.spec.id)
-        log.info("starting %s/%s (retry %d)", claim.job_id, claim.spec.id, claim.retry_count)
-        self.running[key] = (run, asyncio.create_task(self._run(claim, run)))
+        log.info("starting %s/%s (retry %d) in slot %d%s", claim.job_id, claim.spec.id, claim.retry_count, slot,
+                 f" on cores {','.join(map(str, cpus))}" if cpus else "")
+        self.running[key] = (run, asyncio.create_task(self._run(claim, run, slot)))
 
-    async def _run(self, claim: Claim, run: TaskRun) -> None:
+    async def _run(self, claim: Claim, run: TaskRun, slot: int) -> None:
         job_id, task_id = claim.job_id, claim.spec.id
         try:
             outcome = await run.run(lambda pid, start: self.store.set_process(job_id, task_id, pid, start))
@@ -119,6 +132,7 @@ class Scheduler:
                 await asyncio.to_thread(self._remove_task_dir, job_id, task_id)
         finally:
             self.running.pop((job_id, task_id), None)
+            self._free_slots.add(slot)
             self.wake()
 
     def _record(self, claim: Claim, outcome: Outcome) -> bool:

@@ -40,6 +40,7 @@ class Options:
     sandbox: bool = True    # False only when asked for (--no-sandbox): tasks then run unisolated
     disk_reserve_bytes: int = 0  # free disk a resource file download must leave
     node_id: str = ""  # Batch's nodeInfo.nodeId of this node; "" = from the host name (node_id_from_host)
+    pin_cpus: bool = True  # each slot's tasks run on that slot's share of the cores (when slots <= cores)
 
 
 class AlreadyRunning(RuntimeError):
@@ -76,7 +77,8 @@ async def serve(options: Options) -> None:
                 sandbox=sandbox, node_id=options.node_id or node_id_from_host(socket.gethostname()))
     node.shared_dir.mkdir(exist_ok=True)
     scheduler = Scheduler(store, node, slots=options.slots, poll_interval=options.poll_interval,
-                          failed_retention=timedelta(seconds=options.failed_task_retention_seconds))
+                          failed_retention=timedelta(seconds=options.failed_task_retention_seconds),
+                          pin_cpus=options.pin_cpus)
     scheduler.recover()
 
     runner = web.AppRunner(make_app(store, scheduler, key), access_log=None)
@@ -92,6 +94,8 @@ async def serve(options: Options) -> None:
     scheduling = asyncio.create_task(scheduler.loop())
     print(f"localbatch ready on http://{options.host}:{port}", flush=True)
     log.info("node %s: %d slot(s), data in %s", node.node_id, options.slots, data_dir)
+    if scheduler.cpu_sets is not None:
+        log.info("slots pinned to cores: %s", "; ".join(",".join(map(str, c)) for c in scheduler.cpu_sets))
     try:
         await stop.wait()
     finally:

@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from localbatch.__main__ import DEFAULT_SLOTS
 from stack.local import LocalStack, StackInfo, stop_recorded
 
 
@@ -35,7 +36,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     stack = LocalStack(data_dir, ports={"azurite": args.azurite_port, "cosmos": args.cosmos_port,
                                         "localbatch": args.localbatch_port, "devhost": args.devhost_port,
-                                        "mariadb": args.mariadb_port})
+                                        "mariadb": args.mariadb_port}, slots=args.slots)
     info = stack.start()
     # The services run in their own sessions and outlive this command.
     for service in stack.services.values():
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--localbatch-port", type=int, default=7072)
             p.add_argument("--devhost-port", type=int, default=7071)
             p.add_argument("--mariadb-port", type=int, default=0, help="default: a free port")
+            p.add_argument("--slots", type=int, default=None, choices=range(1, 65), metavar="1-64",
+                           help=f"localbatch's task slots (default {DEFAULT_SLOTS}); each render task gets "
+                                "the cores divided by the slots, pinned to its slot's cores")
         if name == "demo":
             p.add_argument("--out", default="out")
             p.add_argument("--frames", type=int, default=48)

@@ -158,11 +158,13 @@ class LocalStack:
     """Starts and stops the four local services as one."""
 
     def __init__(self, data_dir: Path, *, ports: dict[str, int] | None = None,
-                 settings_overrides: dict[str, str] | None = None, slots: int | None = None) -> None:
+                 settings_overrides: dict[str, str] | None = None, slots: int | None = None,
+                 localbatch_args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir.resolve()
         self.ports = ports or {}
         self.settings_overrides = settings_overrides or {}
         self.slots = slots
+        self.localbatch_args = localbatch_args  # e.g. ("--no-pin-cpus",) for a benchmark's comparison
         self.services: dict[str, Service] = {}
         self.info: StackInfo | None = None
 
@@ -186,7 +188,7 @@ class LocalStack:
                 function_key=keys["function"], master_key=keys["master"], eventgrid_key=keys["eventgrid"],
                 localbatch_key=keys["localbatch"],
                 storage_key=keys["storage"], cosmos_key=keys["cosmos"], mariadb_port=mariadb.port,
-                slots=self.slots or DEFAULT_SLOTS, node_cores=os.cpu_count() or 0,
+                slots=self.slots or DEFAULT_SLOTS, node_cores=len(os.sched_getaffinity(0)),  # the usable cores
             )
             self.info = info
             settings = app_settings(info, self.settings_overrides)
@@ -236,6 +238,7 @@ class LocalStack:
                 "--storage-connection-string", info.storage_connection_string]
         if self.slots:
             argv += ["--slots", str(self.slots)]
+        argv += self.localbatch_args
         service = Service(name="localbatch", argv=argv, data_dir=self.data_dir,
                           env={"LOCALBATCH_KEY": info.localbatch_key})
         service.start()

@@ -98,6 +98,7 @@ def test_a_disabled_job_stays_disabled_across_a_restart_and_a_crash(launch: Laun
     backend.create_job("job")
     backend.add_tasks("job", [TaskSpec(id="long", argv=counted(starts, flag, beat))])
     wait_running(backend, "job", "long")
+    wait_for(beat.exists, 20, "the task's process to run")  # "running" begins at the claim, before the process
     backend.disable_job("job", "wait")
     first.kill()  # crash while the job is still disabling
 
