@@ -238,8 +238,11 @@ def logs_cmd(ctx: click.Context, job: str, task: str | None, stream: str | None,
 @click.option("--frames", is_flag=True, help="The rendered frames.")
 @click.option("--video", is_flag=True, help="The stitched video.")
 @click.option("--logs", is_flag=True, help="The tasks' logs.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print what was fetched as JSON: jobId, folder, downloaded, skipped, downloadedBytes.")
 @click.pass_context
-def download_cmd(ctx: click.Context, job: str, folder: Path | None, frames: bool, video: bool, logs: bool) -> None:
+def download_cmd(ctx: click.Context, job: str, folder: Path | None, frames: bool, video: bool, logs: bool,
+                 as_json: bool) -> None:
     """Fetch JOB's outputs into FOLDER (default ./JOB).
 
     With no flag, the video and the frames; --frames, --video and --logs pick. Parallel and
@@ -247,7 +250,9 @@ def download_cmd(ctx: click.Context, job: str, folder: Path | None, frames: bool
     (a file appears only once it is whole).
     """
     kinds = {k for k, on in (("frame", frames), ("video", video), ("log", logs)) if on} or {"frame", "video"}
-    ops.download(api_of(ctx), job, folder or Path(job), kinds, err)
+    result = ops.download(api_of(ctx), job, folder or Path(job), kinds, err)
+    if as_json:
+        print_json(result)
 
 
 @cli.command("open")

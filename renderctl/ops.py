@@ -121,7 +121,8 @@ def history(data: dict[str, Any], out: Console) -> None:
                   f"{kinds['timer']} timers, {kinds['event']} events", markup=False)
 
 
-def download(api: Api, job_id: str, folder: Path, kinds: set[str], console: Console) -> None:
+def download(api: Api, job_id: str, folder: Path, kinds: set[str], console: Console) -> dict[str, Any]:
+    """Fetch the job's outputs of `kinds` into `folder`; what was fetched and what was there already."""
     data = api.call("GET", job_path(job_id, "outputs"), feature="download outputs (short-lived read URLs)")
     files = [RemoteFile(str(f["name"]), str(f["url"]), f.get("size")) for f in data.get("files", [])
              if f.get("kind") in kinds]
@@ -133,6 +134,9 @@ def download(api: Api, job_id: str, folder: Path, kinds: set[str], console: Cons
         task = bar.add_task("download", total=total or None)
         done, skipped = download_files(files, folder, lambda n: bar.advance(task, n))
     console.print(f"{len(done)} downloaded, {len(skipped)} already there, into {folder}")
+    sizes = {f.name: f.size for f in files}
+    return {"jobId": job_id, "folder": str(folder.resolve()), "downloaded": sorted(done), "skipped": sorted(skipped),
+            "downloadedBytes": sum(sizes[name] or 0 for name in done)}
 
 
 def dashboard_url(api_url: str, job: dict[str, Any]) -> str:

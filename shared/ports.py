@@ -48,6 +48,25 @@ class RenderBackend(Protocol):
 
     def set_job_priority(self, job_id: str, priority: int) -> None: ...
 
+    # Watching. A backend that cannot say where a task ran answers None (and NotFoundError for
+    # its files); node ids are Batch's (1-128 letters, digits, '-' or '_').
+
+    def task_node(self, job_id: str, task_id: str) -> str | None:
+        """The node the task runs or last ran on; None if it has not run (or the backend cannot say)."""
+        ...
+
+    def read_task_file(self, job_id: str, task_id: str, path: str, tail_bytes: int) -> bytes:
+        """The last `tail_bytes` bytes of a file in the task's directory on its node (`stdout.txt`,
+        `wd/...`); NotFoundError when the task or the file is not there, ValidationError for a path
+        that leaves the task's directory."""
+        ...
+
+    def disable_node_scheduling(self, node_id: str, reason: str) -> None:
+        """No new task starts on the node; tasks running there finish. Already disabled: done."""
+        ...
+
+    def enable_node_scheduling(self, node_id: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class BlobInfo:

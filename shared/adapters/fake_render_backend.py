@@ -6,6 +6,12 @@ except argv `["false"]` (exit 1), ids in `fail_ids` (exit 1), and argv
 Progress is computed lazily on every call, so tests with a manual clock are
 deterministic (see `ManualClock`). A disabled job starts nothing (Batch's job disable:
 "requeue" puts running tasks back in the queue, "wait" lets them finish).
+
+Given a `node_id`, every task runs on that one node: `task_node` names it once the task
+has started, a started task has an empty `stdout.txt` and `stderr.txt` (tests put other
+files in `task_files`), and disabling the node's scheduling starts nothing until it is
+enabled. Without one (the default) the backend knows no nodes, as a backend that cannot
+say where a task ran: `task_node` is None and no task file is found.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from shared.adapters.batch_node_files import check_node_id, check_reason, check_tail_bytes, check_task_file_path
 from shared.errors import ConflictError, NotFoundError, ValidationError
 from shared.tasks import TaskCounts, TaskResult, TaskSpec, TaskState, TaskStatus
 
@@ -53,7 +60,10 @@ def _iso(seconds: float) -> str:
 
 class FakeRenderBackend:
     def __init__(self, *, fail_ids: Iterable[str] = (), clock: Callable[[], float] = time.time,
-                 exit_codes: dict[str, int] | None = None) -> None:
+                 exit_codes: dict[str, int] | None = None, node_id: str | None = None) -> None:
+        self.node_id = node_id
+        self.node_disabled: str | None = None  # the reason, while the node's scheduling is disabled
+        self.task_files: dict[tuple[str, str, str], bytes] = {}  # (job, task, path) → what the task wrote
         self.fail_ids = set(fail_ids)
         self.exit_codes = dict(exit_codes or {})  # task id → the exit code it fails with
         self.clock = clock
@@ -135,6 +145,44 @@ class FakeRenderBackend:
             raise ValidationError("priority must be between -1000 and 1000", field="priority")
         self._job(job_id).priority = priority
 
+    # Watching: the node a task ran on, its files there, the node's scheduling
+
+    def task_node(self, job_id: str, task_id: str) -> str | None:
+        state = self.get_task(job_id, task_id)
+        return self.node_id if state.start_time is not None else None
+
+    def read_task_file(self, job_id: str, task_id: str, path: str, tail_bytes: int) -> bytes:
+        check_task_file_path(path)
+        check_tail_bytes(tail_bytes)
+        try:
+            state = self.get_task(job_id, task_id)
+        except NotFoundError:
+            raise NotFoundError(f"task {task_id} not found in job {job_id}") from None
+        data = self.task_files.get((job_id, task_id, path))
+        if data is None and self.node_id is not None and state.start_time is not None \
+                and path in ("stdout.txt", "stderr.txt"):
+            data = b""
+        if data is None:
+            raise NotFoundError(f"task {task_id} of job {job_id} has no file {path}")
+        return data[-tail_bytes:] if data else b""
+
+    def disable_node_scheduling(self, node_id: str, reason: str) -> None:
+        check_node_id(node_id)
+        check_reason(reason)
+        self._node(node_id)
+        self.node_disabled = reason
+
+    def enable_node_scheduling(self, node_id: str) -> None:
+        check_node_id(node_id)
+        self._node(node_id)
+        self.node_disabled = None
+        for job in self.jobs.values():
+            self._advance(job)
+
+    def _node(self, node_id: str) -> None:
+        if node_id != self.node_id:
+            raise NotFoundError(f"node {node_id} not found")
+
     # The simulation
 
     def _job(self, job_id: str) -> _Job:
@@ -150,7 +198,7 @@ class FakeRenderBackend:
         while changed:
             changed = False
             for task in job.tasks.values():
-                if (task.state.status is TaskStatus.ACTIVE and not job.disabled
+                if (task.state.status is TaskStatus.ACTIVE and not job.disabled and self.node_disabled is None
                         and self._start_if_ready(job, task)):
                     changed = True
                 if task.state.status is TaskStatus.RUNNING and self._finish_if_due(task):

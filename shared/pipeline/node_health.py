@@ -114,12 +114,11 @@ def _record(svc: Services, attempt: Attempt) -> None:
 
 
 def _disable_scheduling(svc: Services, node: str, reason: str) -> bool:
-    disable = getattr(svc.backend, "disable_node_scheduling", None)
-    if disable is None or svc.settings.render_backend != "azure_batch":
+    if svc.settings.render_backend != "azure_batch":
         log.warning("node %s is unhealthy (%s); this backend cannot take it out of scheduling", node, reason)
         return False
     try:
-        disable(node, reason)
+        svc.backend.disable_node_scheduling(node, reason)
     except PipelineError as exc:
         if exc.transient:
             raise

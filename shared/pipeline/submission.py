@@ -170,7 +170,6 @@ def _bundle_submission(svc: Services, body: Any) -> tuple[dict[str, Any], str, s
     """(request, container, bundle blob, its info, the job's name until its render.json is read)
     of a POST naming a bundle in the scenes container."""
     request = manifest_from_json(body, request=True)
-    not_before(request.get("notBefore"), svc.now())  # an impossible or too distant start is a 400 now
     bundle = request.pop("bundle", None)
     if not isinstance(bundle, str) or not bundle:
         raise ValidationError("bundle (the blob name of a scene bundle in the scenes container) is required",
@@ -193,6 +192,7 @@ def _record_http_job(svc: Services, body: Any, idempotency_key: str | None,
         request, container, bundle, blob, name = assets.manifest_submission(svc, body)
     else:
         request, container, bundle, blob, name = _bundle_submission(svc, body)
+    not_before(request.get("notBefore"), svc.now())  # an impossible or too distant start is a 400 now
     if idempotency_key is not None:
         # Batch job ids ignore case (the job id is the Batch job id): "Shot1" and "shot1" are one job.
         job_id = validate_job_id(idempotency_key.strip(), field_name="Idempotency-Key").lower()

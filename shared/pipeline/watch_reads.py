@@ -153,11 +153,8 @@ def _task_running(svc: Services, job_id: str, task_id: str) -> bool:
 def _node_tail(svc: Services, job_id: str, task_id: str, path: str, want: int) -> bytes | None:
     """The file in the task's directory on its node (Batch keeps stdout.txt and stderr.txt there,
     beside the working dir wd/); None when the backend cannot read it (then the blob is tried)."""
-    read = getattr(svc.backend, "read_task_file", None)
-    if read is None:
-        return None
     try:
-        data = read(job_id, task_id, path, want)
+        data = svc.backend.read_task_file(job_id, task_id, path, want)
     except NotFoundError:
         return None
     except PipelineError as exc:

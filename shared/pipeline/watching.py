@@ -205,11 +205,8 @@ def _other_task_nodes(svc: Services, job_id: str, doc: Json, by_task: dict[str, 
 
 def _task_node(svc: Services, job_id: str, task_id: str) -> str | None:
     """The node an attempt ran on (Batch's node id, localbatch's host), if the backend says."""
-    ask = getattr(svc.backend, "task_node", None)
-    if ask is None:
-        return None
     try:
-        node = ask(job_id, task_id)
+        node = svc.backend.task_node(job_id, task_id)
     except PipelineError as exc:
         log.info("job %s: no node for task %s: %s", job_id, task_id, exc)
         return None
@@ -219,11 +216,9 @@ def _task_node(svc: Services, job_id: str, task_id: str) -> str | None:
 def _heartbeat_on_node(svc: Services, doc: Json, task_id: str) -> Json | None:
     """The heartbeat file in the task's working dir, read through the backend: for tasks that
     cannot reach storage themselves (localbatch runs them without a network)."""
-    read = getattr(svc.backend, "read_task_file", None)
-    if read is None:
-        return None
     try:
-        data = json.loads(read(batch_job_of(doc), task_id, HEARTBEAT_TASK_FILE, NODE_FILE_MAX_BYTES))
+        data = json.loads(svc.backend.read_task_file(batch_job_of(doc), task_id, HEARTBEAT_TASK_FILE,
+                                                     NODE_FILE_MAX_BYTES))
     except (PipelineError, ValueError, RecursionError, TypeError):
         return None
     return data if isinstance(data, dict) else None

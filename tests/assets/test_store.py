@@ -3,6 +3,7 @@ manifests naming assets the store lacks, assets deleted before a job validates."
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -12,8 +13,9 @@ from shared.assets import asset_blob
 from shared.errors import NotFoundError, ValidationError
 from shared.job_document import JobSource, SourceKind, job_document
 from shared.jobs import create_job_document
-from shared.pipeline import assets, steps
+from shared.pipeline import assets, steps, submission
 from tests.assets.conftest import Store, sha
+from tests.qa.fakes import FakeDurableClient
 
 BLEND = b"BLENDER-v500 not really a scene, but bytes with a hash"
 TEXTURE = b"\x89PNG texture bytes" * 100
@@ -106,6 +108,22 @@ def test_a_manifest_and_a_bundle_together_are_refused(store: Store):
     with pytest.raises(ValidationError) as caught:
         assets.manifest_submission(store.svc, {**manifest_body(), "bundle": "a.zip"})
     assert caught.value.field == "bundle"
+
+
+def test_a_manifest_submission_takes_the_steering_keys_and_refuses_a_start_too_far_ahead(store: Store):
+    store.upload(BLEND)
+    store.upload(TEXTURE)
+    steering = {"stuckAfterSeconds": 900, "maxCost": 12.5, "frameOrder": "preview", "paused": True}
+    request, *_ = assets.manifest_submission(store.svc, {**manifest_body(), **steering})
+    assert {k: request[k] for k in steering} == steering
+    for i, not_before in enumerate(("2099-01-01T00:00:00Z", "2026-02-30T10:00:00Z")):
+        key = f"manifest-not-before-{i}"
+        with pytest.raises(ValidationError) as caught:
+            asyncio.run(submission.submit_http_job(store.svc, FakeDurableClient(),
+                                                   {**manifest_body(), "notBefore": not_before}, key, None))
+        assert caught.value.field == "notBefore", not_before
+        with pytest.raises(NotFoundError):  # nothing recorded
+            store.svc.jobs.get(key)
 
 
 def submitted_job(store: Store, job_id: str) -> str:

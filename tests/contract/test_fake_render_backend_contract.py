@@ -18,7 +18,7 @@ class TestFakeRenderBackendContract(RenderBackendContract):
 
     @pytest.fixture
     def backend(self, clock: ManualClock) -> FakeRenderBackend:
-        return FakeRenderBackend(clock=clock)
+        return FakeRenderBackend(clock=clock, node_id="fake-node-1")
 
     @pytest.fixture
     def run_until_done(self, backend: FakeRenderBackend, clock: ManualClock) -> RunUntilDone:

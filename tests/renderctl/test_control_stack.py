@@ -206,8 +206,12 @@ def test_a_second_download_fetches_only_the_missing_and_the_cut_short_files(stac
     mtimes = {name: (out / name).stat().st_mtime_ns for name in untouched}
     time.sleep(0.05)
 
-    second = renderctl("download", job_id, str(out), env=env, cwd=tmp_path)
+    second = renderctl("download", job_id, str(out), "--json", env=env, cwd=tmp_path)
     assert second.code == 0 and "2 downloaded, 3 already there" in second.stderr, second.output
+    assert json.loads(second.stdout) == {
+        "jobId": job_id, "folder": str(out.resolve()), "downloaded": ["frames/shot_0002.png", "frames/shot_0003.png"],
+        "skipped": list(untouched),
+        "downloadedBytes": len(blobs["frames/shot_0002.png"]) + len(blobs["frames/shot_0003.png"])}
     assert local() == blobs
     assert {name: (out / name).stat().st_mtime_ns for name in untouched} == mtimes
 

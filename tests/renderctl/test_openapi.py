@@ -73,6 +73,9 @@ def test_every_keyed_operation_documents_401_and_every_error_answer_has_the_erro
 
 
 def test_the_submit_body_lists_every_key_the_api_accepts(spec):
-    from shared.job_spec import REQUEST_KEYS
+    from shared.job_spec import MANIFEST_KEYS, REQUEST_KEYS
 
-    assert set(spec["components"]["schemas"]["SubmitRequest"]["properties"]) == set(REQUEST_KEYS)
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["SubmitRequest"]["properties"]) == set(REQUEST_KEYS)
+    # A job from a manifest of stored assets takes the same settings, with the manifest for the bundle.
+    assert set(schemas["ManifestSubmitRequest"]["properties"]) == {*MANIFEST_KEYS, "manifest"}

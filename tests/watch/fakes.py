@@ -1,6 +1,6 @@
-"""Services of fakes for the watch tests: a backend with the node and task-file calls of the
-RenderBackend port (task_node, read_task_file, disable_node_scheduling) on a manual clock, and
-a job document planned and rendering, as the pipeline leaves it."""
+"""Services of fakes for the watch tests: a backend whose node and task-file calls of the
+RenderBackend port (task_node, read_task_file, disable_node_scheduling) the test sets per task
+and records, on a manual clock, and a job document planned and rendering, as the pipeline leaves it."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def iso(seconds: float) -> str:
 
 
 class WatchedBackend(FakeRenderBackend):
-    """FakeRenderBackend plus the node calls; `files` are what tasks have on their nodes."""
+    """FakeRenderBackend with the node calls under the test's hand: `nodes` says where each task
+    ran, `files` are what tasks have on their nodes, every read and disable is recorded."""
 
     def __init__(self, clock: ManualClock, fail_ids: Sequence[str] = ()) -> None:
         super().__init__(fail_ids=fail_ids, clock=clock)
