@@ -162,7 +162,7 @@ def wait_cmd(ctx: click.Context, job: str, timeout: float | None, as_json: bool)
 @click.option("--status", type=click.Choice(JOB_STATUSES), help="Only jobs in this state.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="At most this many.")
 @click.option("--name", "name_prefix", metavar="PREFIX", help='Only jobs whose name starts with PREFIX, e.g. "shot010" '
-              "(case-sensitive).")
+              "(ignoring case).")
 @json_option
 @click.pass_context
 def jobs_cmd(ctx: click.Context, status: str | None, limit: int, name_prefix: str | None, as_json: bool) -> None:

@@ -6,7 +6,8 @@
 //    acknowledged can be lost; on start the journal is replayed before anyone is answered;
 //  - master-key auth as Cosmos DB does it (HMAC-SHA256 over verb, resource type, resource
 //    link and x-ms-date): a keyless or wrong-key request gets 401;
-//  - a malformed continuation token gets 400, where the server would start over at page one.
+//  - a malformed continuation token gets 400, where the server would start over at page one;
+//  - STARTSWITH's third argument (ignoreCase), which the server's query engine lacks.
 // On start, after the replay, the journal is compacted to the data it holds.
 // The key comes from COSMOS_SERVER_KEY (base64), not argv, so `ps` does not show it.
 "use strict";
@@ -16,6 +17,26 @@ const https = require("https");
 const path = require("path");
 const { Readable } = require("stream");
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
+
+// Cosmos DB's STARTSWITH(string, prefix [, ignoreCase]): the query engine the server runs (the copy
+// it resolves, patched in place) knows the two-argument form only. Arguments of other types give
+// undefined (no match), as its other string functions do.
+{
+  const serverDir = path.dirname(require.resolve("@vercel/cosmosdb-server"));
+  const resolve = (name) => require.resolve(name, { paths: [serverDir] });
+  const builtins = require(resolve("@zeit/cosmosdb-query/lib/builtin-functions"));
+  const { SyntaxError: QuerySyntaxError } = require(resolve("@zeit/cosmosdb-query"));
+  builtins.STARTSWITH = (...a) => {
+    if (a.length < 2 || a.length > 3) {
+      throw new QuerySyntaxError("The STARTSWITH function requires 2 or 3 argument(s)");
+    }
+    const [value, prefix, ignoreCase = false] = a;
+    if (typeof value !== "string" || typeof prefix !== "string" || typeof ignoreCase !== "boolean") {
+      return undefined;
+    }
+    return ignoreCase ? value.toLowerCase().startsWith(prefix.toLowerCase()) : value.startsWith(prefix);
+  };
+}
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {

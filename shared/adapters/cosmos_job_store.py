@@ -168,7 +168,7 @@ class CosmosJobStore:
             conditions.append("c.status = @status")
             parameters.append({"name": "@status", "value": status})
         if name_prefix is not None:  # a parameter, never query text; STARTSWITH uses the range index
-            conditions.append("STARTSWITH(c.name, @namePrefix)")
+            conditions.append("STARTSWITH(c.name, @namePrefix, true)")  # ignoring case: "Shot010" finds "shot010"
             parameters.append({"name": "@namePrefix", "value": name_prefix})
         query = "SELECT * FROM c" + (" WHERE " + " AND ".join(conditions) if conditions else "")
         query += " ORDER BY c.timestamps.createdAt DESC"

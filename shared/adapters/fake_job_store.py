@@ -58,7 +58,7 @@ class FakeJobStore:
         except ValueError:
             raise ValidationError("bad continuation token", field="continuationToken") from None
         docs = [d for d in self.docs.values() if (status is None or d.get("status") == status)
-                and (name_prefix is None or str(d.get("name") or "").startswith(name_prefix))]
+                and (name_prefix is None or str(d.get("name") or "").lower().startswith(name_prefix.lower()))]
         docs.sort(key=lambda d: (d.get("timestamps") or {}).get("createdAt") or "", reverse=True)
         page = docs[offset:offset + top]
         token = f"fake:{offset + top}" if offset + top < len(docs) else None

@@ -199,9 +199,11 @@ def test_the_listing_finds_jobs_by_the_start_of_their_name(svc):
     for name in ("shot010 lighting v3", "shot010 comp", "shot0100 layout", "Shot010 other case"):
         assert _post({"bundle": "qa/shot010.zip", "name": name}).status_code == 202
     found = json.loads(_listed_by_prefix("shot010 ").get_body())["jobs"]
-    assert sorted(j["name"] for j in found) == ["shot010 comp", "shot010 lighting v3"]
-    assert {j["name"] for j in json.loads(_listed_by_prefix("shot010").get_body())["jobs"]} == {
-        "shot010 lighting v3", "shot010 comp", "shot0100 layout"}
+    assert sorted(j["name"] for j in found) == ["Shot010 other case", "shot010 comp", "shot010 lighting v3"]
+    assert {j["name"] for j in json.loads(_listed_by_prefix("SHOT010").get_body())["jobs"]} == {
+        "shot010 lighting v3", "shot010 comp", "shot0100 layout", "Shot010 other case"}  # case is ignored
+    assert {j["name"] for j in json.loads(_listed_by_prefix("shot010 L").get_body())["jobs"]} == {
+        "shot010 lighting v3"}
 
 
 @pytest.mark.parametrize("prefix", ["", "x" * 201, "shot\x00", "a\nb", "\u202e"])
