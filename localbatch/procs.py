@@ -20,12 +20,8 @@ MARKER = "LOCALBATCH_NODE"  # in the environment of every process localbatch sta
 
 def start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (field 22 of /proc/pid/stat)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses; fields after it are plain.
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = _stat(pid)
+    return fields[19] if fields is not None else None
 
 
 def group_alive(pgid: int) -> bool:
@@ -53,9 +49,7 @@ def kill_stale_group(pid: int, recorded_start: str | None) -> bool:
         return False  # the pid now belongs to another process
     # The leader is still ours, or gone; in that case its children keep the group id.
     kill_group(pid)
-    deadline = time.monotonic() + 5
-    while group_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_gone({pid}, 5.0)
     return True
 
 
@@ -68,10 +62,10 @@ def marked_groups(marker: str) -> set[int]:
     for pid in _pids():
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        if fields[0] != "Z" and needle in environ.split(b"\0") and int(fields[2]) != own:
+        fields = _stat(pid)
+        if fields is not None and fields[0] != "Z" and needle in environ.split(b"\0") and int(fields[2]) != own:
             groups.add(int(fields[2]))
     return groups
 
@@ -81,9 +75,7 @@ def kill_marked(marker: str, timeout: float = 5.0) -> set[int]:
     groups = marked_groups(marker)
     for pgid in groups:
         kill_group(pgid)
-    deadline = time.monotonic() + timeout
-    while any(group_alive(g) for g in groups) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_gone(groups, timeout)
     return groups
 
 
@@ -96,9 +88,22 @@ def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
-def _alive_member(pid: int, pgid: int) -> bool:
+def _wait_gone(groups: set[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while any(group_alive(g) for g in groups) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/pid/stat after the command name (state, ppid, pgrp, ...); None if gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    return fields[0] != "Z" and int(fields[2]) == pgid
+        return None
+    # The command name (field 2) may hold spaces and parentheses; fields after it are plain.
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _alive_member(pid: int, pgid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z" and int(fields[2]) == pgid

@@ -154,17 +154,13 @@ class FakeRenderBackend:
     def read_task_file(self, job_id: str, task_id: str, path: str, tail_bytes: int) -> bytes:
         check_task_file_path(path)
         check_tail_bytes(tail_bytes)
-        try:
-            state = self.get_task(job_id, task_id)
-        except NotFoundError:
-            raise NotFoundError(f"task {task_id} not found in job {job_id}") from None
+        on_node = self.task_node(job_id, task_id) is not None  # NotFoundError for an unknown task
         data = self.task_files.get((job_id, task_id, path))
-        if data is None and self.node_id is not None and state.start_time is not None \
-                and path in ("stdout.txt", "stderr.txt"):
+        if data is None and on_node and path in ("stdout.txt", "stderr.txt"):
             data = b""
         if data is None:
             raise NotFoundError(f"task {task_id} of job {job_id} has no file {path}")
-        return data[-tail_bytes:] if data else b""
+        return data[-tail_bytes:]
 
     def disable_node_scheduling(self, node_id: str, reason: str) -> None:
         check_node_id(node_id)

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
-from tests.pipeline.test_pipeline_steps import make_services
+import pytest
 
-__all__ = ["FakeDurableClient", "make_services"]
+from shared.bootstrap import Services
+from tests.pipeline.test_pipeline_steps import bundle_zip, make_services
+
+__all__ = ["FakeDurableClient", "make_services", "services_behind"]
+
+
+def services_behind(monkeypatch: pytest.MonkeyPatch, bundle: str, *triggers: ModuleType) -> Services:
+    """Fake services with a scene bundle at scenes/<bundle>, answering the `services()` of each
+    trigger module given, so a test calls the app's own trigger functions."""
+    services = make_services()
+    services.blobs.upload("scenes", bundle, bundle_zip())
+    for module in triggers:
+        monkeypatch.setattr(module, "services", lambda: services)
+    return services
 
 
 @dataclass

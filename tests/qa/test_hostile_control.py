@@ -15,17 +15,12 @@ import triggers.control_api as control_api
 from shared.bootstrap import Services
 from shared.pipeline import submission
 from tests.app_functions import app_functions
-from tests.pipeline.test_pipeline_steps import bundle_zip
-from tests.qa.fakes import FakeDurableClient, make_services
+from tests.qa.fakes import FakeDurableClient, services_behind
 
 
 @pytest.fixture
 def svc(monkeypatch: pytest.MonkeyPatch) -> Services:
-    services = make_services()
-    services.blobs.upload("scenes", "qa/shot.zip", bundle_zip())
-    monkeypatch.setattr(api, "services", lambda: services)
-    monkeypatch.setattr(control_api, "services", lambda: services)
-    return services
+    return services_behind(monkeypatch, "qa/shot.zip", api, control_api)
 
 
 def _call(name: str, job_id: str, body: bytes = b"", method: str = "POST") -> tuple[int, dict[str, Any]]:

@@ -14,8 +14,7 @@ import pytest
 import triggers.api as api
 from shared.bootstrap import Services
 from tests.app_functions import app_functions
-from tests.pipeline.test_pipeline_steps import bundle_zip
-from tests.qa.fakes import FakeDurableClient, make_services
+from tests.qa.fakes import FakeDurableClient, services_behind
 
 
 def _trigger(name: str) -> Any:
@@ -29,10 +28,7 @@ def _unbound(name: str) -> Any:
 
 @pytest.fixture
 def svc(monkeypatch) -> Services:
-    services = make_services()
-    services.blobs.upload("scenes", "qa/shot.zip", bundle_zip())
-    monkeypatch.setattr(api, "services", lambda: services)
-    return services
+    return services_behind(monkeypatch, "qa/shot.zip", api)
 
 
 def _list(request: func.HttpRequest) -> func.HttpResponse:

@@ -21,7 +21,7 @@ from shared.job_spec import MAX_JOB_NAME, check_job_name, manifest_from_json
 from shared.pipeline import steps
 from tests.app_functions import app_functions
 from tests.pipeline.test_pipeline_steps import BLEND, bundle_zip
-from tests.qa.fakes import FakeDurableClient, make_services
+from tests.qa.fakes import FakeDurableClient, services_behind
 
 HOSTILE_NAMES = [
     "x" * (MAX_JOB_NAME + 1),                  # too long
@@ -71,10 +71,7 @@ def _unbound(name: str) -> Any:
 
 @pytest.fixture
 def svc(monkeypatch) -> Services:
-    services = make_services()
-    services.blobs.upload("scenes", "qa/shot010.zip", bundle_zip())
-    monkeypatch.setattr(api, "services", lambda: services)
-    return services
+    return services_behind(monkeypatch, "qa/shot010.zip", api)
 
 
 def _post(body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
